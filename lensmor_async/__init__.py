@@ -1,0 +1,110 @@
+"""lensmor-async: the async-first, typed, credit-safe SDK for the Lensmor API.
+
+>>> from lensmor_async import AsyncLensmor, CreditGuard, always_confirm
+"""
+
+from __future__ import annotations
+
+from lensmor_async._client import AsyncLensmor
+from lensmor_async._config import ClientConfig, Secret
+from lensmor_async._core.ratelimit import RateLimitInfo
+from lensmor_async._core.retry import RetryPolicy
+from lensmor_async.errors import (
+    ActionNotAllowedError,
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    BudgetExceededError,
+    ConfigurationError,
+    ConfirmationRequiredError,
+    ConflictError,
+    CreditError,
+    DeadlineExceededError,
+    InsufficientCreditsError,
+    InvalidRequestError,
+    LensmorError,
+    MalformedResponseError,
+    NotFoundError,
+    PermissionDeniedError,
+    QuoteExpiredError,
+    RateLimitError,
+    RedirectRefusedError,
+    ResponseError,
+    ResponseValidationError,
+    ServerError,
+    SpendDeclinedError,
+    SpendInDoubtError,
+    TransportError,
+    UnprocessableError,
+)
+from lensmor_async.guard import (
+    ContactUnlockReport,
+    CostTable,
+    CreditGuard,
+    InMemoryLedger,
+    Quote,
+    RedisLedger,
+    SpendOutcome,
+    SpendRecord,
+    SpendRequest,
+    SqliteLedger,
+    UnlockTaskHandle,
+    always_confirm,
+    confirm_up_to,
+)
+from lensmor_async.models import Page
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "ActionNotAllowedError",
+    "AsyncLensmor",
+    "AuthenticationError",
+    "BadRequestError",
+    "BudgetExceededError",
+    "ClientConfig",
+    "ConfigurationError",
+    "ConfirmationRequiredError",
+    "ConflictError",
+    "ContactUnlockReport",
+    "CostTable",
+    "CreditError",
+    "CreditGuard",
+    "DeadlineExceededError",
+    "InMemoryLedger",
+    "InsufficientCreditsError",
+    "InvalidRequestError",
+    "LensmorError",
+    "MalformedResponseError",
+    "NotFoundError",
+    "Page",
+    "PermissionDeniedError",
+    "Quote",
+    "QuoteExpiredError",
+    "RateLimitError",
+    "RateLimitInfo",
+    "RedirectRefusedError",
+    "RedisLedger",
+    "ResponseError",
+    "ResponseValidationError",
+    "RetryPolicy",
+    "Secret",
+    "ServerError",
+    "SpendDeclinedError",
+    "SpendInDoubtError",
+    "SpendOutcome",
+    "SpendRecord",
+    "SpendRequest",
+    "SqliteLedger",
+    "TransportError",
+    "UnlockTaskHandle",
+    "UnprocessableError",
+    "__version__",
+    "always_confirm",
+    "confirm_up_to",
+]

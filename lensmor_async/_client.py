@@ -1,0 +1,181 @@
+"""AsyncLensmor, the client users hold: config, transport, pipeline, guard and resources."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+import attrs
+
+from lensmor_async._config import CallSource, ClientConfig, Secret, load_config
+from lensmor_async._core.ratelimit import RateLimitInfo
+from lensmor_async._core.retry import RetryPolicy
+from lensmor_async._pipeline import Pipeline
+from lensmor_async.guard import CreditGuard
+from lensmor_async.models import CreditBalance, PrecheckResult, UnlockTask
+from lensmor_async.resources import (
+    Actions,
+    Contacts,
+    Credits,
+    Events,
+    Exhibitors,
+    Personnel,
+    ProfileMatching,
+)
+from lensmor_async.transport import AiohttpTransport, Transport
+
+_UNSET: Any = object()
+
+
+class _GuardServices:
+    """The free calls the guard makes, routed through this client's resources."""
+
+    def __init__(self, client: AsyncLensmor) -> None:
+        self._client = client
+
+    async def precheck(self, action_type: str, params: Mapping[str, Any]) -> PrecheckResult:
+        return await self._client.actions.precheck(action_type, params)
+
+    async def balance(self) -> CreditBalance:
+        return await self._client.credits.balance()
+
+    async def unlock_task(self, phone: bool, task_id: str) -> UnlockTask:
+        contacts = self._client.contacts
+        if phone:
+            return await contacts.get_phone_unlock_task(task_id)
+        return await contacts.get_unlock_task(task_id)
+
+
+class AsyncLensmor:
+    """Async client for the Lensmor API.
+
+    Use it as an async context manager (or call :meth:`aclose`). Every paid call goes
+    through ``guard`` (a :class:`CreditGuard`); without one, a default guard with no
+    confirm callback makes paid calls fail closed.
+
+    ``api_key`` and ``base_url`` default to ``LENSMOR_API_KEY`` and ``LENSMOR_BASE_URL``.
+    Plain ``http://`` is accepted only for loopback hosts (tests, FakeLensmor).
+    """
+
+    credits: Credits
+    actions: Actions
+    events: Events
+    exhibitors: Exhibitors
+    personnel: Personnel
+    contacts: Contacts
+    profile_matching: ProfileMatching
+
+    def __init__(
+        self,
+        api_key: str | Secret | None = None,
+        *,
+        base_url: str | None = None,
+        call_source: CallSource = "api",
+        timeout: float = 30.0,
+        deadline: float | None = None,
+        max_concurrency: int = 64,
+        retry: RetryPolicy | None = None,
+        max_body_bytes: int | None = None,
+        poll_intervals: tuple[float, ...] | None = None,
+        session: aiohttp.ClientSession | None = None,
+        guard: CreditGuard | None = None,
+        testing: bool = False,
+        transport: Transport | None = None,
+    ) -> None:
+        config = load_config(
+            api_key,
+            base_url,
+            call_source=call_source,
+            timeout=timeout,
+            deadline=deadline,
+            max_concurrency=max_concurrency,
+            retry=retry,
+            max_body_bytes=max_body_bytes,
+            poll_intervals=poll_intervals,
+            testing=testing,
+        )
+        self._transport: Transport = transport or AiohttpTransport(config, session)
+        self._owns_transport = transport is None
+        self.guard = guard if guard is not None else CreditGuard()
+        self._wire(Pipeline(config, self._transport, self.guard))
+        self.guard.bind(_GuardServices(self), poll_intervals=config.poll_intervals)
+
+    def _wire(self, pipeline: Pipeline) -> None:
+        self._pipeline = pipeline
+        self.credits = Credits(pipeline)
+        self.actions = Actions(pipeline)
+        self.events = Events(pipeline)
+        self.exhibitors = Exhibitors(pipeline)
+        self.personnel = Personnel(pipeline)
+        self.contacts = Contacts(pipeline, self.guard)
+        self.profile_matching = ProfileMatching(pipeline)
+
+    @property
+    def config(self) -> ClientConfig:
+        """The frozen configuration (its repr never shows the key)."""
+        return self._pipeline.config
+
+    @property
+    def rate_limit(self) -> RateLimitInfo | None:
+        """The last ``X-RateLimit-*`` values the server sent (None before any)."""
+        return self._pipeline.rate_limit.last
+
+    def with_options(
+        self,
+        *,
+        call_source: CallSource | None = None,
+        timeout: float | None = None,
+        deadline: float | None = _UNSET,
+        retry: RetryPolicy | None = None,
+    ) -> AsyncLensmor:
+        """A cheap copy with some options changed; it shares the session, guard and limiter.
+
+        The copy never closes the shared session; close the original.
+        """
+        changes: dict[str, Any] = {}
+        if call_source is not None:
+            changes["call_source"] = call_source
+        if timeout is not None:
+            changes["timeout"] = timeout
+        if deadline is not _UNSET:
+            changes["deadline"] = deadline
+        if retry is not None:
+            changes["retry"] = retry
+        config = attrs.evolve(self.config, **changes)
+        transport = self._derived_transport(config)
+        copy = object.__new__(AsyncLensmor)
+        copy._transport = transport
+        copy._owns_transport = False
+        copy.guard = self.guard
+        copy._wire(self._pipeline.derive(config, transport))
+        return copy
+
+    def _derived_transport(self, config: ClientConfig) -> Transport:
+        if isinstance(self._transport, AiohttpTransport):
+            return self._transport.derive(config)
+        return self._transport
+
+    async def __aenter__(self) -> AsyncLensmor:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close connections this client owns (idempotent; caller-owned sessions stay open)."""
+        if self._owns_transport:
+            await self._transport.aclose()
+
+    def __repr__(self) -> str:
+        config = self.config
+        return f"AsyncLensmor(base_url={config.base_url!r}, call_source={config.call_source!r})"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("AsyncLensmor holds live connections and an API key; it cannot be pickled")

@@ -1,0 +1,77 @@
+"""The cost table: the one place prices live (they change by plan, so users can override)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+import attrs
+
+from lensmor_async.errors import ConfigurationError
+
+
+@attrs.frozen(slots=True)
+class Price:
+    """A price: per call, or per item (per chargeable contact). ``None`` means unknown."""
+
+    credits: int | None
+    per_item: bool = False
+
+
+_DEFAULT_PRICES: Mapping[str, Price] = MappingProxyType(
+    {
+        "events.unlock": Price(2000),
+        "contacts.unlock": Price(15, per_item=True),
+        # 0.22 states no amount; 150 is the 0.24+ price and the safest estimate.
+        "contacts.unlock_phone": Price(150, per_item=True),
+        "exhibitors.search_by_company_name": Price(50),
+        "exhibitors.search_events": Price(50),
+        # Undocumented prices: still paid, so they still need confirmation.
+        "personnel.unlock_linkedin_activity": Price(None, per_item=True),
+        "personnel.generate_outreach_message": Price(None, per_item=True),
+    }
+)
+
+
+@attrs.frozen(slots=True)
+class CostTable:
+    """Prices per operation name; ``CostTable.default().with_prices(...)`` overrides some."""
+
+    prices: Mapping[str, Price] = _DEFAULT_PRICES
+
+    @classmethod
+    def default(cls) -> CostTable:
+        """The documented 0.22 prices."""
+        return cls()
+
+    def with_prices(self, **credits: int | None) -> CostTable:
+        """A copy with some prices replaced, keyed by operation name with ``_`` for ``.``.
+
+        ``CostTable.default().with_prices(events__unlock=1800)`` — or pass a mapping to
+        :meth:`with_price_map` when names are dynamic.
+        """
+        return self.with_price_map(
+            {name.replace("__", "."): value for name, value in credits.items()}
+        )
+
+    def with_price_map(self, credits: Mapping[str, int | None]) -> CostTable:
+        """A copy with the given operation prices replaced (per-item-ness is kept)."""
+        prices = dict(self.prices)
+        for name, value in credits.items():
+            if name not in prices:
+                raise ConfigurationError(f"unknown paid operation {name!r}")
+            if value is not None and (type(value) is not int or value < 0):
+                raise ConfigurationError(f"price of {name} must be a whole number >= 0")
+            prices[name] = Price(value, per_item=prices[name].per_item)
+        return CostTable(MappingProxyType(prices))
+
+    def price(self, operation: str) -> Price:
+        """The price of a paid operation (unknown operations have an unknown price)."""
+        return self.prices.get(operation, Price(None))
+
+    def estimate(self, operation: str, items: int = 1) -> int | None:
+        """Credits for ``items`` chargeable items (or one call); None when unknown."""
+        price = self.price(operation)
+        if price.credits is None:
+            return None
+        return price.credits * items if price.per_item else price.credits

@@ -1,0 +1,161 @@
+"""Rate-limit headers and the pacing they imply, as pure functions.
+
+The API sends ``X-RateLimit-Limit``, ``X-RateLimit-Remaining`` and
+``X-RateLimit-Reset`` (Unix seconds) "when available", and ``Retry-After`` on a
+429. These functions turn them into waits; the adaptive limiter (``_limiter.py``)
+does the waiting. Times are passed in: ``now`` for anything compared with
+``X-RateLimit-Reset`` or an HTTP date is wall-clock Unix seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+
+import attrs
+
+from lensmor_async._core.retry import parse_retry_after
+
+__all__ = [
+    "NO_PACE",
+    "Pace",
+    "RateLimitInfo",
+    "pace",
+    "parse_rate_limit",
+    "pause_until_after_429",
+]
+
+_LIMIT = "X-RateLimit-Limit"
+_REMAINING = "X-RateLimit-Remaining"
+_RESET = "X-RateLimit-Reset"
+_PREFIX = "x-ratelimit-"
+# Whole numbers, optionally with a fraction (some servers send "1714521600.0"); the
+# length bound keeps a hostile header from costing more than a tiny parse.
+_NUMBER = re.compile(r"\d{1,20}(?:\.\d{1,9})?")
+
+
+@attrs.frozen(slots=True)
+class RateLimitInfo:
+    """The ``X-RateLimit-*`` values of one response; None where absent or unreadable."""
+
+    limit: int | None = None
+    remaining: int | None = None
+    reset: int | None = None
+    """When the window resets, Unix seconds."""
+
+
+def _to_int(value: str | None) -> int | None:
+    if value is None:
+        return None
+    text = value.strip()
+    if not _NUMBER.fullmatch(text):
+        return None
+    return int(float(text)) if "." in text else int(text)
+
+
+def parse_rate_limit(headers: Mapping[str, str]) -> RateLimitInfo | None:
+    """Read the rate-limit headers leniently; None when none of them is usable.
+
+    aiohttp and httpx header mappings are case-insensitive, so the canonical
+    spelling finds any case; a plain ``dict`` is searched case-insensitively
+    only when the direct lookups miss.
+    """
+    limit = headers.get(_LIMIT)
+    remaining = headers.get(_REMAINING)
+    reset = headers.get(_RESET)
+    if limit is None and remaining is None and reset is None and isinstance(headers, dict):
+        limit, remaining, reset = _scan_plain_dict(headers)
+    if limit is None and remaining is None and reset is None:
+        return None
+    info = RateLimitInfo(_to_int(limit), _to_int(remaining), _to_int(reset))
+    if info.limit is None and info.remaining is None and info.reset is None:
+        return None
+    return info
+
+
+def _scan_plain_dict(headers: dict[str, str]) -> tuple[str | None, str | None, str | None]:
+    found: dict[str, str] = {}
+    for key, value in headers.items():
+        lowered = key.lower()
+        if lowered.startswith(_PREFIX):
+            found.setdefault(lowered, value)
+    return (
+        found.get(_LIMIT.lower()),
+        found.get(_REMAINING.lower()),
+        found.get(_RESET.lower()),
+    )
+
+
+@attrs.frozen(slots=True)
+class Pace:
+    """What the limiter should do before starting new requests.
+
+    ``wait``: seconds during which no request may start (the window is used up).
+    ``spacing``: minimum seconds between request starts (few requests remain, so
+    spread them over the time left in the window).
+    """
+
+    wait: float = 0.0
+    spacing: float = 0.0
+
+
+NO_PACE = Pace()
+"""Plenty remains: no waiting (shared, so the common case allocates nothing)."""
+
+
+def pace(
+    info: RateLimitInfo | None,
+    now: float,
+    *,
+    low_fraction: float = 0.1,
+    max_wait: float = 60.0,
+) -> Pace:
+    """The pacing implied by the last rate-limit headers.
+
+    * nothing known, the reset already past, or more than ``low_fraction`` of the
+      limit (at least 1 request) left → :data:`NO_PACE`;
+    * nothing remaining → wait until the reset;
+    * few remaining → space starts ``time_to_reset / remaining`` apart.
+
+    Both waits are bounded by ``max_wait``, so a wrong clock or a hostile header can
+    stall requests only that long.
+    """
+    if info is None or info.remaining is None or info.reset is None:
+        return NO_PACE
+    remaining = info.remaining
+    if remaining > _low_water(info.limit, low_fraction):
+        return NO_PACE
+    time_to_reset = info.reset - now
+    if not time_to_reset > 0:
+        return NO_PACE
+    if remaining == 0:
+        return Pace(wait=min(time_to_reset, max_wait))
+    return Pace(spacing=min(time_to_reset / remaining, max_wait))
+
+
+def _low_water(limit: int | None, low_fraction: float) -> int:
+    """Remaining counts at or below this start pacing."""
+    if limit is None:
+        return 1
+    return max(1, math.floor(limit * low_fraction))
+
+
+def pause_until_after_429(
+    retry_after: str | None,
+    *,
+    now: float,
+    wall_now: float | None = None,
+    default: float = 1.0,
+    cap: float = 60.0,
+) -> float:
+    """The instant (in ``now``'s clock) before which no request should start after a 429.
+
+    ``Retry-After`` (seconds or an HTTP date, read against ``wall_now``, which
+    defaults to ``now``) is honoured up to ``cap``; without a usable value the
+    pause is ``default`` seconds, enough to stop a burst from hammering the limiter.
+    """
+    seconds = parse_retry_after(retry_after, now if wall_now is None else wall_now)
+    if seconds is None:
+        seconds = default
+    return now + max(0.0, min(seconds, cap))

@@ -1,0 +1,195 @@
+"""The adaptive concurrency limiter: the thin anyio shell around ``_core.ratelimit``.
+
+It bounds requests in flight and paces new ones from what the server said: a
+429 pauses every request until ``Retry-After`` has passed, an exhausted
+``X-RateLimit-Remaining`` pauses until ``X-RateLimit-Reset``, and a low one
+spaces request starts over the rest of the window. All waiting is ``anyio.sleep``.
+
+The hot path (no pause, no spacing) is one semaphore acquire plus one boolean
+check: the limiter is its own context manager, so ``slot()`` allocates nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+
+import anyio
+
+from lensmor_async._core.ratelimit import NO_PACE, RateLimitInfo, pace, pause_until_after_429
+from lensmor_async.errors import ConfigurationError
+
+__all__ = ["AdaptiveLimiter"]
+
+_NO_PAUSE = -math.inf
+
+
+class AdaptiveLimiter:
+    """Bounds in-flight requests and applies rate-limit pacing.
+
+    ``clock`` (monotonic) measures waits; ``wall_clock`` (Unix seconds) reads the
+    server's instants (``X-RateLimit-Reset``, HTTP dates); ``sleep`` waits. Tests
+    inject fakes for all three. No wait is ever longer than ``max_pause`` seconds,
+    so a wrong clock or a hostile header cannot stall the client for long.
+    """
+
+    __slots__ = (
+        "_clock",
+        "_gated",
+        "_low_fraction",
+        "_max_concurrency",
+        "_max_pause",
+        "_next_start",
+        "_paused_until",
+        "_semaphore",
+        "_sleep",
+        "_spacing",
+        "_wall_clock",
+    )
+
+    def __init__(
+        self,
+        max_concurrency: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        max_pause: float = 60.0,
+        low_fraction: float = 0.1,
+    ) -> None:
+        if isinstance(max_concurrency, bool) or not isinstance(max_concurrency, int):
+            raise ConfigurationError("max_concurrency must be an integer >= 1")
+        if max_concurrency < 1:
+            raise ConfigurationError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if not (math.isfinite(max_pause) and max_pause >= 0):
+            raise ConfigurationError(f"max_pause must be a finite number >= 0, got {max_pause}")
+        if not 0 <= low_fraction <= 1:
+            raise ConfigurationError(f"low_fraction must be within [0, 1], got {low_fraction}")
+        self._max_concurrency = max_concurrency
+        # fast_acquire: skip the yield when a slot is free; the request yields anyway.
+        self._semaphore = anyio.Semaphore(
+            max_concurrency, max_value=max_concurrency, fast_acquire=True
+        )
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._sleep = sleep
+        self._max_pause = float(max_pause)
+        self._low_fraction = low_fraction
+        self._paused_until = _NO_PAUSE
+        """Monotonic instant before which no request starts."""
+        self._spacing = 0.0
+        """Minimum seconds between request starts while few requests remain."""
+        self._next_start = _NO_PAUSE
+        """Monotonic instant reserved for the next start while spacing applies."""
+        self._gated = False
+        """True while a pause or spacing may apply: the only check on the hot path."""
+
+    @property
+    def max_concurrency(self) -> int:
+        """The most requests allowed in flight at once."""
+        return self._max_concurrency
+
+    @property
+    def in_flight(self) -> int:
+        """Slots currently held (call inside an event loop)."""
+        return self._max_concurrency - self._semaphore.value
+
+    @property
+    def paused(self) -> bool:
+        """Whether a pause (429 or exhausted window) is in force right now."""
+        return self._paused_until > self._clock()
+
+    def slot(self) -> AdaptiveLimiter:
+        """The context manager for one request: ``async with limiter.slot(): ...``.
+
+        Returns the limiter itself (no per-request object); entering waits for a
+        free slot, then for any pause or spacing; leaving frees the slot.
+        """
+        return self
+
+    async def __aenter__(self) -> None:
+        await self._semaphore.acquire()
+        if not self._gated:
+            return
+        try:
+            await self._wait_turn()
+        except BaseException:
+            # Cancelled (or failed) while pacing: give back the slot this task took.
+            self._semaphore.release()
+            raise
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._semaphore.release()
+
+    def observe(self, info: RateLimitInfo | None, now: float | None = None) -> None:
+        """Adopt the pacing implied by a response's ``X-RateLimit-*`` headers.
+
+        ``now`` is wall-clock Unix seconds (what ``X-RateLimit-Reset`` is compared with).
+        """
+        if info is None:
+            return
+        wall_now = self._wall_clock() if now is None else now
+        decision = pace(info, wall_now, low_fraction=self._low_fraction, max_wait=self._max_pause)
+        if decision is NO_PACE:
+            self._spacing = 0.0
+            self._gated = self._paused_until != _NO_PAUSE
+            return
+        if decision.wait > 0:
+            self._extend_pause(self._clock() + decision.wait)
+        self._spacing = decision.spacing
+        self._gated = True
+
+    def pause_until(self, t: float) -> None:
+        """No request starts before ``t`` (wall-clock Unix seconds), capped at ``max_pause``."""
+        self.pause_for(t - self._wall_clock())
+
+    def pause_for(self, seconds: float) -> None:
+        """No request starts for ``seconds`` (capped at ``max_pause``; <= 0 does nothing)."""
+        if seconds > 0:
+            self._extend_pause(self._clock() + min(seconds, self._max_pause))
+
+    def pause_after_429(self, retry_after: str | None) -> None:
+        """Pause for a 429's raw ``Retry-After`` value (a default pause if it is unusable)."""
+        until = pause_until_after_429(
+            retry_after, now=self._clock(), wall_now=self._wall_clock(), cap=self._max_pause
+        )
+        self._extend_pause(until)
+
+    def _extend_pause(self, until: float) -> None:
+        # A pause only ever grows: a short Retry-After must not cut a longer one short.
+        if until > self._paused_until:
+            self._paused_until = until
+            self._gated = True
+
+    async def _wait_turn(self) -> None:
+        await self._wait_out_pause()
+        if self._spacing <= 0:
+            return
+        now = self._clock()
+        start = max(now, self._next_start)
+        # Reserve the start before sleeping so concurrent waiters queue behind it.
+        self._next_start = start + self._spacing
+        if start > now:
+            await self._sleep(start - now)
+            # A 429 may have arrived while this request waited for its turn.
+            await self._wait_out_pause()
+
+    async def _wait_out_pause(self) -> None:
+        while (delay := self._paused_until - self._clock()) > 0:
+            await self._sleep(delay)
+        if self._paused_until != _NO_PAUSE:
+            self._paused_until = _NO_PAUSE
+            self._gated = self._spacing > 0
+
+    def __repr__(self) -> str:
+        return (
+            f"AdaptiveLimiter(max_concurrency={self._max_concurrency}, "
+            f"paused={self._paused_until != _NO_PAUSE}, spacing={self._spacing:.3f})"
+        )

@@ -1,0 +1,269 @@
+"""The request pipeline: guard step (paid operations only) → send step.
+
+The send step owns the limiter, the retry loop (pure decisions from ``_core.retry``),
+the transport and decoding. The guard step is the CreditGuard, which wraps the send
+step for paid operations; it is the only place money is handled.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import random
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+import anyio
+import attrs
+import orjson
+
+from lensmor_async._config import ClientConfig
+from lensmor_async._core.decoding import decode_payload
+from lensmor_async._core.operations import Operation
+from lensmor_async._core.ratelimit import RateLimitInfo, parse_rate_limit
+from lensmor_async._core.retry import (
+    Failure,
+    FailureKind,
+    Retry,
+    RetryAfterTooLong,
+    RetryBudget,
+    attempt_timeout,
+    decide,
+)
+from lensmor_async._limiter import AdaptiveLimiter
+from lensmor_async.errors import (
+    APIStatusError,
+    DeadlineExceededError,
+    LensmorError,
+    RateLimitError,
+    TransportError,
+)
+from lensmor_async.transport import QueryParams, Request, Transport
+
+if TYPE_CHECKING:
+    from lensmor_async.guard._intent import Intent
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+logger = logging.getLogger("lensmor_async")
+
+
+@attrs.frozen(slots=True)
+class Call(Generic[T]):
+    """One logical API call: what to send and how to decode a success."""
+
+    operation: Operation
+    path: str
+    decode: Callable[[Any], T]
+    query: QueryParams = ()
+    body: Any = None
+    intent: Intent | None = None
+    """For paid calls: what is being bought (targets, canonical params)."""
+
+
+@attrs.define(slots=True)
+class SendProbe:
+    """Tells the guard whether a request may have left (set just before the transport)."""
+
+    started: bool = False
+
+
+last_trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "lensmor_last_trace_id", default=None
+)
+"""The ``X-Request-ID`` of the last response in this context (for spend records)."""
+
+
+class Sender(Protocol):
+    """The next step of the pipeline (what the guard step calls to execute)."""
+
+    async def __call__(
+        self, call: Call[T], *, deadline: float | None, probe: SendProbe | None = None
+    ) -> T: ...
+
+
+class GuardStep(Protocol):
+    """The CreditGuard as a pipeline step."""
+
+    async def run_paid(self, call: Call[T], send: Sender, *, deadline: float | None) -> T: ...
+
+
+@attrs.define(slots=True)
+class RateLimitState:
+    """The last ``X-RateLimit-*`` values seen (``client.rate_limit``)."""
+
+    last: RateLimitInfo | None = None
+
+
+class Pipeline:
+    """Runs calls for one client (and its ``with_options`` copies, which share it)."""
+
+    def __init__(
+        self,
+        config: ClientConfig,
+        transport: Transport,
+        guard: GuardStep,
+        *,
+        shared_from: Pipeline | None = None,
+    ) -> None:
+        self.config = config
+        self.transport = transport
+        self.guard = guard
+        # Copies made by with_options() talk to the same account and server, so they
+        # share the limiter, the retry budget and the rate-limit view.
+        if shared_from is None:
+            self.limiter = AdaptiveLimiter(config.max_concurrency)
+            self.retry_budget = RetryBudget()
+            self.rate_limit = RateLimitState()
+        else:
+            self.limiter = shared_from.limiter
+            self.retry_budget = shared_from.retry_budget
+            self.rate_limit = shared_from.rate_limit
+        self._rng = random.Random()
+        self._clock: Callable[[], float] = time.monotonic
+
+    def derive(self, config: ClientConfig, transport: Transport) -> Pipeline:
+        """A pipeline for a ``with_options`` copy."""
+        return Pipeline(config, transport, self.guard, shared_from=self)
+
+    def deadline(self) -> float | None:
+        """The absolute (monotonic) deadline for a call starting now."""
+        limit = self.config.deadline
+        return None if limit is None else self._clock() + limit
+
+    async def run(self, call: Call[T]) -> T:
+        """Run one call through the guard (if paid) and the send step."""
+        deadline = self.deadline()
+        if call.operation.paid:
+            return await self.guard.run_paid(call, self.send, deadline=deadline)
+        return await self.send(call, deadline=deadline)
+
+    async def send(
+        self, call: Call[T], *, deadline: float | None, probe: SendProbe | None = None
+    ) -> T:
+        """Send with retries; return the decoded success or raise a typed error."""
+        body = None if call.body is None else orjson.dumps(call.body)
+        attempt = 0
+        while True:
+            attempt += 1
+            remaining = self._remaining(deadline)
+            request = Request(
+                method=call.operation.method,
+                path=call.path,
+                route=call.operation.route,
+                query=call.query,
+                body=body,
+                timeout=attempt_timeout(self.config.timeout, remaining),
+                credit_relevant=call.operation.credit_relevant,
+            )
+            try:
+                payload = await self._attempt(request, remaining, probe)
+            except (TransportError, APIStatusError) as exc:
+                await self._after_failure(call, exc, attempt, deadline)
+                continue
+            self.retry_budget.record_success()
+            return call.decode(payload)
+
+    async def _attempt(
+        self, request: Request, remaining: float | None, probe: SendProbe | None
+    ) -> Any:
+        if remaining is None:
+            return await self._exchange(request, probe)
+        try:
+            with anyio.fail_after(remaining):
+                return await self._exchange(request, probe)
+        except TimeoutError as exc:
+            raise DeadlineExceededError(
+                f"{request.method} {request.route}: the call's deadline ran out"
+            ) from exc
+
+    async def _exchange(self, request: Request, probe: SendProbe | None) -> Any:
+        async with self.limiter.slot():
+            if probe is not None:
+                probe.started = True
+            response = await self.transport.send(request)
+        now = time.time()
+        last_trace_id.set(response.headers.get("X-Request-ID"))
+        info = parse_rate_limit(response.headers)
+        if info is not None:
+            self.rate_limit.last = info
+            self.limiter.observe(info, now)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "%s %s -> %s trace_id=%s",
+                request.method,
+                request.route,
+                response.status,
+                response.headers.get("X-Request-ID"),
+            )
+        return decode_payload(response.status, response.headers, response.body, now=now)
+
+    def _remaining(self, deadline: float | None) -> float | None:
+        if deadline is None:
+            return None
+        remaining = deadline - self._clock()
+        if remaining <= 0:
+            raise DeadlineExceededError("the call's deadline ran out before the next attempt")
+        return remaining
+
+    async def _after_failure(
+        self,
+        call: Call[Any],
+        exc: TransportError | APIStatusError,
+        attempt: int,
+        deadline: float | None,
+    ) -> None:
+        """Sleep before the next attempt, or re-raise ``exc`` (or a RateLimitError)."""
+        if isinstance(exc, DeadlineExceededError):
+            raise exc
+        if isinstance(exc, RateLimitError):
+            self.limiter.pause_after_429(_retry_after_header(exc))
+        failure = _failure_of(exc)
+        if failure is None:
+            raise exc
+        remaining = None if deadline is None else deadline - self._clock()
+        decision = decide(
+            self.config.retry,
+            failure,
+            attempt=attempt,
+            paid=call.operation.paid,
+            deadline_remaining=remaining,
+            now=time.time(),
+            rng=self._rng,
+            budget=self.retry_budget,
+        )
+        logger.info(
+            "%s %s attempt %d failed (%s): %s",
+            call.operation.method,
+            call.operation.route,
+            attempt,
+            type(exc).__name__,
+            type(decision).__name__,
+        )
+        if isinstance(decision, Retry):
+            if decision.delay > 0:
+                await anyio.sleep(decision.delay)
+            return
+        if isinstance(decision, RetryAfterTooLong) and isinstance(exc, RateLimitError):
+            raise RateLimitError(
+                "rate limited; Retry-After exceeds the cap or the deadline",
+                retry_after=decision.retry_after,
+                status=429,
+                error_key=getattr(exc, "error_key", None),
+                trace_id=getattr(exc, "trace_id", None),
+            ) from exc
+        raise exc
+
+
+def _retry_after_header(exc: RateLimitError) -> str | None:
+    return None if exc.retry_after is None else str(exc.retry_after)
+
+
+def _failure_of(exc: LensmorError) -> Failure | None:
+    """Describe a failed attempt for the pure retry policy (None: never retry)."""
+    if isinstance(exc, APIStatusError):
+        header = _retry_after_header(exc) if isinstance(exc, RateLimitError) else None
+        return Failure(kind=FailureKind.STATUS, status=exc.status, retry_after_header=header)
+    assert isinstance(exc, TransportError)
+    return Failure.from_transport_error(exc)

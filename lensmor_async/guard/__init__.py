@@ -1,0 +1,49 @@
+"""The CreditGuard: confirm callbacks, ledgers, quotes, spend records and unlock tasks."""
+
+from __future__ import annotations
+
+from lensmor_async._core.costs import CostTable, Price
+from lensmor_async.guard._confirm import (
+    ConfirmCallback,
+    SpendRequest,
+    always_confirm,
+    confirm_up_to,
+)
+from lensmor_async.guard._guard import CreditGuard
+from lensmor_async.guard._intent import Intent
+from lensmor_async.guard._ledger_memory import InMemoryLedger
+from lensmor_async.guard._ledger_protocol import Hold, Ledger, LedgerSnapshot
+from lensmor_async.guard._ledger_redis import RedisLedger
+from lensmor_async.guard._ledger_sqlite import SqliteLedger
+from lensmor_async.guard._quote import Quote
+from lensmor_async.guard._records import SpendOutcome, SpendRecord
+from lensmor_async.guard._tasks import (
+    ContactUnlockReport,
+    DeliveredContact,
+    FailedContact,
+    UnlockTaskHandle,
+)
+
+__all__ = [
+    "ConfirmCallback",
+    "ContactUnlockReport",
+    "CostTable",
+    "CreditGuard",
+    "DeliveredContact",
+    "FailedContact",
+    "Hold",
+    "InMemoryLedger",
+    "Intent",
+    "Ledger",
+    "LedgerSnapshot",
+    "Price",
+    "Quote",
+    "RedisLedger",
+    "SpendOutcome",
+    "SpendRecord",
+    "SpendRequest",
+    "SqliteLedger",
+    "UnlockTaskHandle",
+    "always_confirm",
+    "confirm_up_to",
+]

@@ -1,0 +1,51 @@
+"""A shared/exclusive gate for paid calls.
+
+Normal paid calls pass shared. A call whose price is unknown passes exclusive, so
+the balance measured before and after it is not mixed with other spends of this guard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+
+
+class PaidGate:
+    """Readers-writer gate built on one ``anyio.Condition``."""
+
+    def __init__(self) -> None:
+        self._cond = anyio.Condition()
+        self._shared = 0
+        self._exclusive = False
+
+    @asynccontextmanager
+    async def enter(self, *, exclusive: bool) -> AsyncIterator[None]:
+        if not exclusive and not self._exclusive:
+            # Fast path: no exclusive holder, so no waiting and no lock round trip.
+            self._shared += 1
+        else:
+            await self._acquire(exclusive)
+        try:
+            yield
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._release(exclusive)
+
+    async def _acquire(self, exclusive: bool) -> None:
+        async with self._cond:
+            while self._exclusive or (exclusive and self._shared):
+                await self._cond.wait()
+            if exclusive:
+                self._exclusive = True
+            else:
+                self._shared += 1
+
+    async def _release(self, exclusive: bool) -> None:
+        async with self._cond:
+            if exclusive:
+                self._exclusive = False
+            else:
+                self._shared -= 1
+            self._cond.notify_all()

@@ -1,0 +1,658 @@
+"""CreditGuard: the pipeline step every paid call goes through.
+
+quote → check → reserve → confirm → execute once → settle → refresh → record.
+Pure arithmetic lives in ``_core.admission``/``_core.costs``; per-route knowledge
+in ``_policies``; this module only orchestrates, with cancellation-safe cleanup.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
+
+import anyio
+import attrs
+
+from lensmor_async._core.admission import QuoteDecision, admit
+from lensmor_async._core.costs import CostTable
+from lensmor_async._pipeline import SendProbe, last_trace_id
+from lensmor_async.errors import (
+    ActionNotAllowedError,
+    APIStatusError,
+    ConfigurationError,
+    ConfirmationRequiredError,
+    InsufficientCreditsError,
+    SpendDeclinedError,
+    SpendInDoubtError,
+    TransportError,
+)
+from lensmor_async.guard._balance import BalanceCache
+from lensmor_async.guard._confirm import ConfirmCallback, SpendRequest, ask
+from lensmor_async.guard._gate import PaidGate
+from lensmor_async.guard._intent import Intent
+from lensmor_async.guard._ledger_memory import InMemoryLedger
+from lensmor_async.guard._ledger_protocol import Hold, Ledger, StaleHoldError
+from lensmor_async.guard._policies import PaidPolicy, Reconciliation, build_policies
+from lensmor_async.guard._quote import Quote, QuoteCaptured, QuoteMode, quote_mode
+from lensmor_async.guard._records import SpendOutcome, SpendRecord
+from lensmor_async.guard._services import GuardServices
+from lensmor_async.guard._singleflight import SingleFlight
+from lensmor_async.guard._state import UnlockState
+from lensmor_async.guard._tasks import PendingTask, TaskKind, UnlockTaskHandle
+
+if TYPE_CHECKING:
+    from lensmor_async._pipeline import Call, Sender
+    from lensmor_async.models import UnlockSubmission
+
+T = TypeVar("T")
+PrecheckMode = Literal["auto", "always", "never"]
+_RECONCILE_SECONDS = 15.0
+_LATCH_RECHECK_SECONDS = 1.0
+
+
+class CreditGuard:
+    """Guards every paid call: never overspends, never pays twice, records everything.
+
+    ``confirm`` approves each spend (sync or async, given a :class:`SpendRequest`);
+    without it paid calls fail closed with ``ConfirmationRequiredError``. ``budget``
+    caps what this guard (or every guard sharing ``ledger``) may spend.
+    """
+
+    def __init__(
+        self,
+        confirm: ConfirmCallback | None = None,
+        *,
+        budget: int | None = None,
+        ledger: Ledger | None = None,
+        costs: CostTable | None = None,
+        precheck: PrecheckMode = "auto",
+        balance_ttl: float = 30.0,
+        hold_ttl: float = 3600.0,
+        charge_failed_contacts: bool = False,
+        confirm_free: bool = False,
+    ) -> None:
+        if precheck not in ("auto", "always", "never"):
+            raise ConfigurationError("precheck must be 'auto', 'always' or 'never'")
+        self._ledger = _choose_ledger(ledger, budget)
+        self._confirm = confirm
+        self.costs = costs or CostTable.default()
+        self.charge_failed_contacts = charge_failed_contacts
+        self._confirm_free = confirm_free
+        self._hold_ttl = hold_ttl
+        self._balance_ttl = balance_ttl
+        self._state = UnlockState()
+        self._policies = build_policies(self.costs, self._state, precheck)
+        self._flights = SingleFlight()
+        self._gate = PaidGate()
+        self._history: list[SpendRecord] = []
+        self._task_records: dict[str, int] = {}
+        self._pending: dict[str, PendingTask] = {}
+        self._in_doubt: dict[str, SpendRecord] = {}
+        self._held = 0
+        self._spent = 0
+        self._latched_402 = False
+        self._latch_checked = float("-inf")
+        self._services: GuardServices | None = None
+        self._balance: BalanceCache | None = None
+        self.poll_intervals: tuple[float, ...] = (3.0, 5.0, 10.0)
+
+    def __repr__(self) -> str:
+        return f"CreditGuard(budget={self.budget}, spent={self._spent}, reserved={self._held})"
+
+    # -- public state -----------------------------------------------------------------
+
+    @property
+    def budget(self) -> int | None:
+        """The spending cap held by the ledger (None: no cap)."""
+        return self._ledger.budget
+
+    @property
+    def ledger(self) -> Ledger:
+        """Where holds and spending are recorded (shared across processes if configured)."""
+        return self._ledger
+
+    @property
+    def history(self) -> tuple[SpendRecord, ...]:
+        """Every paid intent this guard handled, in order."""
+        return tuple(self._history)
+
+    @property
+    def spent(self) -> int:
+        """Credits this guard settled as spent (in-doubt intents count as spent)."""
+        return self._spent
+
+    @property
+    def reserved(self) -> int:
+        """Credits this guard currently holds for calls in flight or tasks still running."""
+        return self._held
+
+    @property
+    def in_doubt(self) -> tuple[SpendRecord, ...]:
+        """Intents whose outcome could not be established (each with its reason)."""
+        return tuple(self._in_doubt.values())
+
+    @property
+    def balance_refreshes(self) -> int:
+        """How many balance requests the guard made (single-flight, cached)."""
+        return 0 if self._balance is None else self._balance.refreshes
+
+    # -- wiring -------------------------------------------------------------------------
+
+    def bind(
+        self, services: GuardServices, *, poll_intervals: tuple[float, ...] = (3.0, 5.0, 10.0)
+    ) -> None:
+        """Attach the client's free calls (done by ``AsyncLensmor``; one client per guard)."""
+        if self._services is not None and self._services is not services:
+            raise ConfigurationError("a CreditGuard belongs to one client; create one per client")
+        self._services = services
+        self.poll_intervals = poll_intervals
+        self._balance = BalanceCache(self._fetch_balance, ttl=self._balance_ttl)
+
+    async def _fetch_balance(self) -> int:
+        return int((await self._require_services().balance()).total_balance)
+
+    def _require_services(self) -> GuardServices:
+        if self._services is None:
+            raise ConfigurationError("this CreditGuard is not attached to a client")
+        return self._services
+
+    # -- the pipeline step --------------------------------------------------------------
+
+    async def run_paid(self, call: Call[T], send: Sender, *, deadline: float | None) -> T:
+        """Run one paid call through the guard (the pipeline calls this)."""
+        if self._confirm is None:
+            raise ConfirmationRequiredError(
+                f"{call.operation.name} spends credits and no confirm callback is configured: "
+                "pass CreditGuard(confirm=...) to the client "
+                "(e.g. always_confirm, confirm_up_to(n))"
+            )
+        policy = self._policies[call.operation.name]
+        intent = _intent_of(call)
+        if quote_mode.get() is not None:
+            return await self._guarded(policy, call, send, deadline)
+        return await self._flights.run(
+            intent.key, lambda: self._guarded(policy, call, send, deadline)
+        )
+
+    async def _guarded(
+        self, policy: PaidPolicy, call: Call[T], send: Sender, deadline: float | None
+    ) -> T:
+        decision = await policy.quote(call, self._require_services())
+        intent = _intent_of(call)
+        self._refuse_if_not_allowed(intent, decision)
+        free = policy.free_result(call, decision)
+        if free is not None:
+            self._record(
+                intent, SpendOutcome.FREE, decision.credits, 0, reason="nothing chargeable"
+            )
+            return free  # type: ignore[no-any-return]
+        if decision.free and not self._confirm_free and quote_mode.get() is None:
+            return await self._send_free(policy, call, decision, send, deadline)
+        async with self._gate.enter(exclusive=policy.measure_by_balance):
+            return await self._spend(
+                policy, policy.prepare(call, decision), decision, send, deadline
+            )
+
+    def _refuse_if_not_allowed(self, intent: Intent, decision: QuoteDecision) -> None:
+        reason = decision.refused_reason
+        if reason is None:
+            return
+        self._record(intent, SpendOutcome.REFUSED, decision.credits, 0, reason=reason)
+        if reason == "insufficient_balance":
+            raise InsufficientCreditsError(
+                "precheck reports an insufficient balance",
+                required=decision.credits,
+                preflight=True,
+            )
+        raise ActionNotAllowedError(
+            f"{intent.describe()} cannot run now (precheck: {reason}); nothing was sent",
+            reason_code=reason,
+        )
+
+    async def _send_free(
+        self,
+        policy: PaidPolicy,
+        call: Call[T],
+        decision: QuoteDecision,
+        send: Sender,
+        deadline: float | None,
+    ) -> T:
+        result = await send(call, deadline=deadline)
+        settlement = policy.settle(call, result, decision)
+        self._record(
+            _intent_of(call),
+            SpendOutcome.FREE,
+            0,
+            settlement.actual or 0,
+            reason="already unlocked",
+        )
+        return result
+
+    async def _spend(
+        self,
+        policy: PaidPolicy,
+        call: Call[T],
+        decision: QuoteDecision,
+        send: Sender,
+        deadline: float | None,
+    ) -> T:
+        intent = _intent_of(call)
+        required = self._required(intent, decision)
+        balance_before = await self._check_balance(intent, required)
+        mode = quote_mode.get()
+        request = self._spend_request(
+            intent, call, decision, balance_before, requote=mode is not None
+        )
+        if mode is not None and mode.capture:
+            raise QuoteCaptured(request)
+        # No await since the balance check: check-and-hold stays atomic on this loop.
+        self._held += required
+        hold = await self._reserve(intent, required)
+        try:
+            await self._confirm_spend(intent, decision, balance_before, mode, request)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await self._release(hold)
+            raise
+        return await self._execute(policy, call, decision, hold, send, deadline, balance_before)
+
+    def _required(self, intent: Intent, decision: QuoteDecision) -> int:
+        if decision.credits is not None:
+            return decision.credits
+        if self.budget is not None:
+            raise ConfigurationError(
+                f"the price of {intent.operation} is unknown; set it with "
+                "CostTable.default().with_price_map({...}) to spend under a budget"
+            )
+        return 0
+
+    async def _check_balance(self, intent: Intent, required: int) -> int:
+        balance = self._require_balance()
+        if self._latched_402 and time.monotonic() - self._latch_checked >= _LATCH_RECHECK_SECONDS:
+            self._latch_checked = time.monotonic()
+            total = await balance.current(max_age=0)
+            self._latched_402 = total < required
+        else:
+            total = await balance.current()
+        verdict = admit(required, balance=total, held=self._held, latched_402=self._latched_402)
+        if not verdict.ok:
+            self._record(intent, SpendOutcome.REFUSED, required, 0, reason=verdict.reason)
+            raise InsufficientCreditsError(
+                f"{intent.describe()} needs {required} credits; {verdict.available} available"
+                + (
+                    " (the server answered 402 earlier)"
+                    if verdict.reason == "server_402_latched"
+                    else ""
+                ),
+                required=required,
+                available=verdict.available,
+                preflight=True,
+            )
+        return total
+
+    async def _reserve(self, intent: Intent, required: int) -> Hold:
+        try:
+            return await self._ledger.reserve(intent.key, required, ttl=self._hold_ttl)
+        except BaseException as exc:
+            self._held -= required
+            if isinstance(exc, InsufficientCreditsError):
+                self._record(intent, SpendOutcome.REFUSED, required, 0, reason="budget")
+            raise
+
+    async def _release(self, hold: Hold) -> None:
+        self._held -= hold.amount
+        await self._ledger.release(hold)
+
+    def _spend_request(
+        self,
+        intent: Intent,
+        call: Call[Any],
+        decision: QuoteDecision,
+        balance: int,
+        *,
+        requote: bool = False,
+    ) -> SpendRequest:
+        targets = tuple(call.body.get("personnel_ids", ())) if isinstance(call.body, dict) else ()
+        return SpendRequest(
+            operation=intent.operation,
+            description=intent.describe(),
+            targets=targets or intent.targets,
+            expected_credits=decision.credits,
+            current_balance=balance,
+            budget_remaining=None
+            if self.budget is None
+            else max(self.budget - self._spent - self._held, 0),
+            precheck_reason=decision.refused_reason
+            or ("ok" if decision.credits is not None else None),
+            requote=requote,
+        )
+
+    async def _confirm_spend(
+        self,
+        intent: Intent,
+        decision: QuoteDecision,
+        balance: int,
+        mode: QuoteMode | None,
+        request: SpendRequest,
+    ) -> None:
+        if (
+            mode is not None
+            and mode.approved is not None
+            and mode.approved.matches(decision.credits, balance)
+        ):
+            return  # A person already approved exactly this quote.
+        assert self._confirm is not None
+        if not await ask(self._confirm, request):
+            self._record(
+                intent, SpendOutcome.DECLINED, decision.credits, 0, reason="confirm declined"
+            )
+            raise SpendDeclinedError(
+                f"spend declined: {intent.describe()} ({decision.credits} credits)"
+            )
+
+    async def _execute(
+        self,
+        policy: PaidPolicy,
+        call: Call[T],
+        decision: QuoteDecision,
+        hold: Hold,
+        send: Sender,
+        deadline: float | None,
+        balance_before: int,
+    ) -> T:
+        probe = SendProbe()
+        try:
+            result = await send(call, deadline=deadline, probe=probe)
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                replacement = await self._on_failure(policy, call, decision, hold, exc, probe)
+            if replacement is not None:
+                raise replacement from exc
+            raise
+        with anyio.CancelScope(shield=True):
+            await self._settle(policy, call, result, decision, hold, balance_before)
+        return result
+
+    async def _settle(
+        self,
+        policy: PaidPolicy,
+        call: Call[Any],
+        result: Any,
+        decision: QuoteDecision,
+        hold: Hold,
+        balance_before: int,
+    ) -> None:
+        intent = _intent_of(call)
+        settlement = policy.settle(call, result, decision)
+        trace_id = last_trace_id.get()
+        if settlement.task_id is not None:
+            self._pending[settlement.task_id] = PendingTask(
+                intent=intent, hold=hold, decision=decision
+            )
+            self._record(
+                intent,
+                SpendOutcome.PENDING_TASK,
+                decision.credits,
+                None,
+                trace_id=trace_id,
+                task_id=settlement.task_id,
+            )
+            return
+        actual = settlement.actual
+        if actual is None:
+            actual = max(balance_before - await self._require_balance().current(max_age=0), 0)
+        await self._commit(hold, actual)
+        if settlement.balance_after is not None:
+            self._require_balance().observe(settlement.balance_after)
+        else:
+            self._require_balance().spend(actual)
+        self._record(intent, SpendOutcome.SUCCEEDED, decision.credits, actual, trace_id=trace_id)
+
+    async def _commit(self, hold: Hold, actual: int) -> None:
+        self._held -= hold.amount
+        self._spent += actual
+        try:
+            await self._ledger.commit(hold, actual)
+        except StaleHoldError:
+            await self._ledger.record_unheld(hold.intent_key, actual)
+
+    async def _on_failure(
+        self,
+        policy: PaidPolicy,
+        call: Call[Any],
+        decision: QuoteDecision,
+        hold: Hold,
+        exc: BaseException,
+        probe: SendProbe,
+    ) -> BaseException | None:
+        intent = _intent_of(call)
+        if isinstance(exc, InsufficientCreditsError):
+            return await self._on_402(intent, decision, hold, exc)
+        if _certainly_not_executed(exc, probe):
+            await self._release(hold)
+            outcome = (
+                SpendOutcome.FAILED_NO_CHARGE
+                if isinstance(exc, Exception)
+                else SpendOutcome.CANCELLED
+            )
+            self._record(intent, outcome, decision.credits, 0, reason=type(exc).__name__)
+            return None
+        if not isinstance(exc, Exception):  # cancelled after send: settle later
+            await self._mark_in_doubt(
+                intent, decision, hold, "cancelled after the request was sent"
+            )
+            return None
+        verdict = await self._reconcile_now(policy, call, decision)
+        return await self._apply_reconciliation(intent, decision, hold, verdict, exc)
+
+    async def _on_402(
+        self, intent: Intent, decision: QuoteDecision, hold: Hold, exc: InsufficientCreditsError
+    ) -> BaseException:
+        await self._release(hold)
+        self._latched_402 = True
+        self._latch_checked = time.monotonic()
+        self._require_balance().invalidate()
+        self._record(intent, SpendOutcome.REJECTED_402, decision.credits, 0, reason=exc.message)
+        return InsufficientCreditsError(
+            f"the server refused {intent.describe()} for insufficient credits: {exc.message}",
+            required=decision.credits,
+            available=self._require_balance().known,
+            status=402,
+            error_key=exc.error_key,
+            trace_id=exc.trace_id,
+        )
+
+    async def _reconcile_now(
+        self, policy: PaidPolicy, call: Call[Any], decision: QuoteDecision
+    ) -> Reconciliation:
+        try:
+            with anyio.fail_after(_RECONCILE_SECONDS):
+                return await policy.reconcile(call, decision, self._require_services())
+        except Exception as exc:
+            return Reconciliation(None, None, f"reconciliation failed: {type(exc).__name__}")
+
+    async def _apply_reconciliation(
+        self,
+        intent: Intent,
+        decision: QuoteDecision,
+        hold: Hold,
+        verdict: Reconciliation,
+        exc: BaseException,
+    ) -> BaseException | None:
+        if verdict.charged is False:
+            await self._release(hold)
+            self._record(
+                intent, SpendOutcome.FAILED_NO_CHARGE, decision.credits, 0, reason=verdict.reason
+            )
+            return None
+        if verdict.charged is True:
+            actual = verdict.actual if verdict.actual is not None else hold.amount
+            await self._commit(hold, actual)
+            self._require_balance().spend(actual)
+            self._record(
+                intent, SpendOutcome.SUCCEEDED, decision.credits, actual, reason=verdict.reason
+            )
+            return SpendInDoubtError(
+                f"{intent.describe()} was charged ({actual} credits) but its response was lost "
+                f"({type(exc).__name__}); {verdict.reason}",
+                intent=intent,
+                reason=verdict.reason,
+            )
+        await self._mark_in_doubt(intent, decision, hold, f"{type(exc).__name__}: {verdict.reason}")
+        return SpendInDoubtError(
+            f"{intent.describe()} may have been charged: {verdict.reason}",
+            intent=intent,
+            reason=verdict.reason,
+        )
+
+    async def _mark_in_doubt(
+        self, intent: Intent, decision: QuoteDecision, hold: Hold, reason: str
+    ) -> None:
+        # Counted as spent so a budget can never be crossed by unknown outcomes.
+        await self._commit(hold, hold.amount)
+        self._require_balance().invalidate()
+        record = self._record(
+            intent, SpendOutcome.IN_DOUBT, decision.credits, hold.amount, reason=reason
+        )
+        self._in_doubt[intent.key] = record
+
+    # -- tasks ---------------------------------------------------------------------------
+
+    def task_handle(
+        self, kind: TaskKind, intent: Intent, submission: UnlockSubmission
+    ) -> UnlockTaskHandle:
+        """The handle for a submitted (or skipped) unlock batch."""
+        return UnlockTaskHandle(
+            guard=self,
+            kind=kind,
+            task_id=submission.task_id,
+            requested=intent.targets,
+            skipped=self._skipped_ids(submission.task_id, submission.skipped_personnel_ids),
+        )
+
+    def _skipped_ids(self, task_id: str | None, reported: tuple[str, ...] = ()) -> tuple[str, ...]:
+        # Ids the guard left out before sending are not reported by a 0.22 server.
+        pending = None if task_id is None else self._pending.get(task_id)
+        trimmed = () if pending is None else pending.decision.skipped_ids
+        return tuple(dict.fromkeys((*reported, *trimmed)))
+
+    def task_handle_for_id(self, kind: TaskKind, task_id: str) -> UnlockTaskHandle:
+        """A handle rebuilt from a task id (its requested ids come from the task itself)."""
+        pending = self._pending.get(task_id)
+        requested = pending.intent.targets if pending is not None else None
+        return UnlockTaskHandle(
+            guard=self,
+            kind=kind,
+            task_id=task_id,
+            requested=requested,
+            skipped=self._skipped_ids(task_id),
+        )
+
+    async def poll_task(self, kind: TaskKind, task_id: str) -> Any:
+        """One poll of an unlock task (used by handles)."""
+        return await self._require_services().unlock_task(kind.phone, task_id)
+
+    async def settle_task(
+        self, kind: TaskKind, task_id: str, *, unlocked: tuple[str, ...], failed: tuple[str, ...]
+    ) -> int | None:
+        """Settle a finished task's hold from its item outcomes; returns credits spent."""
+        self._state.mark_contacts(kind.name, unlocked, "unlocked")
+        self._state.mark_contacts(kind.name, failed, "failed")
+        pending = self._pending.pop(task_id, None)
+        if pending is None:
+            return None
+        price = self.costs.price(kind.operation.name).credits or 0
+        actual = price * (len(unlocked) + (len(failed) if self.charge_failed_contacts else 0))
+        with anyio.CancelScope(shield=True):
+            await self._commit(pending.hold, actual)
+        # Settled from the refreshed balance: the next check fetches it again.
+        self._require_balance().invalidate()
+        self._record(
+            pending.intent,
+            SpendOutcome.SUCCEEDED,
+            pending.decision.credits,
+            actual,
+            task_id=task_id,
+        )
+        return actual
+
+    # -- two-phase quotes ------------------------------------------------------------------
+
+    async def quote(
+        self, method: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any
+    ) -> Quote[T]:
+        """Price a paid call without spending it.
+
+        ``quote = await guard.quote(client.events.unlock, event_id)``.
+
+        Show the quote to a person, then ``await quote.execute()``; executing re-checks
+        and asks again only if the cost or balance moved. Quotes expire (``ttl``).
+        """
+        token = quote_mode.set(QuoteMode(capture=True))
+        try:
+            await method(*args, **kwargs)
+        except QuoteCaptured as captured:
+            return Quote(self, method, args, kwargs, captured.request)
+        finally:
+            quote_mode.reset(token)
+        return Quote(self, method, args, kwargs, None)
+
+    # -- records ---------------------------------------------------------------------------
+
+    def _record(
+        self,
+        intent: Intent,
+        outcome: SpendOutcome,
+        estimate: int | None,
+        actual: int | None,
+        *,
+        reason: str | None = None,
+        trace_id: str | None = None,
+        task_id: str | None = None,
+    ) -> SpendRecord:
+        record = SpendRecord(
+            intent, outcome, estimate, actual, trace_id=trace_id, task_id=task_id, reason=reason
+        )
+        # One record per task: the settled record replaces its pending one in place.
+        index = None if task_id is None else self._task_records.get(task_id)
+        if index is None:
+            self._history.append(record)
+            if task_id is not None:
+                self._task_records[task_id] = len(self._history) - 1
+        else:
+            previous = self._history[index]
+            self._history[index] = attrs.evolve(
+                record, trace_id=record.trace_id or previous.trace_id
+            )
+        return record
+
+    def _require_balance(self) -> BalanceCache:
+        if self._balance is None:
+            raise ConfigurationError("this CreditGuard is not attached to a client")
+        return self._balance
+
+
+def _choose_ledger(ledger: Ledger | None, budget: int | None) -> Ledger:
+    if ledger is None:
+        return InMemoryLedger(budget=budget)
+    if budget is not None and ledger.budget != budget:
+        raise ConfigurationError(
+            "give the budget to the ledger (it holds the shared budget), not both"
+        )
+    return ledger
+
+
+def _intent_of(call: Call[Any]) -> Intent:
+    if call.intent is None:
+        raise ConfigurationError(f"{call.operation.name} is paid but the call carries no intent")
+    return call.intent
+
+
+def _certainly_not_executed(exc: BaseException, probe: SendProbe) -> bool:
+    """True when the server surely did not run the action (so the hold can go)."""
+    if not probe.started:
+        return True
+    if isinstance(exc, TransportError):
+        return not exc.request_sent
+    return isinstance(exc, APIStatusError) and exc.status < 500

@@ -1,0 +1,217 @@
+"""The in-process ledger, plus the argument checks every ledger backend shares.
+
+:class:`InMemoryLedger` is the default ledger: one process, no I/O. Atomicity comes
+from never awaiting between the budget check and the update, so concurrent
+coroutines cannot interleave inside a reserve; a ``threading.Lock`` additionally
+covers callers that share one ledger between threads (each with its own loop).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import threading
+import time
+import uuid
+
+import anyio.lowlevel
+
+from lensmor_async.errors import BudgetExceededError, ConfigurationError, InvalidRequestError
+from lensmor_async.guard._ledger_protocol import Hold, LedgerSnapshot, StaleHoldError
+
+__all__ = [
+    "DEFAULT_HOLD_TTL",
+    "InMemoryLedger",
+    "budget_exceeded",
+    "check_amount",
+    "check_budget",
+    "check_hold",
+    "check_intent_key",
+    "check_open",
+    "check_ttl",
+    "new_hold_id",
+]
+
+DEFAULT_HOLD_TTL = 600.0
+"""Seconds a hold lives when ``reserve`` is given no ``ttl``."""
+
+
+def check_budget(budget: object) -> int | None:
+    """Validate a ledger's budget: None (no cap) or an int ≥ 0."""
+    if budget is None:
+        return None
+    # bool is an int subclass, but True credits is always a caller bug.
+    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
+        raise ConfigurationError(f"ledger budget must be an int >= 0 or None, got {budget!r}")
+    return budget
+
+
+def check_amount(name: str, amount: object) -> int:
+    """Validate a credit amount (int ≥ 0) before any I/O."""
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
+        raise InvalidRequestError(f"{name} must be an int >= 0, got {amount!r}")
+    return amount
+
+
+def check_ttl(ttl: object, default: float) -> float:
+    """Validate a hold's lifetime in seconds; None means the ledger's default."""
+    if ttl is None:
+        return default
+    if (
+        isinstance(ttl, bool)
+        or not isinstance(ttl, int | float)
+        or not math.isfinite(ttl)
+        or ttl <= 0
+    ):
+        raise InvalidRequestError(f"ttl must be a finite number of seconds > 0, got {ttl!r}")
+    return float(ttl)
+
+
+def check_intent_key(intent_key: object) -> str:
+    """Validate the intent key a hold is filed under."""
+    if not isinstance(intent_key, str) or not intent_key:
+        raise InvalidRequestError("intent_key must be a non-empty str")
+    return intent_key
+
+
+def check_hold(hold: object) -> Hold:
+    """Refuse anything but a :class:`Hold` before touching the store."""
+    if not isinstance(hold, Hold):
+        raise InvalidRequestError(f"expected a Hold, got {type(hold).__name__}")
+    return hold
+
+
+def new_hold_id() -> str:
+    """A fresh, unguessable hold id (uuid4 hex)."""
+    return uuid.uuid4().hex
+
+
+def budget_exceeded(amount: int, budget: int, available: int) -> BudgetExceededError:
+    """The error every backend raises when a hold would cross the budget."""
+    return BudgetExceededError(
+        f"holding {amount} credits would cross the budget of {budget} ({available} left)",
+        required=amount,
+        available=available,
+        preflight=True,
+    )
+
+
+def check_open(closed: bool) -> None:
+    """Refuse to use a ledger after ``aclose``."""
+    if closed:
+        raise InvalidRequestError("the ledger is closed")
+
+
+class InMemoryLedger:
+    """A ledger that lives in this process only (the default).
+
+    Holds expire by wall-clock time (``time.time()``); expired holds are purged on
+    every reserve, commit and snapshot, so they stop counting against the budget.
+    """
+
+    def __init__(self, budget: int | None = None, *, hold_ttl: float = DEFAULT_HOLD_TTL) -> None:
+        self._budget = check_budget(budget)
+        self._hold_ttl = check_ttl(hold_ttl, DEFAULT_HOLD_TTL)
+        self._spent = 0
+        self._reserved = 0
+        self._fence = 0
+        self._holds: dict[str, Hold] = {}
+        # Min-heap of (expires_at, hold_id); entries for settled holds are skipped lazily.
+        self._expiry: list[tuple[float, str]] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def budget(self) -> int | None:
+        """The spending cap, or None for no cap."""
+        return self._budget
+
+    async def reserve(self, intent_key: str, amount: int, *, ttl: float | None = None) -> Hold:
+        """Hold ``amount`` credits, or raise ``BudgetExceededError(required, available)``."""
+        intent_key = check_intent_key(intent_key)
+        amount = check_amount("amount", amount)
+        seconds = check_ttl(ttl, self._hold_ttl)
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            check_open(self._closed)
+            now = time.time()
+            self._purge(now)
+            if self._budget is not None:
+                available = max(0, self._budget - self._spent - self._reserved)
+                if amount > available:
+                    raise budget_exceeded(amount, self._budget, available)
+            self._fence += 1
+            hold = Hold(new_hold_id(), intent_key, amount, self._fence, now + seconds)
+            self._holds[hold.hold_id] = hold
+            self._reserved += amount
+            heapq.heappush(self._expiry, (hold.expires_at, hold.hold_id))
+            return hold
+
+    async def commit(self, hold: Hold, actual: int) -> None:
+        """Spend ``actual`` and drop the hold; StaleHoldError if it expired or was settled."""
+        hold = check_hold(hold)
+        actual = check_amount("actual", actual)
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            check_open(self._closed)
+            self._purge(time.time())
+            if not self._drop(hold):
+                raise StaleHoldError(f"hold {hold.hold_id} expired or was already settled")
+            self._spent += actual
+
+    async def release(self, hold: Hold) -> None:
+        """Drop the hold without spending; a missing hold is fine."""
+        hold = check_hold(hold)
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            check_open(self._closed)
+            self._drop(hold)
+
+    async def record_unheld(self, intent_key: str, actual: int) -> None:
+        """Record a spend whose hold expired, so ``spent`` stays truthful."""
+        check_intent_key(intent_key)
+        actual = check_amount("actual", actual)
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            check_open(self._closed)
+            self._spent += actual
+
+    async def release_expired(self) -> int:
+        """Drop every expired hold; return how many were dropped."""
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            check_open(self._closed)
+            return self._purge(time.time())
+
+    async def snapshot(self) -> LedgerSnapshot:
+        """Current totals, counting live holds only."""
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            check_open(self._closed)
+            self._purge(time.time())
+            return LedgerSnapshot(self._budget, self._spent, self._reserved, len(self._holds))
+
+    async def aclose(self) -> None:
+        """Mark the ledger closed (idempotent); there is nothing else to release."""
+        with self._lock:
+            self._closed = True
+
+    def _drop(self, hold: Hold) -> bool:
+        # The fence check makes a forged or stale Hold with a reused id a no-op.
+        live = self._holds.get(hold.hold_id)
+        if live is None or live.fence != hold.fence:
+            return False
+        del self._holds[hold.hold_id]
+        self._reserved -= live.amount
+        return True
+
+    def _purge(self, now: float) -> int:
+        purged = 0
+        while self._expiry and self._expiry[0][0] <= now:
+            _, hold_id = heapq.heappop(self._expiry)
+            live = self._holds.get(hold_id)
+            if live is not None and live.expires_at <= now:
+                del self._holds[hold_id]
+                self._reserved -= live.amount
+                purged += 1
+        return purged

@@ -1,0 +1,319 @@
+"""A ledger in Redis, shared by every process on every host that can reach it.
+
+Why it stays atomic: reserve, commit, release, purge and snapshot are each one Lua
+script, and Redis runs a script with nothing interleaved, so the budget check and
+the update are one step for every client everywhere.
+
+Layout under ``key`` (one hash tag, so a cluster keeps them in one slot)::
+
+    {key}:meta    hash   budget ("none" or an int), spent, reserved, fence
+    {key}:holds   hash   hold_id -> "amount:fence:intent_key"
+    {key}:expiry  zset   hold_id scored by its expiry time
+
+Holds expire: every script first purges holds whose expiry has passed (subtracting
+them from ``reserved``), so an abandoned hold stops counting. Commits are fenced:
+each reserve takes the next value of a monotonic counter (``HINCRBY fence``), and a
+commit must name a live hold with that exact fence, else ``StaleHoldError``.
+
+Clock: the scripts read the *server's* clock (``TIME``), never the client's, so
+clients on hosts with skewed clocks all agree on when a hold expires. A
+:class:`Hold`'s ``expires_at`` is therefore in the Redis server's wall-clock time.
+Reading ``TIME`` in a script that writes needs effects replication (Redis ≥ 5).
+
+The budget lives in Redis: the first user of a key stores it, and every later user
+must pass the same ``budget`` (``None`` included) or gets a ``ConfigurationError``.
+
+Client retries are switched off on purpose: re-sending a commit whose reply was lost
+would find the hold gone, and the guard would then record the spend twice. Network
+failures surface as :class:`~lensmor_async.errors.LedgerUnavailableError` (fail closed);
+connections idle for a while are health-checked before use instead.
+
+``redis`` is an optional dependency (``pip install 'lensmor-async[redis]'``), imported
+only when a ``RedisLedger`` is created. One ledger serves one event loop.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from lensmor_async.errors import ConfigurationError, LedgerUnavailableError
+from lensmor_async.guard._ledger_memory import (
+    DEFAULT_HOLD_TTL,
+    budget_exceeded,
+    check_amount,
+    check_budget,
+    check_hold,
+    check_intent_key,
+    check_open,
+    check_ttl,
+    new_hold_id,
+)
+from lensmor_async.guard._ledger_protocol import Hold, LedgerSnapshot, StaleHoldError
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.commands.core import AsyncScript
+
+__all__ = ["DEFAULT_REDIS_KEY", "RedisLedger"]
+
+DEFAULT_REDIS_KEY = "lensmor:ledger"
+_INSTALL_HINT = "RedisLedger needs the redis package: pip install 'lensmor-async[redis]'"
+_HEALTH_CHECK_INTERVAL = 30
+
+# Shared by every script. KEYS: meta, holds, expiry. ARGV[1]: the expected budget.
+_PRELUDE = """
+local meta, holds, expiry = KEYS[1], KEYS[2], KEYS[3]
+
+local function now()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+local function stamp(t)
+  return string.format('%.6f', t)
+end
+
+-- The first user of the key stores the budget; returns the stored one on mismatch.
+local function budget_mismatch(expected)
+  redis.call('HSETNX', meta, 'budget', expected)
+  local stored = redis.call('HGET', meta, 'budget')
+  if stored ~= expected then return stored end
+  return false
+end
+
+local function drop(id, entry)
+  local amount = string.match(entry, '^(%d+):')
+  redis.call('HDEL', holds, id)
+  redis.call('ZREM', expiry, id)
+  -- HINCRBY refuses '-0', so a zero hold leaves the total alone.
+  if amount ~= '0' then redis.call('HINCRBY', meta, 'reserved', '-' .. amount) end
+end
+
+-- Expired holds (expiry <= now) stop counting: drop them before anything else.
+local function purge(t)
+  local purged = 0
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', expiry, '-inf', stamp(t))) do
+    local entry = redis.call('HGET', holds, id)
+    if entry then
+      drop(id, entry)
+      purged = purged + 1
+    else
+      redis.call('ZREM', expiry, id)
+    end
+  end
+  return purged
+end
+
+local function number(field)
+  return tonumber(redis.call('HGET', meta, field) or '0')
+end
+
+local stored = budget_mismatch(ARGV[1])
+if stored then return {'budget', stored} end
+local t = now()
+local purged = purge(t)
+"""
+
+# ARGV: budget, amount, ttl, hold_id, intent_key
+_RESERVE = (
+    _PRELUDE
+    + """
+if ARGV[1] ~= 'none' then
+  local available = tonumber(ARGV[1]) - number('spent') - number('reserved')
+  if available < 0 then available = 0 end
+  if tonumber(ARGV[2]) > available then return {'refused', string.format('%d', available)} end
+end
+local fence = string.format('%d', redis.call('HINCRBY', meta, 'fence', 1))
+local expires = stamp(t + tonumber(ARGV[3]))
+redis.call('HSET', holds, ARGV[4], ARGV[2] .. ':' .. fence .. ':' .. ARGV[5])
+redis.call('ZADD', expiry, expires, ARGV[4])
+redis.call('HINCRBY', meta, 'reserved', ARGV[2])
+return {'ok', fence, expires}
+"""
+)
+
+# ARGV: budget, hold_id, fence, actual ('' for a release)
+_SETTLE = (
+    _PRELUDE
+    + """
+local entry = redis.call('HGET', holds, ARGV[2])
+if not entry or string.match(entry, '^%d+:(%d+):') ~= ARGV[3] then return {'stale'} end
+drop(ARGV[2], entry)
+if ARGV[4] ~= '' then redis.call('HINCRBY', meta, 'spent', ARGV[4]) end
+return {'ok'}
+"""
+)
+
+# ARGV: budget, actual
+_RECORD = (
+    _PRELUDE
+    + """
+redis.call('HINCRBY', meta, 'spent', ARGV[2])
+return {'ok'}
+"""
+)
+
+# ARGV: budget
+_PURGE = _PRELUDE + "\nreturn {'ok', purged}\n"
+
+# ARGV: budget
+_SNAPSHOT = (
+    _PRELUDE
+    + """
+return {'ok', string.format('%d', number('spent')), string.format('%d', number('reserved')),
+        redis.call('HLEN', holds)}
+"""
+)
+
+
+def _encode_budget(budget: int | None) -> str:
+    return "none" if budget is None else str(budget)
+
+
+def _client(url: str, socket_timeout: float, max_connections: int) -> Redis:
+    """Import redis lazily (it is an optional extra) and build a client without retries.
+
+    A blocking pool makes a burst of concurrent calls queue for a connection instead of
+    failing with "Too many connections".
+    """
+    try:
+        from redis.asyncio import BlockingConnectionPool, Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+    except ImportError as exc:
+        raise ConfigurationError(_INSTALL_HINT) from exc
+    try:
+        pool = BlockingConnectionPool.from_url(
+            url,
+            max_connections=max_connections,
+            timeout=socket_timeout,
+            decode_responses=True,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_timeout,
+            health_check_interval=_HEALTH_CHECK_INTERVAL,
+            retry=Retry(NoBackoff(), 0),
+        )
+    except ValueError as exc:
+        # The message is redis-py's own and may quote the URL, which can hold a password.
+        raise ConfigurationError("the Redis ledger URL is not usable") from exc
+    return Redis.from_pool(pool)
+
+
+class RedisLedger:
+    """A budget ledger in Redis, safe across processes and hosts."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        key: str = DEFAULT_REDIS_KEY,
+        budget: int | None = None,
+        hold_ttl: float = DEFAULT_HOLD_TTL,
+        socket_timeout: float = 5.0,
+        max_connections: int = 32,
+    ) -> None:
+        if not isinstance(url, str) or not url:
+            raise ConfigurationError("RedisLedger needs a redis:// or rediss:// URL")
+        if not isinstance(key, str) or not key:
+            raise ConfigurationError("RedisLedger key must be a non-empty str")
+        self._budget = check_budget(budget)
+        self._budget_arg = _encode_budget(self._budget)
+        self._hold_ttl = check_ttl(hold_ttl, DEFAULT_HOLD_TTL)
+        if (
+            isinstance(socket_timeout, bool)
+            or not isinstance(socket_timeout, int | float)
+            or not math.isfinite(socket_timeout)
+            or socket_timeout <= 0
+        ):
+            raise ConfigurationError(f"socket_timeout must be seconds > 0, got {socket_timeout!r}")
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+            raise ConfigurationError("max_connections must be an int >= 1")
+        if max_connections < 1:
+            raise ConfigurationError("max_connections must be an int >= 1")
+        self._key = key
+        self._keys = [f"{{{key}}}:meta", f"{{{key}}}:holds", f"{{{key}}}:expiry"]
+        self._redis = _client(url, float(socket_timeout), max_connections)
+        self._reserve = self._redis.register_script(_RESERVE)
+        self._settle = self._redis.register_script(_SETTLE)
+        self._record = self._redis.register_script(_RECORD)
+        self._purge = self._redis.register_script(_PURGE)
+        self._snapshot = self._redis.register_script(_SNAPSHOT)
+        self._closed = False
+
+    @property
+    def budget(self) -> int | None:
+        """The spending cap, or None for no cap (equal to the one stored in Redis)."""
+        return self._budget
+
+    @property
+    def key(self) -> str:
+        """The key prefix this ledger's data lives under."""
+        return self._key
+
+    async def reserve(self, intent_key: str, amount: int, *, ttl: float | None = None) -> Hold:
+        """Hold ``amount`` credits, or raise ``BudgetExceededError(required, available)``."""
+        intent_key = check_intent_key(intent_key)
+        amount = check_amount("amount", amount)
+        seconds = check_ttl(ttl, self._hold_ttl)
+        hold_id = new_hold_id()
+        reply = await self._call(self._reserve, amount, repr(seconds), hold_id, intent_key)
+        if reply[0] == "refused":
+            assert self._budget is not None  # only a capped ledger refuses
+            raise budget_exceeded(amount, self._budget, int(reply[1]))
+        return Hold(hold_id, intent_key, amount, int(reply[1]), float(reply[2]))
+
+    async def commit(self, hold: Hold, actual: int) -> None:
+        """Spend ``actual`` and drop the hold; StaleHoldError if it expired or was settled."""
+        hold = check_hold(hold)
+        actual = check_amount("actual", actual)
+        reply = await self._call(self._settle, hold.hold_id, hold.fence, actual)
+        if reply[0] == "stale":
+            raise StaleHoldError(f"hold {hold.hold_id} expired or was already settled")
+
+    async def release(self, hold: Hold) -> None:
+        """Drop the hold without spending; a missing hold is fine."""
+        hold = check_hold(hold)
+        await self._call(self._settle, hold.hold_id, hold.fence, "")
+
+    async def record_unheld(self, intent_key: str, actual: int) -> None:
+        """Record a spend whose hold expired, so ``spent`` stays truthful."""
+        check_intent_key(intent_key)
+        actual = check_amount("actual", actual)
+        await self._call(self._record, actual)
+
+    async def release_expired(self) -> int:
+        """Drop every expired hold; return how many were dropped."""
+        reply = await self._call(self._purge)
+        return int(reply[1])
+
+    async def snapshot(self) -> LedgerSnapshot:
+        """Current totals, counting live holds only (expired ones are purged first)."""
+        reply = await self._call(self._snapshot)
+        return LedgerSnapshot(self._budget, int(reply[1]), int(reply[2]), int(reply[3]))
+
+    async def aclose(self) -> None:
+        """Close the client's connections (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._redis.aclose()
+
+    async def _call(self, script: AsyncScript, *args: str | int) -> list[Any]:
+        """Run one script; translate redis errors and a budget mismatch at this boundary."""
+        from redis.exceptions import RedisError
+
+        check_open(self._closed)
+        try:
+            reply = await script(keys=self._keys, args=[self._budget_arg, *args])
+        except RedisError as exc:
+            # Never str(exc): connection errors can quote the host, and the URL may hold secrets.
+            raise LedgerUnavailableError(f"the Redis ledger failed: {type(exc).__name__}") from exc
+        if not isinstance(reply, list) or not reply:
+            raise LedgerUnavailableError("the Redis ledger returned an unexpected reply")
+        if reply[0] == "budget":
+            raise ConfigurationError(
+                f"the Redis ledger {self._key!r} was created with budget={reply[1]}; "
+                f"this client passed budget={self._budget_arg} (they must match)"
+            )
+        return reply

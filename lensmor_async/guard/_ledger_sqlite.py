@@ -1,0 +1,353 @@
+"""A ledger in a SQLite file, shared by every process on one host.
+
+Why it stays atomic across processes: every write runs in a ``BEGIN IMMEDIATE``
+transaction, which takes SQLite's single write lock before reading the totals, so
+the budget check and the update can never interleave with another writer. WAL
+mode lets snapshots read while a writer works, and the busy timeout makes writers
+queue for the lock instead of failing at once.
+
+Why it never blocks the event loop: each transaction runs in a worker thread
+(``anyio.to_thread.run_sync``); an ``anyio.Lock`` serialises this ledger's use of
+its one connection, so waiting coroutines park on the loop, not in threads.
+
+``SQLITE_BUSY`` never reaches the caller: after the busy timeout a transaction is
+retried a few times with a short, jittered backoff; if the lock is still held the
+caller gets a :class:`~lensmor_async.errors.LedgerUnavailableError` (chained to the SQLite
+error), which fails the paid call closed.
+
+The budget lives in the file: the first opener stores it, and every later opener
+must pass the same ``budget`` (``None`` included) or gets a ``ConfigurationError``.
+Expiry uses this host's wall clock (``time.time()``), shared by all its processes.
+The file is created with mode 0600 (SQLite gives its ``-wal``/``-shm`` files the
+same mode).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Callable
+from typing import Literal, TypeVar
+
+import anyio
+import anyio.to_thread
+
+from lensmor_async.errors import ConfigurationError, LedgerUnavailableError
+from lensmor_async.guard._ledger_memory import (
+    DEFAULT_HOLD_TTL,
+    budget_exceeded,
+    check_amount,
+    check_budget,
+    check_hold,
+    check_intent_key,
+    check_open,
+    check_ttl,
+    new_hold_id,
+)
+from lensmor_async.guard._ledger_protocol import Hold, LedgerSnapshot, StaleHoldError
+
+__all__ = ["SqliteLedger"]
+
+_T = TypeVar("_T")
+
+_BUSY_ATTEMPTS = 4
+_BACKOFF_START = 0.01
+_BACKOFF_MAX = 0.25
+_SQLITE_BUSY = 5
+_SQLITE_LOCKED = 6
+
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS lensmor_ledger (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        budget INTEGER,
+        spent INTEGER NOT NULL,
+        fence INTEGER NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS lensmor_holds (
+        hold_id TEXT PRIMARY KEY,
+        intent_key TEXT NOT NULL,
+        amount INTEGER NOT NULL,
+        fence INTEGER NOT NULL,
+        expires_at REAL NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS lensmor_holds_expiry ON lensmor_holds (expires_at)",
+)
+
+
+class _Refused:
+    """A reserve that would cross the budget (raised on the loop side, not in the thread)."""
+
+    __slots__ = ("available", "budget")
+
+    def __init__(self, budget: int, available: int) -> None:
+        self.budget = budget
+        self.available = available
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _check_path(path: str | os.PathLike[str]) -> str:
+    text = os.fspath(path)
+    if not isinstance(text, str) or not text or text == ":memory:" or text.startswith("file:"):
+        raise ConfigurationError("SqliteLedger needs the path of a file shared by its processes")
+    return text
+
+
+def _create_private_file(path: str) -> None:
+    """Create the database file with mode 0600 unless it already exists."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except FileExistsError:
+        return
+    try:
+        # The umask may have removed bits we want; it can never have added any.
+        os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+
+
+def _purge(conn: sqlite3.Connection, now: float) -> int:
+    return conn.execute("DELETE FROM lensmor_holds WHERE expires_at <= ?", (now,)).rowcount
+
+
+def _reserved(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT COALESCE(SUM(amount), 0) FROM lensmor_holds").fetchone()
+    return int(row[0])
+
+
+class SqliteLedger:
+    """A budget ledger in a SQLite file, safe across the processes of one host."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        budget: int | None = None,
+        busy_timeout: float = 5.0,
+        hold_ttl: float = DEFAULT_HOLD_TTL,
+    ) -> None:
+        self._path = _check_path(path)
+        self._budget = check_budget(budget)
+        if (
+            isinstance(busy_timeout, bool)
+            or not isinstance(busy_timeout, int | float)
+            or not math.isfinite(busy_timeout)
+            or busy_timeout < 0
+        ):
+            raise ConfigurationError(f"busy_timeout must be seconds >= 0, got {busy_timeout!r}")
+        self._busy_timeout = float(busy_timeout)
+        self._hold_ttl = check_ttl(hold_ttl, DEFAULT_HOLD_TTL)
+        self._conn: sqlite3.Connection | None = None
+        self._lock = anyio.Lock()
+        self._closed = False
+
+    @property
+    def budget(self) -> int | None:
+        """The spending cap, or None for no cap (equal to the one stored in the file)."""
+        return self._budget
+
+    @property
+    def path(self) -> str:
+        """The database file."""
+        return self._path
+
+    async def reserve(self, intent_key: str, amount: int, *, ttl: float | None = None) -> Hold:
+        """Hold ``amount`` credits, or raise ``BudgetExceededError(required, available)``."""
+        intent_key = check_intent_key(intent_key)
+        amount = check_amount("amount", amount)
+        seconds = check_ttl(ttl, self._hold_ttl)
+        hold_id = new_hold_id()
+
+        def op(conn: sqlite3.Connection) -> Hold | _Refused:
+            now = time.time()
+            _purge(conn, now)
+            budget, spent, fence = conn.execute(
+                "SELECT budget, spent, fence FROM lensmor_ledger WHERE id = 1"
+            ).fetchone()
+            if budget is not None:
+                available = max(0, budget - spent - _reserved(conn))
+                if amount > available:
+                    return _Refused(budget, available)
+            fence += 1
+            conn.execute("UPDATE lensmor_ledger SET fence = ? WHERE id = 1", (fence,))
+            hold = Hold(hold_id, intent_key, amount, fence, now + seconds)
+            conn.execute(
+                "INSERT INTO lensmor_holds VALUES (?, ?, ?, ?, ?)",
+                (hold.hold_id, hold.intent_key, hold.amount, hold.fence, hold.expires_at),
+            )
+            return hold
+
+        result = await self._run(op, "IMMEDIATE")
+        if isinstance(result, _Refused):
+            raise budget_exceeded(amount, result.budget, result.available)
+        return result
+
+    async def commit(self, hold: Hold, actual: int) -> None:
+        """Spend ``actual`` and drop the hold; StaleHoldError if it expired or was settled."""
+        hold = check_hold(hold)
+        actual = check_amount("actual", actual)
+
+        def op(conn: sqlite3.Connection) -> bool:
+            _purge(conn, time.time())
+            if not self._delete_hold(conn, hold):
+                return False
+            conn.execute("UPDATE lensmor_ledger SET spent = spent + ? WHERE id = 1", (actual,))
+            return True
+
+        if not await self._run(op, "IMMEDIATE"):
+            raise StaleHoldError(f"hold {hold.hold_id} expired or was already settled")
+
+    async def release(self, hold: Hold) -> None:
+        """Drop the hold without spending; a missing hold is fine."""
+        hold = check_hold(hold)
+        await self._run(lambda conn: self._delete_hold(conn, hold), "IMMEDIATE")
+
+    async def record_unheld(self, intent_key: str, actual: int) -> None:
+        """Record a spend whose hold expired, so ``spent`` stays truthful."""
+        check_intent_key(intent_key)
+        actual = check_amount("actual", actual)
+
+        def op(conn: sqlite3.Connection) -> None:
+            conn.execute("UPDATE lensmor_ledger SET spent = spent + ? WHERE id = 1", (actual,))
+
+        await self._run(op, "IMMEDIATE")
+
+    async def release_expired(self) -> int:
+        """Drop every expired hold; return how many were dropped."""
+        return await self._run(lambda conn: _purge(conn, time.time()), "IMMEDIATE")
+
+    async def snapshot(self) -> LedgerSnapshot:
+        """Current totals, counting live holds only (a read; takes no write lock)."""
+
+        def op(conn: sqlite3.Connection) -> LedgerSnapshot:
+            budget, spent = conn.execute(
+                "SELECT budget, spent FROM lensmor_ledger WHERE id = 1"
+            ).fetchone()
+            count, reserved = conn.execute(
+                "SELECT COUNT(*), COALESCE(SUM(amount), 0) FROM lensmor_holds WHERE expires_at > ?",
+                (time.time(),),
+            ).fetchone()
+            return LedgerSnapshot(budget, int(spent), int(reserved), int(count))
+
+        return await self._run(op, "DEFERRED")
+
+    async def aclose(self) -> None:
+        """Close the connection (idempotent)."""
+        async with self._lock:
+            self._closed = True
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                await anyio.to_thread.run_sync(conn.close)
+
+    @staticmethod
+    def _delete_hold(conn: sqlite3.Connection, hold: Hold) -> bool:
+        # Matching the fence too makes a forged Hold with a reused id a no-op.
+        cursor = conn.execute(
+            "DELETE FROM lensmor_holds WHERE hold_id = ? AND fence = ?",
+            (hold.hold_id, hold.fence),
+        )
+        return cursor.rowcount == 1
+
+    async def _run(
+        self, op: Callable[[sqlite3.Connection], _T], mode: Literal["IMMEDIATE", "DEFERRED"]
+    ) -> _T:
+        """Run ``op`` in one transaction in a worker thread, retrying while SQLite is busy."""
+        delay = _BACKOFF_START
+        for attempt in range(_BUSY_ATTEMPTS):
+            async with self._lock:
+                check_open(self._closed)
+                try:
+                    return await anyio.to_thread.run_sync(self._transaction, op, mode)
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc) or attempt == _BUSY_ATTEMPTS - 1:
+                        raise self._failure(exc) from exc
+                except sqlite3.Error as exc:
+                    raise self._failure(exc) from exc
+            # Back off outside the lock, with jitter so competing processes spread out.
+            await anyio.sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, _BACKOFF_MAX)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    @staticmethod
+    def _failure(exc: sqlite3.Error) -> LedgerUnavailableError:
+        if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+            return LedgerUnavailableError(
+                "the SQLite ledger stayed locked by another process; retry later"
+            )
+        return LedgerUnavailableError(f"the SQLite ledger failed: {type(exc).__name__}")
+
+    def _transaction(
+        self, op: Callable[[sqlite3.Connection], _T], mode: Literal["IMMEDIATE", "DEFERRED"]
+    ) -> _T:
+        conn = self._connection()
+        try:
+            conn.execute(f"BEGIN {mode}")
+            result = op(conn)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.rollback()
+            raise
+        return result
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self._conn = self._open()
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        """Create/open the file, switch to WAL, create the schema and settle the budget."""
+        try:
+            _create_private_file(self._path)
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot create the SQLite ledger file: {exc.strerror or type(exc).__name__}"
+            ) from exc
+        conn = sqlite3.connect(
+            self._path,
+            timeout=self._busy_timeout,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+        try:
+            self._prepare(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _prepare(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            # FULL: a committed spend must survive a power cut, or the budget could be re-spent.
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA:
+                conn.execute(statement)
+            conn.execute(
+                "INSERT OR IGNORE INTO lensmor_ledger (id, budget, spent, fence)"
+                " VALUES (1, ?, 0, 0)",
+                (self._budget,),
+            )
+            (stored,) = conn.execute("SELECT budget FROM lensmor_ledger WHERE id = 1").fetchone()
+            conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc):
+                raise
+            raise ConfigurationError(f"cannot open the SQLite ledger: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise ConfigurationError(f"the file is not a usable SQLite ledger: {exc}") from exc
+        if stored != self._budget:
+            raise ConfigurationError(
+                f"the SQLite ledger was created with budget={stored!r}; "
+                f"this opener passed budget={self._budget!r} (they must match)"
+            )

@@ -1,0 +1,309 @@
+"""Per-operation knowledge of the guard: how to quote, trim, settle and reconcile.
+
+The guard's orchestration (``_guard.py``) is the same for every paid route; what
+differs per route lives here, in one small policy class each.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from lensmor_async._core import operations as ops
+from lensmor_async._core.admission import QuoteDecision, refine_contact_batch, refine_with_precheck
+from lensmor_async._core.costs import CostTable
+from lensmor_async._core.operations import Operation
+from lensmor_async.guard._intent import Intent
+from lensmor_async.guard._services import GuardServices
+from lensmor_async.guard._state import UnlockState
+from lensmor_async.models import BalanceAfter, EventUnlockResult, UnlockSubmission
+
+if TYPE_CHECKING:
+    from lensmor_async._pipeline import Call
+
+
+@attrs.frozen(slots=True)
+class Settlement:
+    """How a successful response settles: spend ``actual`` now, or keep holding for a task."""
+
+    actual: int | None
+    task_id: str | None = None
+    balance_after: int | None = None
+
+
+@attrs.frozen(slots=True)
+class Reconciliation:
+    """The verdict on an in-doubt intent, reached without re-sending it."""
+
+    charged: bool | None
+    """True/False when established; None when it cannot be told (stays in doubt)."""
+    actual: int | None
+    reason: str
+
+
+class PaidPolicy:
+    """Default policy: table price, no precheck, settle at the quoted price."""
+
+    operation: Operation = ops.EXHIBITORS_SEARCH_BY_COMPANY
+    measure_by_balance = False
+
+    def __init__(self, costs: CostTable, state: UnlockState, *, precheck_mode: str) -> None:
+        self.costs = costs
+        self.state = state
+        self.precheck_mode = precheck_mode
+
+    async def quote(self, call: Call[Any], services: GuardServices) -> QuoteDecision:
+        del services  # the table decides; no precheck needed
+        return QuoteDecision(
+            credits=self.costs.estimate(self.operation.name, len(_intent(call).targets))
+        )
+
+    def prepare(self, call: Call[Any], decision: QuoteDecision) -> Call[Any]:
+        del decision
+        return call
+
+    def free_result(self, call: Call[Any], decision: QuoteDecision) -> Any:
+        """The result to return without sending, when nothing is chargeable (or None: send)."""
+        del call, decision
+        return None
+
+    def settle(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Settlement:
+        del call, result
+        return Settlement(actual=decision.credits)
+
+    async def reconcile(
+        self, call: Call[Any], decision: QuoteDecision, services: GuardServices
+    ) -> Reconciliation:
+        del call, decision, services
+        return Reconciliation(
+            charged=None,
+            actual=None,
+            reason="this route leaves no per-intent trace to check; counted as spent",
+        )
+
+
+def _intent(call: Call[Any]) -> Intent:
+    assert call.intent is not None, "paid calls always carry an intent"
+    return call.intent
+
+
+class SearchPolicy(PaidPolicy):
+    """Paid searches: 50 per search; precheck only adds a round trip, so it is skipped."""
+
+    def __init__(
+        self, operation: Operation, costs: CostTable, state: UnlockState, *, precheck_mode: str
+    ) -> None:
+        super().__init__(costs, state, precheck_mode=precheck_mode)
+        self.operation = operation
+
+    async def quote(self, call: Call[Any], services: GuardServices) -> QuoteDecision:
+        table = self.costs.estimate(self.operation.name)
+        action = self.operation.precheck_action
+        if self.precheck_mode != "always" or action is None:
+            return QuoteDecision(credits=table)
+        answer = await services.precheck(action, {"company_name": _intent(call).targets[0]})
+        return refine_with_precheck(
+            table,
+            allowed=answer.allowed,
+            should_charge=answer.should_charge,
+            credits=int(answer.credits),
+            reason_code=answer.reason_code,
+        )
+
+
+class EventUnlockPolicy(PaidPolicy):
+    """Event unlock: 2000, free when already unlocked (cached state or precheck)."""
+
+    operation = ops.EVENTS_UNLOCK
+
+    async def quote(self, call: Call[Any], services: GuardServices) -> QuoteDecision:
+        event_id = _intent(call).event_id or ""
+        table = self.costs.estimate(self.operation.name)
+        if self.state.event_unlocked(event_id):
+            return QuoteDecision(credits=0, free=True)
+        if self.precheck_mode == "never":
+            return QuoteDecision(credits=table)
+        answer = await services.precheck("unlock_event_contacts", {"event_id": event_id})
+        decision = refine_with_precheck(
+            table,
+            allowed=answer.allowed,
+            should_charge=answer.should_charge,
+            credits=int(answer.credits),
+            reason_code=answer.reason_code,
+        )
+        if decision.free:
+            self.state.mark_event_unlocked(event_id)
+        return decision
+
+    def settle(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Settlement:
+        assert isinstance(result, EventUnlockResult)
+        self.state.mark_event_unlocked(_intent(call).event_id or "", *_event_ids(result))
+        after = result.balance_after
+        total = after.total_balance if isinstance(after, BalanceAfter) else None
+        return Settlement(actual=int(result.credits_used), balance_after=total)
+
+    async def reconcile(
+        self, call: Call[Any], decision: QuoteDecision, services: GuardServices
+    ) -> Reconciliation:
+        event_id = _intent(call).event_id or ""
+        answer = await services.precheck("unlock_event_contacts", {"event_id": event_id})
+        if answer.reason_code == "already_unlocked" or answer.detail.access_mode == "full":
+            self.state.mark_event_unlocked(event_id)
+            return Reconciliation(
+                True, decision.credits, "event is now unlocked: our request was charged"
+            )
+        return Reconciliation(False, 0, "event is still locked: the request was not executed")
+
+
+def _event_ids(result: EventUnlockResult) -> tuple[str, ...]:
+    ref = result.event
+    return tuple(i for i in (ref.id, ref.event_id) if i)
+
+
+class ContactUnlockPolicy(PaidPolicy):
+    """Email/phone unlock: per chargeable contact; already unlocked/unlocking left out."""
+
+    def __init__(
+        self,
+        operation: Operation,
+        costs: CostTable,
+        state: UnlockState,
+        *,
+        precheck_mode: str,
+        kind: str,
+    ) -> None:
+        super().__init__(costs, state, precheck_mode=precheck_mode)
+        self.operation = operation
+        self.kind = kind
+
+    @property
+    def _precheck_action(self) -> str | None:
+        return self.operation.precheck_action if self.precheck_mode != "never" else None
+
+    async def quote(self, call: Call[Any], services: GuardServices) -> QuoteDecision:
+        intent = _intent(call)
+        requested = tuple(call.body["personnel_ids"])
+        price = self.costs.price(self.operation.name).credits
+        known = self.state.known_chargeable(self.kind, requested)
+        if known is not None or self._precheck_action is None:
+            return refine_contact_batch(
+                requested, known, price_per_contact=price, precheck_credits=None
+            )
+        params = {"event_id": intent.event_id, "personnel_ids": list(requested)}
+        answer = await services.precheck(self._precheck_action, params)
+        if (
+            answer.reason_code not in ("ok", "already_unlocked", "unlock_in_progress")
+            and not answer.allowed
+        ):
+            return QuoteDecision(credits=None, refused_reason=answer.reason_code)
+        chargeable = (
+            answer.detail.personnel_ids if answer.detail.personnel_ids is not None else None
+        )
+        if chargeable is None and answer.reason_code in ("already_unlocked", "unlock_in_progress"):
+            chargeable = ()
+        credits = int(answer.credits) if answer.should_charge else None
+        return refine_contact_batch(
+            requested, chargeable, price_per_contact=price, precheck_credits=credits
+        )
+
+    def prepare(self, call: Call[Any], decision: QuoteDecision) -> Call[Any]:
+        if decision.chargeable_ids is None:
+            return call
+        body = {**call.body, "personnel_ids": list(decision.chargeable_ids)}
+        return attrs.evolve(call, body=body)
+
+    def free_result(self, call: Call[Any], decision: QuoteDecision) -> Any:
+        if decision.chargeable_ids != ():
+            return None
+        # Nothing chargeable: answer like the 0.24+ API does, without sending (a send
+        # would only earn a 409 for contacts already unlocked or unlocking).
+        return UnlockSubmission(
+            status="success",
+            task_id=None,
+            job_id=None,
+            skipped_personnel_ids=decision.skipped_ids,
+        )
+
+    def settle(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Settlement:
+        assert isinstance(result, UnlockSubmission)
+        if result.task_id is None:
+            return Settlement(actual=0)
+        self.state.mark_contacts(self.kind, decision.chargeable_ids or (), "unlocking")
+        # The task settles later (ContactUnlockReport); until then the hold stays.
+        return Settlement(actual=None, task_id=result.task_id)
+
+    async def reconcile(
+        self, call: Call[Any], decision: QuoteDecision, services: GuardServices
+    ) -> Reconciliation:
+        if self._precheck_action is None:
+            return Reconciliation(None, None, "no precheck for this unlock kind; counted as spent")
+        ids = list(decision.chargeable_ids or call.body["personnel_ids"])
+        answer = await services.precheck(
+            self._precheck_action, {"event_id": _intent(call).event_id, "personnel_ids": ids}
+        )
+        blocked = (answer.detail.already_unlocked_count or 0) + (answer.detail.unlocking_count or 0)
+        if blocked >= len(ids):
+            return Reconciliation(
+                True, decision.credits, "contacts are now unlocking/unlocked: submitted"
+            )
+        if blocked == 0:
+            return Reconciliation(False, 0, "no requested contact changed state: not submitted")
+        return Reconciliation(None, None, f"{blocked} of {len(ids)} contacts changed state")
+
+
+class ItemPricedPolicy(PaidPolicy):
+    """LinkedIn-activity unlock and outreach generation: per record, price often unknown.
+
+    With an unknown price the guard measures the spend from the balance before and
+    after, inside an exclusive section (no other paid call of this guard runs then).
+    """
+
+    def __init__(
+        self, operation: Operation, costs: CostTable, state: UnlockState, *, precheck_mode: str
+    ) -> None:
+        super().__init__(costs, state, precheck_mode=precheck_mode)
+        self.operation = operation
+
+    @property
+    def measure_by_balance(self) -> bool:  # type: ignore[override]
+        return self.costs.price(self.operation.name).credits is None
+
+    def settle(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Settlement:
+        price = self.costs.price(self.operation.name).credits
+        if price is None:
+            return Settlement(actual=None)
+        charged = sum(
+            1
+            for item in result.items
+            if item.success and not getattr(item, "already_unlocked", False)
+        )
+        return Settlement(actual=price * charged)
+
+
+def build_policies(
+    costs: CostTable, state: UnlockState, precheck_mode: str
+) -> dict[str, PaidPolicy]:
+    """One policy per paid operation name."""
+    kw = {"precheck_mode": precheck_mode}
+    return {
+        ops.EVENTS_UNLOCK.name: EventUnlockPolicy(costs, state, **kw),
+        ops.CONTACTS_UNLOCK.name: ContactUnlockPolicy(
+            ops.CONTACTS_UNLOCK, costs, state, kind="email", **kw
+        ),
+        ops.CONTACTS_UNLOCK_PHONE.name: ContactUnlockPolicy(
+            ops.CONTACTS_UNLOCK_PHONE, costs, state, kind="phone", **kw
+        ),
+        ops.EXHIBITORS_SEARCH_BY_COMPANY.name: SearchPolicy(
+            ops.EXHIBITORS_SEARCH_BY_COMPANY, costs, state, **kw
+        ),
+        ops.EXHIBITORS_SEARCH_EVENTS.name: SearchPolicy(
+            ops.EXHIBITORS_SEARCH_EVENTS, costs, state, **kw
+        ),
+        ops.PERSONNEL_UNLOCK_LINKEDIN.name: ItemPricedPolicy(
+            ops.PERSONNEL_UNLOCK_LINKEDIN, costs, state, **kw
+        ),
+        ops.PERSONNEL_GENERATE_OUTREACH.name: ItemPricedPolicy(
+            ops.PERSONNEL_GENERATE_OUTREACH, costs, state, **kw
+        ),
+    }

@@ -1,0 +1,215 @@
+"""Contact-unlock tasks: the handle users wait on and the report it produces."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import anyio
+import attrs
+
+from lensmor_async._core import operations as ops
+from lensmor_async._core.admission import QuoteDecision
+from lensmor_async._core.operations import Operation
+from lensmor_async.guard._intent import Intent
+from lensmor_async.guard._ledger_protocol import Hold
+
+if TYPE_CHECKING:
+    from lensmor_async.guard._guard import CreditGuard
+    from lensmor_async.models import UnlockTask, UnlockTaskItem
+
+TERMINAL_TASK_STATES = frozenset({"completed", "failed"})
+
+
+@attrs.frozen(slots=True)
+class TaskKind:
+    """Email or phone unlock: which routes to call and which value an item carries."""
+
+    name: str
+    operation: Operation
+    poll_operation: Operation
+    value_field: str
+
+    @property
+    def phone(self) -> bool:
+        return self.name == "phone"
+
+
+EMAIL = TaskKind("email", ops.CONTACTS_UNLOCK, ops.CONTACTS_UNLOCK_TASK, "email")
+PHONE = TaskKind("phone", ops.CONTACTS_UNLOCK_PHONE, ops.CONTACTS_PHONE_TASK, "phone")
+
+
+@attrs.frozen(slots=True)
+class PendingTask:
+    """A submitted task whose credits are still held until it ends."""
+
+    intent: Intent
+    hold: Hold
+    decision: QuoteDecision
+
+
+@attrs.frozen(slots=True)
+class FailedContact:
+    """One contact whose unlock failed, with the API's ``errorCode`` when given."""
+
+    personnel_id: str
+    error_code: str | None
+
+
+@attrs.frozen(slots=True)
+class DeliveredContact:
+    """One contact unlocked with a value (an email, or a phone number for phone tasks)."""
+
+    personnel_id: str
+    value: str
+
+
+@attrs.frozen(slots=True)
+class ContactUnlockReport:
+    """Where every submitted id ended up — each appears in exactly one tuple."""
+
+    task_id: str | None
+    task_status: str | None
+    delivered: tuple[DeliveredContact, ...] = ()
+    """Unlocked with an email (or phone)."""
+    unlocked_without_email: tuple[str, ...] = ()
+    """Unlocked, but no value was found (for phone tasks: no phone)."""
+    failed: tuple[FailedContact, ...] = ()
+    unresolved: tuple[str, ...] = ()
+    """Still pending/processing when the deadline passed (or missing from the task)."""
+    skipped: tuple[str, ...] = ()
+    """Left out before pricing: already unlocked or unlocking (not charged)."""
+    credits_spent: int | None = None
+    """Credits this task cost, once it ended (None while unresolved items remain)."""
+
+    @property
+    def complete(self) -> bool:
+        return not self.unresolved
+
+    def all_ids(self) -> tuple[str, ...]:
+        """Every id in the report, in category order."""
+        return (
+            tuple(d.personnel_id for d in self.delivered)
+            + self.unlocked_without_email
+            + tuple(f.personnel_id for f in self.failed)
+            + self.unresolved
+            + self.skipped
+        )
+
+
+def build_report(
+    task: UnlockTask | None,
+    *,
+    requested: Sequence[str] | None,
+    skipped: Sequence[str],
+    value_field: str,
+) -> ContactUnlockReport:
+    """Sort task items into the report's categories (pure)."""
+    items = {} if task is None else {item.personnel_id: item for item in task.items}
+    order = list(dict.fromkeys(requested if requested is not None else items))
+    skipped_set = set(skipped)
+    delivered: list[DeliveredContact] = []
+    without: list[str] = []
+    failed: list[FailedContact] = []
+    unresolved: list[str] = []
+    for pid in order:
+        if pid in skipped_set:
+            continue
+        _classify(items.get(pid), pid, value_field, delivered, without, failed, unresolved)
+    return ContactUnlockReport(
+        task_id=None if task is None else task.task_id,
+        task_status=None if task is None else task.task_status,
+        delivered=tuple(delivered),
+        unlocked_without_email=tuple(without),
+        failed=tuple(failed),
+        unresolved=tuple(unresolved),
+        skipped=tuple(pid for pid in order if pid in skipped_set),
+    )
+
+
+def _classify(
+    item: UnlockTaskItem | None,
+    pid: str,
+    value_field: str,
+    delivered: list[DeliveredContact],
+    without: list[str],
+    failed: list[FailedContact],
+    unresolved: list[str],
+) -> None:
+    if item is None or item.status not in ("unlocked", "failed"):
+        unresolved.append(pid)
+    elif item.status == "failed":
+        failed.append(FailedContact(pid, item.error_code))
+    else:
+        value = getattr(item, value_field, None)
+        if value:
+            delivered.append(DeliveredContact(pid, value))
+        else:
+            without.append(pid)
+
+
+class UnlockTaskHandle:
+    """A submitted email/phone unlock: ``status()`` polls once, ``wait()`` until it ends.
+
+    Rebuild one from a task id with ``client.contacts.unlock_task_handle(task_id)``.
+    """
+
+    def __init__(
+        self,
+        *,
+        guard: CreditGuard,
+        kind: TaskKind,
+        task_id: str | None,
+        requested: Sequence[str] | None,
+        skipped: Sequence[str],
+        poll_intervals: Sequence[float] | None = None,
+    ) -> None:
+        self._guard = guard
+        self.kind = kind
+        self.task_id = task_id
+        self.requested = None if requested is None else tuple(requested)
+        self.skipped = tuple(skipped)
+        self._intervals = tuple(poll_intervals) if poll_intervals else guard.poll_intervals
+        self.report: ContactUnlockReport | None = None
+
+    def __repr__(self) -> str:
+        return f"UnlockTaskHandle(kind={self.kind.name!r}, task_id={self.task_id!r})"
+
+    async def status(self) -> UnlockTask | None:
+        """Poll the task once (None when nothing was submitted)."""
+        if self.task_id is None:
+            return None
+        return await self._guard.poll_task(self.kind, self.task_id)  # type: ignore[no-any-return]
+
+    async def wait(self, deadline: float | None = None) -> ContactUnlockReport:
+        """Poll with growing intervals until the task ends or ``deadline`` seconds pass."""
+        if self.task_id is None:
+            return self._finish(None)
+        give_up = None if deadline is None else time.monotonic() + deadline
+        attempt = 0
+        while True:
+            task = await self.status()
+            if task is not None and task.task_status in TERMINAL_TASK_STATES:
+                return await self._settle(task)
+            delay = self._intervals[min(attempt, len(self._intervals) - 1)]
+            attempt += 1
+            if give_up is not None and time.monotonic() + delay > give_up:
+                return self._finish(task)
+            await anyio.sleep(delay)
+
+    def _finish(self, task: UnlockTask | None) -> ContactUnlockReport:
+        self.report = build_report(
+            task, requested=self.requested, skipped=self.skipped, value_field=self.kind.value_field
+        )
+        return self.report
+
+    async def _settle(self, task: UnlockTask) -> ContactUnlockReport:
+        report = self._finish(task)
+        unlocked = tuple(d.personnel_id for d in report.delivered) + report.unlocked_without_email
+        failed = tuple(f.personnel_id for f in report.failed)
+        spent = await self._guard.settle_task(
+            self.kind, task.task_id, unlocked=unlocked, failed=failed
+        )
+        self.report = attrs.evolve(report, credits_spent=spent)
+        return self.report

@@ -1,0 +1,740 @@
+"""The one converter: wire JSON (already parsed) → frozen models.
+
+Two paths share one description of every model (:class:`_Field` tuples derived from
+the attrs fields, their types and their metadata):
+
+* **Fast path.** For each model class a structure function is generated once (source
+  text compiled with ``exec``) and registered as a structure hook on the private cattrs
+  ``Converter``. It reads each wire key once, coerces ids to ``str`` and whole-number
+  fields to ``int``, checks booleans and container shapes, and trusts leaf strings and
+  floats. The object is built without the frozen ``__init__`` (see
+  :func:`_builder_class`), and ``extra`` costs one C-level ``frozenset.issuperset``
+  call unless unknown keys are present.
+* **Slow path.** Only when the fast path raises (any exception), :func:`_slow` walks the
+  same description with full type checks. It either returns the model (then equal to
+  what the fast path would have built) or raises
+  :class:`~lensmor_async.errors.ResponseValidationError` with a JSON path such as
+  ``$.items[3].id``. Error messages name types, never values (bodies of paid calls must
+  not leak into messages or logs).
+
+Conventions applied from the field description:
+
+* an attribute named ``id`` or ``*_id`` is an id: strings kept, integers become ``str``;
+  ``*_ids`` tuples likewise;
+* ``int`` fields accept integral floats (``2000.0``) and refuse fractions;
+* millisecond timestamps (``metadata=ms()``) accept integers, integral floats and
+  strings of ASCII digits, and always decode to ``int``;
+* ``null`` for an optional tuple decodes to its default (``()``);
+* unknown keys land in ``extra`` in wire order.
+"""
+
+from __future__ import annotations
+
+import operator
+import typing
+from collections.abc import Callable, Mapping
+from types import MappingProxyType, NoneType, UnionType
+from typing import Any, NamedTuple, TypeVar, cast
+
+import attrs
+import cattrs
+
+from lensmor_async.errors import ResponseValidationError
+from lensmor_async.models._fields import (
+    ALIASES,
+    EMPTY,
+    KIND,
+    KIND_BALANCE_AFTER,
+    KIND_MS,
+    KIND_SOURCE_TYPE,
+    WIRE,
+)
+from lensmor_async.models._sentinel import UNSET, UnsetType
+from lensmor_async.models.credits import BalanceAfter
+from lensmor_async.models.pagination import Page
+from lensmor_async.models.profile_matching import (
+    RecommendedEvent,
+    RecommendedEventPage,
+    RecommendedExhibitor,
+    RecommendedExhibitorPage,
+)
+
+__all__ = ["structure", "structure_page"]
+
+T = TypeVar("T")
+
+_CONVERTER = cattrs.Converter()
+
+# Page subclasses that type the page-level keys of some item classes.
+_PAGE_CLASSES: dict[type[Any], type[Page[Any]]] = {
+    RecommendedEvent: RecommendedEventPage,
+    RecommendedExhibitor: RecommendedExhibitorPage,
+}
+
+# Field kinds.
+_ANY = "any"
+_STR = "str"
+_SCALAR = "int|str"
+_BOOL = "bool"
+_INT = "int"
+_FLOAT = "float"
+_MS = "ms"
+_ID = "id"
+_IDS = "ids"
+_STRS = "strs"
+_SOURCE_TYPE = "source_type"
+_MODEL = "model"
+_MODELS = "models"
+_MAPPING = "mapping"
+_MAPPINGS = "mappings"
+_PAGE = "page"
+_BALANCE_AFTER = "balance_after"
+
+# What each kind expects, for error messages.
+_EXPECTED = {
+    _STR: "a string",
+    _SCALAR: "a string or an integer",
+    _BOOL: "a boolean",
+    _INT: "a whole number",
+    _FLOAT: "a number",
+    _MS: "a millisecond timestamp (integer or digit string)",
+    _ID: "an id (string or integer)",
+    _IDS: "an array of ids",
+    _STRS: "an array of strings",
+    _SOURCE_TYPE: "a string or an array of strings",
+    _MODEL: "an object",
+    _MODELS: "an array of objects",
+    _MAPPING: "an object",
+    _MAPPINGS: "an array of objects",
+    _PAGE: "a page object",
+    _BALANCE_AFTER: "an object or a number",
+}
+
+
+class _Field(NamedTuple):
+    """How one attribute is read from the wire."""
+
+    attr: str
+    wire: str
+    kind: str
+    required: bool
+    nullable: bool
+    default: Any
+    sub: Any
+    aliases: tuple[str, ...]
+
+
+class _Mismatch(Exception):
+    """Internal: the fast path met something it does not accept (never escapes)."""
+
+
+def _bad(*_: object) -> Any:
+    raise _Mismatch
+
+
+# --- scalar coercions shared by both paths (so that their results are equal) -----------
+
+
+def _id(value: Any) -> str:
+    """An id from a non-``str`` wire value: integers become strings, the rest is refused."""
+    if value.__class__ is int:
+        return str(value)
+    raise _Mismatch
+
+
+def _int(value: Any) -> int:
+    """A whole number from a non-``int`` wire value (an integral float); no bools."""
+    if value.__class__ is float and value.is_integer():
+        return int(value)
+    raise _Mismatch
+
+
+def _ms(value: Any) -> int:
+    """Epoch milliseconds from a non-``int`` wire value (digit string or integral float)."""
+    if value.__class__ is str and value.isascii() and value.isdigit():
+        return int(value)
+    return _int(value)
+
+
+def _ids(value: Any, default: Any) -> Any:
+    if value.__class__ is list:
+        return tuple([item if item.__class__ is str else _id(item) for item in value])
+    if value is None:
+        return default
+    raise _Mismatch
+
+
+def _null_default(value: Any, default: Any) -> Any:
+    """``null`` (or absent) for an optional container: its default; anything else is wrong."""
+    if value is None:
+        return default
+    raise _Mismatch
+
+
+def _source_type(value: Any) -> tuple[str, ...]:
+    """``sourceType`` that is not a list: a 0.22 string, or null."""
+    if value is None:
+        return ()
+    if value.__class__ is str:
+        return (value,)
+    raise _Mismatch
+
+
+def _extra(data: Mapping[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
+    return MappingProxyType({key: value for key, value in data.items() if key not in known})
+
+
+def _frozen_mapping(value: Any) -> Mapping[str, Any]:
+    if value.__class__ is dict:
+        return MappingProxyType(dict(value))
+    raise _Mismatch
+
+
+def _mappings(value: Any, default: Any) -> Any:
+    if value.__class__ is list:
+        return tuple([_frozen_mapping(item) for item in value])
+    return _null_default(value, default)
+
+
+# --- field descriptions ------------------------------------------------------------------
+
+_SPECS: dict[tuple[type[Any], Any], tuple[_Field, ...]] = {}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _split_optional(tp: Any) -> tuple[list[Any], bool]:
+    """The non-None, non-UNSET members of a type, and whether None is one of them."""
+    if typing.get_origin(tp) in (typing.Union, UnionType):
+        members = list(typing.get_args(tp))
+    else:
+        members = [tp]
+    nullable = NoneType in members
+    return [m for m in members if m not in (NoneType, UnsetType)], nullable
+
+
+def _classify_tuple(attr: str, arg: Any, item_cls: Any) -> tuple[str, Any]:
+    if arg is str:
+        return (_IDS if attr.endswith("_ids") else _STRS), None
+    if isinstance(arg, TypeVar):
+        return _MODELS, item_cls
+    if typing.get_origin(arg) is Mapping:
+        return _MAPPINGS, None
+    if attrs.has(arg):
+        return _MODELS, arg
+    return _ANY, None
+
+
+def _classify(attr: str, tp: Any, special: str | None, item_cls: Any) -> tuple[str, bool, Any]:
+    """(kind, nullable, nested class) for one annotated attribute."""
+    members, nullable = _split_optional(tp)
+    if special == KIND_BALANCE_AFTER:
+        return _BALANCE_AFTER, nullable, BalanceAfter
+    if special == KIND_SOURCE_TYPE:
+        return _SOURCE_TYPE, nullable, None
+    if set(members) == {int, str}:
+        return _SCALAR, nullable, None
+    if len(members) != 1:
+        return _ANY, nullable, None
+    (member,) = members
+    origin = typing.get_origin(member)
+    simple: dict[Any, str] = {bool: _BOOL, float: _FLOAT, Any: _ANY}
+    if member is str:
+        kind = _ID if attr == "id" or attr.endswith("_id") else _STR
+    elif member is int:
+        kind = _MS if special == KIND_MS else _INT
+    elif member in simple:
+        kind = simple[member]
+    elif origin is tuple:
+        kind, sub = _classify_tuple(attr, typing.get_args(member)[0], item_cls)
+        return kind, nullable, sub
+    elif origin is Mapping:
+        kind = _MAPPING
+    elif origin is Page:
+        return _PAGE, nullable, typing.get_args(member)[0]
+    elif attrs.has(member):
+        return _MODEL, nullable, member
+    else:
+        kind = _ANY
+    return kind, nullable, None
+
+
+def _spec(cls: type[Any], item_cls: Any = None) -> tuple[_Field, ...]:
+    """The field descriptions of ``cls`` (``item_cls`` fills a page's ``items``), cached."""
+    key = (cls, item_cls)
+    spec = _SPECS.get(key)
+    if spec is None:
+        spec = _SPECS[key] = _build_spec(cls, item_cls)
+    return spec
+
+
+def _build_spec(cls: type[Any], item_cls: Any) -> tuple[_Field, ...]:
+    hints = typing.get_type_hints(cls)
+    snake = bool(getattr(cls, "__wire_snake__", False))
+    fields = []
+    for field in attrs.fields(cls):
+        if field.name == "extra":
+            continue
+        meta = field.metadata
+        kind, nullable, sub = _classify(field.name, hints[field.name], meta.get(KIND), item_cls)
+        wire_name = meta.get(WIRE) or (field.name if snake else _camel(field.name))
+        required = field.default is attrs.NOTHING
+        default = None if required else field.default
+        fields.append(
+            _Field(
+                field.name, wire_name, kind, required, nullable, default, sub, meta.get(ALIASES, ())
+            )
+        )
+    return tuple(fields)
+
+
+def _known_keys(spec: tuple[_Field, ...]) -> frozenset[str]:
+    return frozenset(name for f in spec for name in (f.wire, *f.aliases))
+
+
+# --- fast path: generated structure functions ------------------------------------------
+
+_FAST: dict[tuple[type[Any], Any], Callable[..., Any]] = {}
+
+
+def _builder_class(cls: type[Any]) -> type[Any]:
+    """A layout-identical subclass of ``cls`` with plain attribute assignment.
+
+    Frozen attrs classes set every slot through ``object.__setattr__`` in ``__init__``,
+    which costs roughly four times a plain slot store. The generated function fills an
+    instance of this twin with ordinary stores and then re-labels it as ``cls``
+    (``__class__`` assignment is allowed because the twin adds no slots). The result is
+    an ordinary, frozen ``cls`` instance; the twin never escapes.
+    """
+    namespace = {
+        "__slots__": (),
+        # Both must be the C defaults so that CPython uses the generic slot store.
+        "__setattr__": object.__setattr__,
+        "__delattr__": object.__delattr__,
+        "__module__": __name__,
+    }
+    return type(f"_{cls.__name__}Builder", (cls,), namespace)
+
+
+def _fast_fn(cls: type[Any], item_cls: Any = None) -> Callable[..., Any]:
+    key = (cls, item_cls)
+    fn = _FAST.get(key)
+    if fn is None:
+        fn = _FAST[key] = _generate(cls, item_cls)
+    return fn
+
+
+class _Source:
+    """Collects generated lines (at the current indent) and the objects they refer to."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.indent = "    "
+        self.namespace: dict[str, Any] = {
+            "_bad": _bad,
+            "_id": _id,
+            "_int": _int,
+            "_ms": _ms,
+            "_ids": _ids,
+            "_null_default": _null_default,
+            "_source_type": _source_type,
+            "_frozen_mapping": _frozen_mapping,
+            "_mappings": _mappings,
+            "_extra": _extra,
+            "_len": len,
+            "_tuple": tuple,
+            "_map": map,
+            "_bool": bool,
+            "_int_t": int,
+            "_str_t": str,
+            "_list_t": list,
+            "_UNSET": UNSET,
+            "_EMPTY": EMPTY,
+        }
+
+    def ref(self, name: str, value: Any) -> str:
+        self.namespace[name] = value
+        return name
+
+    def add(self, *lines: str) -> None:
+        self.lines.extend(self.indent + line for line in lines)
+
+
+_PASSTHROUGH = (_ANY, _STR, _FLOAT, _SCALAR)
+
+
+def _generate(cls: type[Any], item_cls: Any) -> Callable[..., Any]:
+    """Compile the fast structure function of ``cls``.
+
+    Two branches: when the object has exactly the known keys (the common case for a
+    given server version), one ``itemgetter`` call reads every value; otherwise each key
+    is read with ``get`` and unknown keys are collected into ``extra``.
+    """
+    spec = _spec(cls, item_cls)
+    primary = frozenset(field.wire for field in spec)
+    src = _Source()
+    src.ref("_B", _builder_class(cls))
+    src.ref("_C", cls)
+    src.ref("_new", object.__new__)
+    src.ref("_K", _known_keys(spec))
+    src.ref("_P", primary)
+    src.ref("_N", len(primary))
+    src.add("o = _new(_B)")
+    if spec:
+        src.add("if _len(d) == _N and _P.issuperset(d):")
+        src.indent = "        "
+        _emit_all_present(src, spec)
+        src.add("o.extra = _EMPTY")
+        src.indent = "    "
+        src.add("else:")
+        src.indent = "        "
+    for index, field in enumerate(spec):
+        _emit_read(src, index, field)
+        _emit_assign(src, index, field, "v")
+    src.add("o.extra = _EMPTY if _K.issuperset(d) else _extra(d, _K)")
+    src.indent = "    "
+    src.add("o.__class__ = _C", "return o")
+    name = f"structure_{cls.__name__}"
+    code = f"def {name}(d, _t=None):\n" + "\n".join(src.lines) + "\n"
+    exec(compile(code, f"<lensmor structure {cls.__qualname__}>", "exec"), src.namespace)
+    return cast(Callable[..., Any], src.namespace[name])
+
+
+def _emit_all_present(src: _Source, spec: tuple[_Field, ...]) -> None:
+    """Every known key is present: unpack one ``itemgetter`` call, then convert."""
+    targets = [
+        f"o.{field.attr}" if field.kind in _PASSTHROUGH else f"v{index}"
+        for index, field in enumerate(spec)
+    ]
+    if len(spec) == 1:
+        src.add(f"{targets[0]} = d[{spec[0].wire!r}]")
+    else:
+        getter = src.ref("_ig", operator.itemgetter(*(field.wire for field in spec)))
+        src.add(f"{', '.join(targets)} = {getter}(d)")
+    for index, field in enumerate(spec):
+        if field.kind not in _PASSTHROUGH:
+            _emit_assign(src, index, field, f"v{index}")
+
+
+def _emit_read(src: _Source, index: int, field: _Field) -> None:
+    """``v = <wire value>``: subscript for required keys, ``get`` with default otherwise."""
+    if field.required:
+        src.add(f"v = d[{field.wire!r}]")
+        return
+    default = "None" if field.default is None else src.ref(f"_d{index}", field.default)
+    src.add(f"v = d.get({field.wire!r}, {default})")
+    for alias in field.aliases:
+        src.add("if v is None:", f"    v = d.get({alias!r}, {default})")
+
+
+def _emit_assign(src: _Source, index: int, field: _Field, v: str) -> None:
+    """``o.<attr> = <converted v>`` for one field (``v`` names the variable holding it)."""
+    target = f"o.{field.attr}"
+    null_ok = f"{v} is None or " if field.nullable else ""
+    kind = field.kind
+    if kind in _PASSTHROUGH:
+        src.add(f"{target} = {v}")
+    elif kind == _BOOL:
+        src.add(f"if not ({null_ok}{v}.__class__ is _bool):", "    _bad()", f"{target} = {v}")
+    elif kind in (_INT, _MS, _ID):
+        helper = {_INT: "_int", _MS: "_ms", _ID: "_id"}[kind]
+        exact = "_str_t" if kind == _ID else "_int_t"
+        src.add(f"{target} = {v} if {null_ok}{v}.__class__ is {exact} else {helper}({v})")
+    else:
+        _emit_container(src, index, field, target, v)
+
+
+def _emit_container(src: _Source, index: int, field: _Field, target: str, v: str) -> None:
+    kind = field.kind
+    if field.required and not field.nullable:
+        src.add(f"if {v} is None:", "    _bad()")
+    default = "None" if field.default is None else src.ref(f"_d{index}", field.default)
+    if kind in (_STRS, _SOURCE_TYPE):
+        other = f"_source_type({v})" if kind == _SOURCE_TYPE else f"_null_default({v}, {default})"
+        src.add(f"{target} = _tuple({v}) if {v}.__class__ is _list_t else {other}")
+    elif kind == _IDS:
+        src.add(f"{target} = _ids({v}, {default})")
+    elif kind == _MAPPINGS:
+        src.add(f"{target} = _mappings({v}, {default})")
+    elif kind == _MAPPING:
+        src.add(f"{target} = None if {v} is None else _frozen_mapping({v})")
+    elif kind == _MODELS:
+        sub = src.ref(f"_s{index}", _fast_fn(field.sub))
+        src.add(
+            f"{target} = _tuple(_map({sub}, {v})) if {v}.__class__ is _list_t "
+            f"else _null_default({v}, {default})"
+        )
+    elif kind == _BALANCE_AFTER:
+        src.add(f"{target} = {src.ref(f'_s{index}', _balance_after)}({v})")
+    else:  # _MODEL or _PAGE
+        sub_fn = _page_fast_fn(field.sub) if kind == _PAGE else _fast_fn(field.sub)
+        sub = src.ref(f"_s{index}", sub_fn)
+        if field.required and not field.nullable:
+            src.add(f"{target} = {sub}({v})")
+        else:
+            src.add(f"{target} = {v} if {v} is None or {v} is _UNSET else {sub}({v})")
+
+
+def _balance_after(value: Any) -> Any:
+    """``balanceAfter``: object (0.22+), bare number (1.0 OpenAPI), null, or absent."""
+    if value is None or value is UNSET:
+        return value
+    if value.__class__ is dict:
+        return _fast_fn(BalanceAfter)(value)
+    total = value if value.__class__ is int else _int(value)
+    return BalanceAfter(total_balance=total)
+
+
+def _page_class(item_cls: type[Any]) -> type[Page[Any]]:
+    return _PAGE_CLASSES.get(item_cls, Page)
+
+
+def _page_fast_fn(item_cls: type[Any]) -> Callable[..., Any]:
+    return _fast_fn(_page_class(item_cls), item_cls)
+
+
+def _page_item_class(cls: type[Any]) -> Any:
+    """The item class of a concrete page subclass (``RecommendedEventPage`` → its items)."""
+    for base in getattr(cls, "__orig_bases__", ()):
+        if typing.get_origin(base) is Page:
+            return typing.get_args(base)[0]
+    return None
+
+
+# --- the cattrs converter: hooks for models and pages ------------------------------------
+
+
+def _is_page_type(tp: Any) -> bool:
+    return typing.get_origin(tp) is Page or (isinstance(tp, type) and issubclass(tp, Page))
+
+
+def _is_model_type(tp: Any) -> bool:
+    return isinstance(tp, type) and attrs.has(tp) and not issubclass(tp, Page)
+
+
+def _page_hook(tp: Any) -> Callable[..., Any]:
+    if typing.get_origin(tp) is Page:
+        return _page_fast_fn(typing.get_args(tp)[0])
+    return _fast_fn(tp, _page_item_class(tp))
+
+
+def _model_hook(tp: Any) -> Callable[..., Any]:
+    return _fast_fn(tp)
+
+
+_CONVERTER.register_structure_hook_factory(_is_page_type, _page_hook)
+_CONVERTER.register_structure_hook_factory(_is_model_type, _model_hook)
+
+# Hooks fetched from the converter once per class, so that a call skips cattrs dispatch.
+_HOOKS: dict[type[Any], Callable[[Any, Any], Any]] = {}
+_PAGE_HOOKS: dict[type[Any], Callable[[Any, Any], Any]] = {}
+
+
+# --- slow path: a validating walker over the same description ----------------------------
+
+
+def _json_type(value: Any) -> str:
+    names = {dict: "object", list: "array", str: "string", bool: "boolean", NoneType: "null"}
+    if value.__class__ in names:
+        return names[value.__class__]
+    return "number" if isinstance(value, int | float) else type(value).__name__
+
+
+def _invalid(path: str, expected: str, value: Any) -> ResponseValidationError:
+    return ResponseValidationError(f"expected {expected}, got {_json_type(value)}", path=path)
+
+
+def _slow(data: Any, cls: type[Any], item_cls: Any, path: str) -> Any:
+    if not isinstance(data, dict):
+        raise _invalid(path, "an object", data)
+    spec = _spec(cls, item_cls)
+    values: dict[str, Any] = {}
+    for field in spec:
+        wire_name, present = field.wire, field.wire in data
+        raw = data.get(wire_name)
+        for alias in field.aliases:
+            if raw is None and data.get(alias) is not None:
+                wire_name, present, raw = alias, True, data[alias]
+        if not present:
+            if field.required:
+                raise ResponseValidationError(
+                    "required field is missing", path=f"{path}.{wire_name}"
+                )
+            values[field.attr] = field.default
+            continue
+        values[field.attr] = _slow_value(field, raw, f"{path}.{wire_name}")
+    known = _known_keys(spec)
+    values["extra"] = EMPTY if known.issuperset(data) else _extra(data, known)
+    return cls(**values)
+
+
+def _slow_value(field: _Field, raw: Any, path: str) -> Any:
+    if raw is None and field.kind != _ANY:
+        if field.nullable:
+            return None
+        if not field.required and field.kind in (_STRS, _IDS, _SOURCE_TYPE, _MODELS, _MAPPINGS):
+            return field.default
+        raise _invalid(path, _EXPECTED[field.kind], raw)
+    try:
+        return _SLOW_KINDS[field.kind](field, raw, path)
+    except _Mismatch:
+        raise _invalid(path, _EXPECTED[field.kind], raw) from None
+
+
+def _slow_scalar(field: _Field, raw: Any, path: str) -> Any:
+    accepted: dict[str, tuple[type[Any], ...]] = {
+        _STR: (str,),
+        _SCALAR: (str, int),
+        _BOOL: (bool,),
+        _FLOAT: (int, float),
+    }
+    if field.kind == _ANY or raw.__class__ in accepted[field.kind]:
+        return raw
+    raise _Mismatch
+
+
+def _slow_number(field: _Field, raw: Any, path: str) -> Any:
+    if raw.__class__ is int:
+        return raw
+    try:
+        return _ms(raw) if field.kind == _MS else _int(raw)
+    except (ValueError, OverflowError):
+        raise _Mismatch from None
+
+
+def _slow_id(field: _Field, raw: Any, path: str) -> str:
+    if raw.__class__ is str:
+        return raw
+    try:
+        return _id(raw)
+    except ValueError:  # an integer beyond int→str conversion limits
+        raise _Mismatch from None
+
+
+def _slow_ids(field: _Field, raw: Any, path: str) -> tuple[str, ...]:
+    if raw.__class__ is not list:
+        raise _Mismatch
+    result = []
+    for index, item in enumerate(raw):
+        if item.__class__ is not str:
+            try:
+                item = _id(item)
+            except (_Mismatch, ValueError):
+                raise _invalid(f"{path}[{index}]", _EXPECTED[_ID], item) from None
+        result.append(item)
+    return tuple(result)
+
+
+def _slow_strs(field: _Field, raw: Any, path: str) -> tuple[str, ...]:
+    if field.kind == _SOURCE_TYPE and raw.__class__ is str:
+        return (raw,)
+    if raw.__class__ is not list:
+        raise _Mismatch
+    for index, item in enumerate(raw):
+        if item.__class__ is not str:
+            raise _invalid(f"{path}[{index}]", _EXPECTED[_STR], item)
+    return tuple(raw)
+
+
+def _slow_mapping(field: _Field, raw: Any, path: str) -> Any:
+    if field.kind == _MAPPING:
+        return _frozen_mapping(raw)
+    if raw.__class__ is not list:
+        raise _Mismatch
+    result = []
+    for index, item in enumerate(raw):
+        if item.__class__ is not dict:
+            raise _invalid(f"{path}[{index}]", _EXPECTED[_MAPPING], item)
+        result.append(MappingProxyType(dict(item)))
+    return tuple(result)
+
+
+def _slow_model(field: _Field, raw: Any, path: str) -> Any:
+    if field.kind == _PAGE:
+        return _slow(raw, _page_class(field.sub), field.sub, path)
+    if field.kind == _MODEL:
+        return _slow(raw, field.sub, None, path)
+    if raw.__class__ is not list:
+        raise _Mismatch
+    return tuple(_slow(item, field.sub, None, f"{path}[{i}]") for i, item in enumerate(raw))
+
+
+def _slow_balance_after(field: _Field, raw: Any, path: str) -> Any:
+    if raw.__class__ is dict:
+        return _slow(raw, BalanceAfter, None, path)
+    if raw.__class__ in (int, float):
+        return BalanceAfter(total_balance=_slow_number(field._replace(kind=_INT), raw, path))
+    raise _Mismatch
+
+
+_SLOW_KINDS: dict[str, Callable[[_Field, Any, str], Any]] = {
+    _ANY: _slow_scalar,
+    _STR: _slow_scalar,
+    _SCALAR: _slow_scalar,
+    _BOOL: _slow_scalar,
+    _FLOAT: _slow_scalar,
+    _INT: _slow_number,
+    _MS: _slow_number,
+    _ID: _slow_id,
+    _IDS: _slow_ids,
+    _STRS: _slow_strs,
+    _SOURCE_TYPE: _slow_strs,
+    _MAPPING: _slow_mapping,
+    _MAPPINGS: _slow_mapping,
+    _MODEL: _slow_model,
+    _MODELS: _slow_model,
+    _PAGE: _slow_model,
+    _BALANCE_AFTER: _slow_balance_after,
+}
+
+
+def _structure_slow(data: Any, cls: type[Any], item_cls: Any = None) -> Any:
+    """Validate and decode with paths; every failure becomes ``ResponseValidationError``."""
+    try:
+        return _slow(data, cls, item_cls, "$")
+    except ResponseValidationError:
+        raise
+    except Exception as exc:  # no foreign exception may reach the caller
+        raise ResponseValidationError(
+            f"cannot decode {cls.__name__} ({type(exc).__name__})", path="$"
+        ) from exc
+
+
+# --- public (to the package) API -----------------------------------------------------------
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    """Decode parsed JSON ``data`` into model ``cls``.
+
+    Raises :class:`~lensmor_async.errors.ResponseValidationError` (with ``path``) when
+    the data does not fit; no other exception escapes.
+    """
+    try:
+        hook = _HOOKS.get(cls)
+        if hook is None:
+            hook = _HOOKS[cls] = _CONVERTER.get_structure_hook(cls)
+        return cast(T, hook(data, cls))
+    except Exception:  # any fast-path failure means: look closer
+        pass
+    item_cls = _page_item_class(cls) if _is_page_type(cls) else None
+    return cast(T, _structure_slow(data, cls, item_cls))
+
+
+def structure_page(data: Any, item_cls: type[T]) -> Page[T]:
+    """Decode a page whose ``items`` are ``item_cls``.
+
+    Some item classes have a typed page subclass (``RecommendedEvent`` →
+    :class:`RecommendedEventPage`); that subclass is returned for them.
+    """
+    try:
+        hook = _PAGE_HOOKS.get(item_cls)
+        if hook is None:
+            page_type = Page[item_cls]  # type: ignore[valid-type]
+            hook = _PAGE_HOOKS[item_cls] = _CONVERTER.get_structure_hook(page_type)
+        return cast(Page[T], hook(data, item_cls))
+    except Exception:  # any fast-path failure means: look closer
+        pass
+    return cast(Page[T], _structure_slow(data, _page_class(item_cls), item_cls))

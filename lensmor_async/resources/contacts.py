@@ -1,0 +1,100 @@
+"""``client.contacts``: company-scoped search and (paid) email/phone unlocks with tasks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from lensmor_async._core import operations as ops
+from lensmor_async._core.validation import (
+    check_id,
+    check_ids,
+    check_page,
+    check_task_id,
+    check_text,
+)
+from lensmor_async.guard._intent import Intent
+from lensmor_async.guard._tasks import EMAIL, PHONE, TaskKind, UnlockTaskHandle
+from lensmor_async.models import Page, Person, UnlockSubmission, UnlockTask
+from lensmor_async.resources._base import Resource, build_query, model_decoder, page_decoder
+
+if TYPE_CHECKING:
+    from lensmor_async._pipeline import Pipeline
+    from lensmor_async.guard import CreditGuard
+
+_PERSON_PAGE = page_decoder(Person)
+_SUBMISSION = model_decoder(UnlockSubmission)
+_TASK = model_decoder(UnlockTask)
+
+
+class Contacts(Resource):
+    """Find people by company; unlock their emails or phones (asynchronous tasks)."""
+
+    def __init__(self, pipeline: Pipeline, guard: CreditGuard) -> None:
+        super().__init__(pipeline)
+        self._guard = guard
+
+    async def search(
+        self,
+        company_name: str,
+        *,
+        role: str | None = None,
+        person_name: str | None = None,
+        page: int = 1,
+        page_size: int | None = None,
+    ) -> Page[Person]:
+        """``GET /external/contacts/search`` (free; never unlocks data)."""
+        check_page(page, page_size)
+        query = build_query(
+            company_name=check_text("company_name", company_name, required=True),
+            role=check_text("role", role),
+            person_name=check_text("person_name", person_name),
+            page=page,
+            pageSize=page_size,
+        )
+        return await self._run(ops.CONTACTS_SEARCH, _PERSON_PAGE, query=query)
+
+    async def unlock(self, *, event_id: str, personnel_ids: Iterable[str]) -> UnlockTaskHandle:
+        """``POST /external/contacts/unlock`` — PAID (15 credits per chargeable contact).
+
+        Duplicates are removed and contacts already unlocked or unlocking are left
+        out before pricing. Returns a handle: ``await handle.wait()`` polls the task
+        and returns a :class:`ContactUnlockReport`.
+        """
+        return await self._unlock(EMAIL, event_id, personnel_ids)
+
+    async def unlock_phone(
+        self, *, event_id: str, personnel_ids: Iterable[str]
+    ) -> UnlockTaskHandle:
+        """``POST /external/contacts/unlock-phone`` — PAID (per chargeable contact)."""
+        return await self._unlock(PHONE, event_id, personnel_ids)
+
+    async def _unlock(
+        self, kind: TaskKind, event_id: str, personnel_ids: Iterable[str]
+    ) -> UnlockTaskHandle:
+        event = check_id("event_id", event_id)
+        ids = check_ids("personnel_ids", personnel_ids)
+        intent = Intent(operation=kind.operation.name, targets=tuple(sorted(ids)), event_id=event)
+        body = {"personnel_ids": list(ids), "event_id": event}
+        submission: UnlockSubmission = await self._run(
+            kind.operation, _SUBMISSION, body=body, intent=intent
+        )
+        return self._guard.task_handle(kind, intent, submission)
+
+    async def get_unlock_task(self, task_id: str) -> UnlockTask:
+        """``GET /external/contacts/unlock-tasks/{taskId}``: one poll of an email task."""
+        return await self._get_task(EMAIL, task_id)
+
+    async def get_phone_unlock_task(self, task_id: str) -> UnlockTask:
+        """``GET /external/contacts/unlock-phone-tasks/{taskId}``: one poll of a phone task."""
+        return await self._get_task(PHONE, task_id)
+
+    async def _get_task(self, kind: TaskKind, task_id: str) -> UnlockTask:
+        task_id = check_task_id(task_id)
+        path = kind.poll_operation.route.replace("{id}", task_id)
+        return await self._run(kind.poll_operation, _TASK, path=path)
+
+    def unlock_task_handle(self, task_id: str, *, phone: bool = False) -> UnlockTaskHandle:
+        """Rebuild a handle from a ``task_id`` alone (e.g. after a restart)."""
+        kind = PHONE if phone else EMAIL
+        return self._guard.task_handle_for_id(kind, check_task_id(task_id))

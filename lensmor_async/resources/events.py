@@ -1,0 +1,168 @@
+"""``client.events``: the event catalogue, scoring, ranking and (paid) unlock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from datetime import date
+
+from lensmor_async._core import operations as ops
+from lensmor_async._core.validation import (
+    check_date,
+    check_id,
+    check_ids,
+    check_page,
+    check_string_list,
+    check_text,
+)
+from lensmor_async.guard._intent import Intent
+from lensmor_async.models import (
+    Event,
+    EventBrief,
+    EventDetail,
+    EventRanking,
+    EventUnlockResult,
+    FitScore,
+    Page,
+)
+from lensmor_async.models._converter import structure
+from lensmor_async.resources._base import (
+    PageIterator,
+    Resource,
+    build_query,
+    iter_pages,
+    model_decoder,
+    page_decoder,
+)
+
+_EVENT_PAGE = page_decoder(Event)
+_BRIEF = model_decoder(EventBrief)
+_FIT = model_decoder(FitScore)
+_RANKING = model_decoder(EventRanking)
+_UNLOCK = model_decoder(EventUnlockResult)
+
+
+def _detail(data: object) -> EventDetail:
+    # The detail route wraps the event: {"event": {...}}.
+    inner = data.get("event") if isinstance(data, dict) else data
+    return structure(inner, EventDetail)
+
+
+class Events(Resource):
+    """Find, inspect, score and unlock events."""
+
+    async def list(
+        self,
+        *,
+        page: int = 1,
+        page_size: int | None = None,
+        keyword: str | None = None,
+        country: str | None = None,
+        city: str | None = None,
+        date_start_from: str | date | None = None,
+        date_start_to: str | date | None = None,
+        event_type: Iterable[str] | str | None = None,
+        quality: Iterable[str] | str | None = None,
+    ) -> Page[Event]:
+        """``GET /external/events/list``: one page of the neutral event catalogue."""
+        check_page(page, page_size)
+        query = build_query(
+            page=page,
+            pageSize=page_size,
+            keyword=check_text("keyword", keyword),
+            country=check_text("country", country, max_length=100),
+            city=check_text("city", city, max_length=100),
+            date_start_from=check_date("date_start_from", date_start_from),
+            date_start_to=check_date("date_start_to", date_start_to),
+            event_type=check_string_list("event_type", event_type),
+            quality=check_string_list("quality", quality),
+        )
+        return await self._run(ops.EVENTS_LIST, _EVENT_PAGE, query=query)
+
+    def pages(
+        self,
+        *,
+        page_size: int | None = None,
+        keyword: str | None = None,
+        country: str | None = None,
+        city: str | None = None,
+        date_start_from: str | date | None = None,
+        date_start_to: str | date | None = None,
+        event_type: Iterable[str] | str | None = None,
+        quality: Iterable[str] | str | None = None,
+    ) -> AsyncIterator[Page[Event]]:
+        """Pages of :meth:`list` with the same filters, until ``has_more`` is false."""
+        check_page(1, page_size)
+
+        async def fetch(number: int) -> Page[Event]:
+            return await self.list(
+                page=number,
+                page_size=page_size,
+                keyword=keyword,
+                country=country,
+                city=city,
+                date_start_from=date_start_from,
+                date_start_to=date_start_to,
+                event_type=event_type,
+                quality=quality,
+            )
+
+        return iter_pages(fetch)
+
+    def iterate(
+        self,
+        *,
+        limit: int | None = None,
+        page_size: int | None = None,
+        keyword: str | None = None,
+        country: str | None = None,
+        city: str | None = None,
+        date_start_from: str | date | None = None,
+        date_start_to: str | date | None = None,
+        event_type: Iterable[str] | str | None = None,
+        quality: Iterable[str] | str | None = None,
+    ) -> PageIterator[Event]:
+        """Events across pages (at most ``limit``), with the filters of :meth:`list`."""
+        pages = self.pages(
+            page_size=page_size,
+            keyword=keyword,
+            country=country,
+            city=city,
+            date_start_from=date_start_from,
+            date_start_to=date_start_to,
+            event_type=event_type,
+            quality=quality,
+        )
+        return PageIterator(pages, limit)
+
+    async def get(self, event_id: str) -> EventDetail:
+        """``GET /external/events/{id}``: full detail (``id`` or ``eventId`` accepted)."""
+        event_id = check_id("event_id", event_id)
+        return await self._run(ops.EVENTS_GET, _detail, path=f"/external/events/{event_id}")
+
+    async def brief(self, event_id: str) -> EventBrief:
+        """``GET /external/events/brief``: a light summary with counts."""
+        query = build_query(event_id=check_id("event_id", event_id))
+        return await self._run(ops.EVENTS_BRIEF, _BRIEF, query=query)
+
+    async def fit_score(self, event_id: str) -> FitScore:
+        """``POST /external/events/fit-score``: score one event against your profile."""
+        body = {"event_id": check_id("event_id", event_id)}
+        return await self._run(ops.EVENTS_FIT_SCORE, _FIT, body=body)
+
+    async def rank(self, event_ids: Iterable[str]) -> EventRanking:
+        """``POST /external/events/rank``: order a shortlist by fit."""
+        body = {"event_ids": list(check_ids("event_ids", event_ids))}
+        return await self._run(ops.EVENTS_RANK, _RANKING, body=body)
+
+    async def unlock(self, event_id: str) -> EventUnlockResult:
+        """``POST /external/events/{id}/unlock`` — PAID (2000 credits; free if already unlocked).
+
+        Runs through the CreditGuard: quote, check, reserve, confirm, execute once,
+        settle, refresh. Raises ``ConfirmationRequiredError`` when no confirm callback
+        is configured.
+        """
+        event_id = check_id("event_id", event_id)
+        intent = Intent(operation=ops.EVENTS_UNLOCK.name, targets=(event_id,), event_id=event_id)
+        return await self._run(
+            ops.EVENTS_UNLOCK, _UNLOCK, path=f"/external/events/{event_id}/unlock", intent=intent
+        )

@@ -1,0 +1,117 @@
+"""``client.profile_matching``: profile-aware event and exhibitor recommendations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from lensmor_async._core import operations as ops
+from lensmor_async._core.validation import (
+    check_date,
+    check_id,
+    check_non_negative,
+    check_page,
+    check_string_list,
+    check_text,
+)
+from lensmor_async.errors import InvalidRequestError
+from lensmor_async.models import Page, RecommendedEvent, RecommendedExhibitor
+from lensmor_async.resources._base import Resource, build_body, build_query, page_decoder
+
+_EVENTS = page_decoder(RecommendedEvent)
+_EXHIBITORS = page_decoder(RecommendedExhibitor)
+_MIN_TIMEOUT_MS, _MAX_TIMEOUT_MS = 60_000, 3_600_000
+
+
+def _timeout_ms(value: int | None) -> int | None:
+    if value is not None and not _MIN_TIMEOUT_MS <= value <= _MAX_TIMEOUT_MS:
+        raise InvalidRequestError("timeout_ms must be from 60000 to 3600000")
+    return value
+
+
+class ProfileMatching(Resource):
+    """Rank events and exhibitors against a buyer profile."""
+
+    async def recommended_events(
+        self,
+        *,
+        company_url: str | None = None,
+        target_audience: str | None = None,
+        page: int = 1,
+        page_size: int | None = None,
+        timeout_ms: int | None = None,
+        auto_recommend_top3: bool | None = None,
+        city: str | None = None,
+        region: str | None = None,
+        country: str | None = None,
+        category: Iterable[str] | str | None = None,
+        event_type_ids: Iterable[int] | None = None,
+        date_start_from: str | date | None = None,
+        date_start_to: str | date | None = None,
+        future: int | None = None,
+        attendee_count_min: int | None = None,
+        attendee_count_max: int | None = None,
+        legacy_route: bool = False,
+    ) -> Page[RecommendedEvent]:
+        """``POST /external/profile-matching/actions/apply-recommended-events/paged``.
+
+        Synchronous and possibly slow (seconds). ``legacy_route=True`` uses the older
+        ``recommendations/events/paged`` route kept for compatibility.
+        """
+        if company_url is None and target_audience is None:
+            raise InvalidRequestError("give company_url, target_audience, or both")
+        check_page(page, page_size)
+        categories = check_string_list("category", category)
+        body: dict[str, Any] = build_body(
+            company_url=check_text("company_url", company_url, max_length=500),
+            target_audience=check_text("target_audience", target_audience, max_length=2000),
+            page=page,
+            pageSize=page_size,
+            timeout_ms=_timeout_ms(timeout_ms),
+            autoRecommendTop3EventsEnabled=auto_recommend_top3,
+            city=check_text("city", city, max_length=100),
+            region=check_text("region", region, max_length=100),
+            country=check_text("country", country, max_length=100),
+            category=None if categories is None else list(categories),
+            eventTypeIds=None if event_type_ids is None else [int(i) for i in event_type_ids],
+            dateStartFrom=check_date("date_start_from", date_start_from),
+            dateStartTo=check_date("date_start_to", date_start_to),
+            future=check_non_negative("future", future),
+            attendeeCountMin=check_non_negative("attendee_count_min", attendee_count_min),
+            attendeeCountMax=check_non_negative("attendee_count_max", attendee_count_max),
+        )
+        operation = (
+            ops.PM_LEGACY_RECOMMENDED_EVENTS if legacy_route else ops.PM_APPLY_RECOMMENDED_EVENTS
+        )
+        return await self._run(operation, _EVENTS, body=body)
+
+    async def recommended_exhibitors(
+        self,
+        event_id: str,
+        *,
+        page: int = 1,
+        page_size: int | None = None,
+        location: Iterable[str] | str | None = None,
+        search_query: str | None = None,
+        exhibitor_name: Iterable[str] | str | None = None,
+        category: Iterable[str] | str | None = None,
+        industry: Iterable[str] | str | None = None,
+        employees_min: int | None = None,
+        employees_max: int | None = None,
+    ) -> Page[RecommendedExhibitor]:
+        """``GET /external/profile-matching/recommendations/exhibitors`` for one event."""
+        check_page(page, page_size)
+        query = build_query(
+            event_id=check_id("event_id", event_id),
+            page=page,
+            pageSize=page_size,
+            location=check_string_list("location", location),
+            searchQuery=check_text("search_query", search_query),
+            exhibitorName=check_string_list("exhibitor_name", exhibitor_name),
+            category=check_string_list("category", category),
+            industry=check_string_list("industry", industry),
+            employeesMin=check_non_negative("employees_min", employees_min),
+            employeesMax=check_non_negative("employees_max", employees_max),
+        )
+        return await self._run(ops.PM_RECOMMENDED_EXHIBITORS, _EXHIBITORS, query=query)

@@ -1,0 +1,473 @@
+"""Seeded fault injection for :class:`~lensmor_async.testing.FakeLensmor`.
+
+Whether request number ``n`` fails, and how, is a pure function of ``(seed, n)``
+(:meth:`FaultSchedule.decide`), so a failing chaos run replays exactly with the same
+seed. Faults run as an aiohttp middleware *around* the route handlers, so the
+"after commit" kinds really execute the handler — and charge credits — before they
+break the response:
+
+=======================  =================================================================
+kind                     effect
+=======================  =================================================================
+COMMIT_THEN_TIMEOUT      handler runs (commits), then the response stalls ``stall_seconds``
+COMMIT_THEN_DROP         handler runs, then the connection closes without a response
+RESET_BEFORE             connection closed before the handler runs (nothing committed)
+HTTP_500_BEFORE          500 ``INTERNAL_ERROR`` envelope, handler not run
+HTTP_500_AFTER           handler runs, then a 500 envelope replaces its answer
+HTTP_503_BEFORE          503 ``SERVICE_UNAVAILABLE`` envelope, handler not run
+RATE_LIMIT_SECONDS       429 with ``Retry-After: <retry_after_seconds>``
+RATE_LIMIT_DATE          429 with an HTTP-date ``Retry-After``
+RATE_LIMIT_NEGATIVE      429 with ``Retry-After: -5``
+RATE_LIMIT_HUGE          429 with ``Retry-After: 999999999``
+RATE_LIMIT_GARBAGE       429 with ``Retry-After: soon-ish``
+MALFORMED_BODY           handler runs, then its status with a non-JSON body
+TRUNCATED_BODY           handler runs, half its body is sent, then the connection closes
+OVERSIZED_BODY           handler runs, then ``oversized_bytes`` are streamed lazily
+SLOW_BODY                handler runs, then its body dribbles out over ``slow_body_seconds``
+STUCK_TASK               handler runs; an unlock task it creates never completes
+TASK_404                 a task poll answers 404 although the task exists
+REDIRECT_CROSS_ORIGIN    302 to ``http://127.0.0.2:1/steal`` (never follow it)
+=======================  =================================================================
+
+STUCK_TASK applies only to unlock submissions and TASK_404 only to task polls; a
+schedule decision of those kinds on another route is skipped (no fault).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import enum
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from lensmor_async.errors import ConfigurationError
+from lensmor_async.testing._data import derive
+from lensmor_async.testing._routes_common import error_response
+from lensmor_async.testing._state import RequestContext
+
+__all__ = [
+    "TASK_CREATING_ROUTES",
+    "TASK_POLL_ROUTES",
+    "FaultInjector",
+    "FaultKind",
+    "FaultSchedule",
+    "FaultTuning",
+    "InjectedFault",
+    "apply_fault",
+    "fault_applies",
+]
+
+
+class FaultKind(enum.Enum):
+    """Every way the fake can misbehave (see the module table)."""
+
+    COMMIT_THEN_TIMEOUT = "commit_then_timeout"
+    COMMIT_THEN_DROP = "commit_then_drop"
+    RESET_BEFORE = "reset_before"
+    HTTP_500_BEFORE = "http_500_before"
+    HTTP_500_AFTER = "http_500_after"
+    HTTP_503_BEFORE = "http_503_before"
+    RATE_LIMIT_SECONDS = "rate_limit_seconds"
+    RATE_LIMIT_DATE = "rate_limit_date"
+    RATE_LIMIT_NEGATIVE = "rate_limit_negative"
+    RATE_LIMIT_HUGE = "rate_limit_huge"
+    RATE_LIMIT_GARBAGE = "rate_limit_garbage"
+    MALFORMED_BODY = "malformed_body"
+    TRUNCATED_BODY = "truncated_body"
+    OVERSIZED_BODY = "oversized_body"
+    SLOW_BODY = "slow_body"
+    STUCK_TASK = "stuck_task"
+    TASK_404 = "task_404"
+    REDIRECT_CROSS_ORIGIN = "redirect_cross_origin"
+
+
+TASK_CREATING_ROUTES = frozenset({"/external/contacts/unlock", "/external/contacts/unlock-phone"})
+TASK_POLL_ROUTES = frozenset(
+    {"/external/contacts/unlock-tasks/{taskId}", "/external/contacts/unlock-phone-tasks/{taskId}"}
+)
+
+
+def fault_applies(kind: FaultKind, route: str) -> bool:
+    """Whether ``kind`` means anything on ``route`` (task faults need task routes)."""
+    if kind is FaultKind.STUCK_TASK:
+        return route in TASK_CREATING_ROUTES
+    if kind is FaultKind.TASK_404:
+        return route in TASK_POLL_ROUTES
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class FaultTuning:
+    """Knobs of the faults (durations in seconds, sizes in bytes)."""
+
+    stall_seconds: float = 30.0
+    """COMMIT_THEN_TIMEOUT stall; cut short when the server stops."""
+    slow_body_seconds: float = 2.0
+    """SLOW_BODY total dribble time."""
+    retry_after_seconds: int = 1
+    """RATE_LIMIT_SECONDS/RATE_LIMIT_DATE wait."""
+    oversized_bytes: int = 50 * 1024 * 1024
+    """OVERSIZED_BODY claimed and streamed length."""
+    redirect_location: str = "http://127.0.0.2:1/steal"
+    """REDIRECT_CROSS_ORIGIN target (loopback, nothing listens there)."""
+
+
+class InjectedFault(NamedTuple):
+    """A fault the server actually applied."""
+
+    request_no: int
+    kind: FaultKind
+    route: str
+
+
+class FaultSchedule:
+    """Which request numbers fail: seeded rates, or an explicit plan.
+
+    ``rates`` maps kinds to probabilities (summing to at most 1); ``routes`` limits
+    faults to those route templates (e.g. ``{"/external/events/{id}/unlock"}``).
+    """
+
+    def __init__(
+        self,
+        seed: int = 0,
+        rates: Mapping[FaultKind, float] | None = None,
+        routes: Iterable[str] | None = None,
+    ) -> None:
+        self.seed = seed
+        self.rates: dict[FaultKind, float] = dict(rates or {})
+        self.routes: frozenset[str] | None = frozenset(routes) if routes is not None else None
+        self._plan: dict[int, FaultKind] | None = None
+        if any(not 0.0 <= rate <= 1.0 for rate in self.rates.values()):
+            raise ConfigurationError("fault rates must be between 0 and 1")
+        if sum(self.rates.values()) > 1.0 + 1e-9:
+            raise ConfigurationError("fault rates must add up to at most 1")
+
+    @classmethod
+    def explicit(
+        cls, plan: Mapping[int, FaultKind], routes: Iterable[str] | None = None
+    ) -> FaultSchedule:
+        """Fail exactly the given request numbers (1-based) with the given kinds."""
+        schedule = cls(routes=routes)
+        schedule._plan = dict(plan)
+        return schedule
+
+    def decide(self, request_no: int) -> FaultKind | None:
+        """The fault planned for request ``request_no``: a pure function of (seed, n)."""
+        if self._plan is not None:
+            return self._plan.get(request_no)
+        if not self.rates:
+            return None
+        draw = random.Random(derive(self.seed, "fault", request_no)).random()
+        cumulative = 0.0
+        for kind in FaultKind:  # enum order keeps the mapping independent of dict order
+            cumulative += self.rates.get(kind, 0.0)
+            if draw < cumulative:
+                return kind
+        return None
+
+    def fault_for(self, request_no: int, route: str) -> FaultKind | None:
+        """The planned fault if it applies to ``route``, else ``None``."""
+        if self.routes is not None and route not in self.routes:
+            return None
+        kind = self.decide(request_no)
+        return kind if kind is not None and fault_applies(kind, route) else None
+
+
+@dataclass(slots=True)
+class _Injection:
+    kind: FaultKind
+    remaining: int
+    route: str | None
+
+
+class FaultInjector:
+    """One-off injections (``fake.inject``) take precedence over the schedule."""
+
+    def __init__(self, schedule: FaultSchedule | None = None) -> None:
+        self.schedule = schedule
+        self._pending: list[_Injection] = []
+
+    def inject(self, kind: FaultKind, count: int = 1, route: str | None = None) -> None:
+        """Make the next ``count`` requests matching ``route`` (any if None) fail with ``kind``."""
+        if count < 1:
+            raise ConfigurationError("count must be at least 1")
+        self._pending.append(_Injection(kind, count, route))
+
+    def clear(self) -> None:
+        """Drop pending injections."""
+        self._pending.clear()
+
+    def pick(self, request_no: int, route: str) -> FaultKind | None:
+        """The fault to apply to this request, consuming one injection if one matches."""
+        for injection in self._pending:
+            if injection.route not in (None, route) or not fault_applies(injection.kind, route):
+                continue
+            injection.remaining -= 1
+            if injection.remaining == 0:
+                self._pending.remove(injection)
+            return injection.kind
+        return self.schedule.fault_for(request_no, route) if self.schedule else None
+
+
+# --------------------------------------------------------------------------- effects
+
+_FaultRunner = Callable[
+    [web.Request, Handler, FaultTuning, asyncio.Event, RequestContext],
+    Awaitable[web.StreamResponse],
+]
+
+
+def _drop(request: web.Request) -> None:
+    if request.transport is not None:
+        request.transport.abort()
+
+
+async def _pause(stopping: asyncio.Event, seconds: float) -> None:
+    """Sleep, but wake up early when the server stops."""
+    try:
+        await asyncio.wait_for(stopping.wait(), timeout=seconds)
+    except TimeoutError:
+        return
+
+
+async def _body_of(response: web.StreamResponse) -> bytes:
+    body = response.body if isinstance(response, web.Response) else None
+    return body if isinstance(body, bytes) else b""
+
+
+async def _stream(
+    request: web.Request, source: web.StreamResponse, length: int, ctx: RequestContext
+) -> web.StreamResponse:
+    stream = web.StreamResponse(status=source.status)
+    stream.content_type = "application/json"
+    stream.content_length = length
+    stream.headers["X-Request-ID"] = ctx.trace_id
+    await stream.prepare(request)
+    return stream
+
+
+async def _commit_then_timeout(
+    request: web.Request,
+    handler: Handler,
+    tuning: FaultTuning,
+    stopping: asyncio.Event,
+    ctx: RequestContext,
+) -> web.StreamResponse:
+    response = await handler(request)
+    await _pause(stopping, tuning.stall_seconds)
+    return response
+
+
+async def _commit_then_drop(
+    request: web.Request,
+    handler: Handler,
+    tuning: FaultTuning,
+    stopping: asyncio.Event,
+    ctx: RequestContext,
+) -> web.StreamResponse:
+    response = await handler(request)
+    _drop(request)
+    return response
+
+
+async def _reset_before(
+    request: web.Request,
+    handler: Handler,
+    tuning: FaultTuning,
+    stopping: asyncio.Event,
+    ctx: RequestContext,
+) -> web.StreamResponse:
+    _drop(request)
+    return web.Response(status=500)
+
+
+def _error(status: int, key: str, message: str) -> _FaultRunner:
+    async def run(
+        request: web.Request,
+        handler: Handler,
+        tuning: FaultTuning,
+        stopping: asyncio.Event,
+        ctx: RequestContext,
+    ) -> web.StreamResponse:
+        return error_response(status, key, message, ctx.trace_id)
+
+    return run
+
+
+async def _http_500_after(
+    request: web.Request,
+    handler: Handler,
+    tuning: FaultTuning,
+    stopping: asyncio.Event,
+    ctx: RequestContext,
+) -> web.StreamResponse:
+    await handler(request)
+    return error_response(500, "INTERNAL_ERROR", "Internal server error", ctx.trace_id)
+
+
+def _retry_after_value(kind: FaultKind, tuning: FaultTuning) -> str:
+    if kind is FaultKind.RATE_LIMIT_DATE:
+        return email.utils.formatdate(time.time() + tuning.retry_after_seconds, usegmt=True)
+    fixed = {
+        FaultKind.RATE_LIMIT_SECONDS: str(tuning.retry_after_seconds),
+        FaultKind.RATE_LIMIT_NEGATIVE: "-5",
+        FaultKind.RATE_LIMIT_HUGE: "999999999",
+        FaultKind.RATE_LIMIT_GARBAGE: "soon-ish",
+    }
+    return fixed[kind]
+
+
+def _rate_limited(kind: FaultKind) -> _FaultRunner:
+    async def run(
+        request: web.Request,
+        handler: Handler,
+        tuning: FaultTuning,
+        stopping: asyncio.Event,
+        ctx: RequestContext,
+    ) -> web.StreamResponse:
+        response = error_response(429, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded", ctx.trace_id)
+        response.headers["Retry-After"] = _retry_after_value(kind, tuning)
+        return response
+
+    return run
+
+
+async def _malformed_body(
+    request: web.Request,
+    handler: Handler,
+    tuning: FaultTuning,
+    stopping: asyncio.Event,
+    ctx: RequestContext,
+) -> web.StreamResponse:
+    response = await handler(request)
+    body = b"<html><body>502 Bad Gateway</body></html>"
+    return web.Response(status=response.status, body=body, content_type="application/json")
+
+
+async def _truncated_body(
+    request: web.Request,
+    handler: Handler,
+    tuning: FaultTuning,
+    stopping: asyncio.Event,
+    ctx: RequestContext,
+) -> web.StreamResponse:
+    response = await handler(request)
+    body = await _body_of(response)
+    stream = await _stream(request, response, len(body), ctx)
+    try:
+        await stream.write(body[: len(body) // 2])
+    except ConnectionError:
+        return stream
+    _drop(request)
+    return stream
+
+
+async def _oversized_body(
+    request: web.Request,
+    handler: Handler,
+    tuning: FaultTuning,
+    stopping: asyncio.Event,
+    ctx: RequestContext,
+) -> web.StreamResponse:
+    response = await handler(request)
+    stream = await _stream(request, response, tuning.oversized_bytes, ctx)
+    head = b'{"items":['
+    chunk = b" " * 65536
+    sent = 0
+    try:
+        await stream.write(head)
+        sent = len(head)
+        while sent < tuning.oversized_bytes and not stopping.is_set():
+            piece = chunk[: tuning.oversized_bytes - sent]
+            await stream.write(piece)
+            sent += len(piece)
+    except ConnectionError:
+        return stream
+    if sent < tuning.oversized_bytes:
+        _drop(request)
+    return stream
+
+
+async def _slow_body(
+    request: web.Request,
+    handler: Handler,
+    tuning: FaultTuning,
+    stopping: asyncio.Event,
+    ctx: RequestContext,
+) -> web.StreamResponse:
+    response = await handler(request)
+    body = await _body_of(response)
+    stream = await _stream(request, response, len(body), ctx)
+    pieces = max(1, min(len(body), 20))
+    step = -(-len(body) // pieces)
+    try:
+        for start in range(0, len(body), step):
+            await stream.write(body[start : start + step])
+            await _pause(stopping, tuning.slow_body_seconds / pieces)
+    except ConnectionError:
+        return stream
+    return stream
+
+
+async def _stuck_task(
+    request: web.Request,
+    handler: Handler,
+    tuning: FaultTuning,
+    stopping: asyncio.Event,
+    ctx: RequestContext,
+) -> web.StreamResponse:
+    ctx.stuck_task = True
+    return await handler(request)
+
+
+async def _redirect(
+    request: web.Request,
+    handler: Handler,
+    tuning: FaultTuning,
+    stopping: asyncio.Event,
+    ctx: RequestContext,
+) -> web.StreamResponse:
+    response = web.Response(status=302)
+    response.headers["Location"] = tuning.redirect_location
+    return response
+
+
+_RUNNERS: dict[FaultKind, _FaultRunner] = {
+    FaultKind.COMMIT_THEN_TIMEOUT: _commit_then_timeout,
+    FaultKind.COMMIT_THEN_DROP: _commit_then_drop,
+    FaultKind.RESET_BEFORE: _reset_before,
+    FaultKind.HTTP_500_BEFORE: _error(500, "INTERNAL_ERROR", "Internal server error"),
+    FaultKind.HTTP_500_AFTER: _http_500_after,
+    FaultKind.HTTP_503_BEFORE: _error(503, "SERVICE_UNAVAILABLE", "Service unavailable"),
+    FaultKind.RATE_LIMIT_SECONDS: _rate_limited(FaultKind.RATE_LIMIT_SECONDS),
+    FaultKind.RATE_LIMIT_DATE: _rate_limited(FaultKind.RATE_LIMIT_DATE),
+    FaultKind.RATE_LIMIT_NEGATIVE: _rate_limited(FaultKind.RATE_LIMIT_NEGATIVE),
+    FaultKind.RATE_LIMIT_HUGE: _rate_limited(FaultKind.RATE_LIMIT_HUGE),
+    FaultKind.RATE_LIMIT_GARBAGE: _rate_limited(FaultKind.RATE_LIMIT_GARBAGE),
+    FaultKind.MALFORMED_BODY: _malformed_body,
+    FaultKind.TRUNCATED_BODY: _truncated_body,
+    FaultKind.OVERSIZED_BODY: _oversized_body,
+    FaultKind.SLOW_BODY: _slow_body,
+    FaultKind.STUCK_TASK: _stuck_task,
+    FaultKind.TASK_404: _error(404, "NOT_FOUND", "Task not found"),
+    FaultKind.REDIRECT_CROSS_ORIGIN: _redirect,
+}
+
+
+async def apply_fault(
+    kind: FaultKind,
+    request: web.Request,
+    handler: Handler,
+    tuning: FaultTuning,
+    stopping: asyncio.Event,
+    ctx: RequestContext,
+) -> web.StreamResponse:
+    """Serve ``request`` with fault ``kind``."""
+    return await _RUNNERS[kind](request, handler, tuning, stopping, ctx)

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh clone: environment, install, services, lint, types, docs, tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh dev
+scripts/ensure-redis.sh
+if [ -x scripts/ensure-chromium.sh ]; then scripts/ensure-chromium.sh; fi
+echo "== ruff"; .venv/bin/ruff check .
+echo "== ruff format"; .venv/bin/ruff format --check .
+echo "== mypy --strict"; .venv/bin/mypy --strict lensmor_async
+if [ -f mkdocs.yml ]; then echo "== docs"; .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"; fi
+echo "== pytest"; exec .venv/bin/python -m pytest "$@"

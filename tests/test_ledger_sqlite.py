@@ -1,0 +1,240 @@
+"""SqliteLedger specifics: file mode, WAL, the stored budget, busy handling, threads."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import threading
+from pathlib import Path
+
+import anyio
+import anyio.abc
+import anyio.to_thread
+import pytest
+
+from lensmor_async.errors import BudgetExceededError, ConfigurationError, CreditError
+from lensmor_async.guard._ledger_protocol import LedgerSnapshot
+from lensmor_async.guard._ledger_sqlite import SqliteLedger
+
+pytestmark = pytest.mark.anyio
+
+LONG = 60.0
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def _lock_database(path: Path, locked: threading.Event, release: threading.Event) -> None:
+    """Hold SQLite's write lock from another connection until ``release`` is set."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        locked.set()
+        release.wait(30)
+        conn.execute("ROLLBACK")
+    finally:
+        conn.close()
+
+
+async def test_database_file_is_created_with_mode_0600(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    old_umask = os.umask(0o022)
+    try:
+        ledger = SqliteLedger(path, budget=100)
+        await ledger.commit(await ledger.reserve("a", 5, ttl=LONG), 5)
+    finally:
+        os.umask(old_umask)
+    try:
+        assert _mode(path) == 0o600
+        # The connection is still open, so WAL's sidecar files exist; SQLite copies the mode.
+        assert _mode(Path(f"{path}-wal")) == 0o600
+        assert _mode(Path(f"{path}-shm")) == 0o600
+    finally:
+        await ledger.aclose()
+
+
+async def test_an_existing_file_keeps_its_mode(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    path.touch(mode=0o640)
+    path.chmod(0o640)
+    ledger = SqliteLedger(path, budget=None)
+    try:
+        await ledger.snapshot()
+        assert _mode(path) == 0o640
+    finally:
+        await ledger.aclose()
+
+
+async def test_database_uses_write_ahead_logging(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    ledger = SqliteLedger(path, budget=10)
+    await ledger.snapshot()
+    await ledger.aclose()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    finally:
+        conn.close()
+
+
+async def test_two_ledgers_on_one_file_share_the_budget(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    first = SqliteLedger(path, budget=30)
+    second = SqliteLedger(path, budget=30)
+    try:
+        hold = await first.reserve("a", 20, ttl=LONG)
+        with pytest.raises(BudgetExceededError):
+            await second.reserve("b", 20, ttl=LONG)
+        await second.commit(hold, 20)
+        assert await first.snapshot() == LedgerSnapshot(30, 20, 0, 0)
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+async def test_state_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    ledger = SqliteLedger(path, budget=100)
+    hold = await ledger.reserve("a", 40, ttl=LONG)
+    await ledger.record_unheld("b", 7)
+    await ledger.aclose()
+    reopened = SqliteLedger(path, budget=100)
+    try:
+        assert await reopened.snapshot() == LedgerSnapshot(100, 7, 40, 1)
+        await reopened.commit(hold, 40)
+        assert await reopened.snapshot() == LedgerSnapshot(100, 47, 0, 0)
+    finally:
+        await reopened.aclose()
+
+
+@pytest.mark.parametrize(("created", "reopened"), [(100, 200), (100, None), (None, 5)])
+async def test_reopening_with_a_different_budget_is_a_configuration_error(
+    tmp_path: Path, created: int | None, reopened: int | None
+) -> None:
+    path = tmp_path / "ledger.db"
+    first = SqliteLedger(path, budget=created)
+    await first.snapshot()
+    await first.aclose()
+    second = SqliteLedger(path, budget=reopened)
+    try:
+        with pytest.raises(ConfigurationError, match="must match"):
+            await second.reserve("a", 1, ttl=LONG)
+    finally:
+        await second.aclose()
+
+
+@pytest.mark.parametrize("path", ["", ":memory:", "file:ledger.db?mode=memory"])
+def test_non_file_paths_are_refused(path: str) -> None:
+    with pytest.raises(ConfigurationError):
+        SqliteLedger(path)
+
+
+@pytest.mark.parametrize("budget", [-1, 2.5, True])
+def test_bad_budgets_are_refused(tmp_path: Path, budget: object) -> None:
+    with pytest.raises(ConfigurationError):
+        SqliteLedger(tmp_path / "ledger.db", budget=budget)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("busy_timeout", [-1, float("nan"), "1"])
+def test_bad_busy_timeouts_are_refused(tmp_path: Path, busy_timeout: object) -> None:
+    with pytest.raises(ConfigurationError):
+        SqliteLedger(tmp_path / "ledger.db", busy_timeout=busy_timeout)  # type: ignore[arg-type]
+
+
+async def test_missing_directory_is_a_configuration_error(tmp_path: Path) -> None:
+    ledger = SqliteLedger(tmp_path / "absent" / "ledger.db", budget=1)
+    try:
+        with pytest.raises(ConfigurationError):
+            await ledger.snapshot()
+    finally:
+        await ledger.aclose()
+
+
+async def test_a_file_that_is_not_a_database_is_a_configuration_error(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    ledger = SqliteLedger(path, budget=1)
+    try:
+        with pytest.raises(ConfigurationError):
+            await ledger.snapshot()
+    finally:
+        await ledger.aclose()
+
+
+async def test_persistent_lock_surfaces_as_credit_error_not_sqlite_busy(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    ledger = SqliteLedger(path, budget=100, busy_timeout=0.01)
+    await ledger.snapshot()
+    locked, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_lock_database, args=(path, locked, release))
+    holder.start()
+    try:
+        locked.wait(10)
+        with pytest.raises(CreditError, match="locked") as info:
+            await ledger.reserve("a", 1, ttl=LONG)
+        assert isinstance(info.value.__cause__, sqlite3.OperationalError)
+    finally:
+        release.set()
+        holder.join(10)
+    try:
+        await ledger.reserve("a", 1, ttl=LONG)
+        assert (await ledger.snapshot()).holds == 1
+    finally:
+        await ledger.aclose()
+
+
+async def test_waiting_for_the_lock_does_not_block_the_event_loop(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    ledger = SqliteLedger(path, budget=100, busy_timeout=20)
+    await ledger.snapshot()
+    locked, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_lock_database, args=(path, locked, release))
+    holder.start()
+    ticks = 0
+
+    async def reserve_then_stop(tg: anyio.abc.TaskGroup) -> None:
+        await ledger.reserve("a", 1, ttl=LONG)
+        tg.cancel_scope.cancel()
+
+    async def tick_until_released() -> None:
+        # Runs only if the loop stays free while reserve waits on SQLite's lock.
+        nonlocal ticks
+        while True:
+            await anyio.sleep(0.01)
+            ticks += 1
+            if ticks == 5:
+                release.set()
+
+    try:
+        await anyio.to_thread.run_sync(locked.wait, 10)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reserve_then_stop, tg)
+            tg.start_soon(tick_until_released)
+        assert ticks >= 5
+        assert (await ledger.snapshot()).holds == 1
+    finally:
+        release.set()
+        holder.join(10)
+        await ledger.aclose()
+
+
+async def test_short_lock_is_waited_out_by_the_busy_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    ledger = SqliteLedger(path, budget=100, busy_timeout=20)
+    await ledger.snapshot()
+    locked, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=_lock_database, args=(path, locked, release))
+    holder.start()
+    try:
+        await anyio.to_thread.run_sync(locked.wait, 10)
+        timer = threading.Timer(0.1, release.set)
+        timer.start()
+        hold = await ledger.reserve("a", 10, ttl=LONG)
+        timer.join(10)
+        assert hold.amount == 10
+    finally:
+        release.set()
+        holder.join(10)
+        await ledger.aclose()

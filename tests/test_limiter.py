@@ -1,0 +1,255 @@
+"""The adaptive limiter: concurrency bound, pauses, pacing and cancellation safety."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+from lensmor_async._core.ratelimit import RateLimitInfo
+from lensmor_async._limiter import AdaptiveLimiter
+from lensmor_async.errors import ConfigurationError
+
+pytestmark = pytest.mark.anyio
+
+WALL_START = 1_714_521_600.0
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class FakeTime:
+    """A monotonic and a wall clock that only move when the limiter sleeps."""
+
+    def __init__(self, *, frozen: bool = False) -> None:
+        self.now = 1000.0
+        # A frozen clock records sleeps without advancing: all waiters see one instant.
+        self.frozen = frozen
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    def wall(self) -> float:
+        return WALL_START + (self.now - 1000.0)
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        if not self.frozen:
+            self.now += seconds
+        await anyio.lowlevel.checkpoint()
+
+    def limiter(self, max_concurrency: int = 4, **kwargs: float) -> AdaptiveLimiter:
+        return AdaptiveLimiter(
+            max_concurrency, clock=self.clock, wall_clock=self.wall, sleep=self.sleep, **kwargs
+        )
+
+
+@pytest.fixture
+def fake() -> FakeTime:
+    return FakeTime()
+
+
+async def test_in_flight_requests_never_exceed_max_concurrency() -> None:
+    limiter = AdaptiveLimiter(3)
+    active = 0
+    peak = 0
+
+    async def request() -> None:
+        nonlocal active, peak
+        async with limiter.slot():
+            active += 1
+            peak = max(peak, active)
+            for _ in range(3):
+                await anyio.lowlevel.checkpoint()
+            active -= 1
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(20):
+            tg.start_soon(request)
+
+    assert peak == 3
+    assert limiter.in_flight == 0
+
+
+async def test_free_slot_does_not_sleep(fake: FakeTime) -> None:
+    limiter = fake.limiter()
+    limiter.observe(RateLimitInfo(limit=120, remaining=119, reset=int(fake.wall()) + 30))
+    async with limiter.slot():
+        assert limiter.in_flight == 1
+    assert fake.sleeps == []
+
+
+async def test_pause_delays_the_next_request_until_it_ends(fake: FakeTime) -> None:
+    limiter = fake.limiter()
+    limiter.pause_for(5.0)
+    assert limiter.paused
+    async with limiter.slot():
+        assert fake.now == 1005.0
+    assert not limiter.paused
+    async with limiter.slot():
+        pass
+    assert fake.sleeps == [5.0]
+
+
+async def test_pause_until_reads_a_wall_clock_instant(fake: FakeTime) -> None:
+    limiter = fake.limiter()
+    limiter.pause_until(fake.wall() + 7.0)
+    async with limiter.slot():
+        assert fake.now == 1007.0
+
+
+async def test_pause_in_the_past_is_ignored(fake: FakeTime) -> None:
+    limiter = fake.limiter()
+    limiter.pause_until(fake.wall() - 7.0)
+    async with limiter.slot():
+        pass
+    assert fake.sleeps == []
+
+
+async def test_pause_is_capped_at_max_pause(fake: FakeTime) -> None:
+    limiter = fake.limiter(max_pause=10.0)
+    limiter.pause_for(3600.0)
+    async with limiter.slot():
+        assert fake.now == 1010.0
+
+
+async def test_a_shorter_pause_never_cuts_a_longer_one_short(fake: FakeTime) -> None:
+    limiter = fake.limiter()
+    limiter.pause_for(9.0)
+    limiter.pause_for(2.0)
+    async with limiter.slot():
+        assert fake.now == 1009.0
+
+
+async def test_pause_after_429_honours_retry_after(fake: FakeTime) -> None:
+    limiter = fake.limiter()
+    limiter.pause_after_429("12")
+    async with limiter.slot():
+        assert fake.now == 1012.0
+
+
+async def test_exhausted_window_pauses_until_reset(fake: FakeTime) -> None:
+    limiter = fake.limiter()
+    limiter.observe(RateLimitInfo(limit=120, remaining=0, reset=int(fake.wall()) + 20))
+    async with limiter.slot():
+        assert fake.now == 1020.0
+
+
+async def test_low_remaining_spaces_request_starts(fake: FakeTime) -> None:
+    limiter = fake.limiter()
+    limiter.observe(RateLimitInfo(limit=120, remaining=4, reset=int(fake.wall()) + 8))
+    starts = []
+    for _ in range(3):
+        async with limiter.slot():
+            starts.append(fake.now)
+    assert starts == [1000.0, 1002.0, 1004.0]
+
+
+async def test_plenty_remaining_lifts_spacing(fake: FakeTime) -> None:
+    limiter = fake.limiter()
+    reset = int(fake.wall()) + 8
+    limiter.observe(RateLimitInfo(limit=120, remaining=4, reset=reset))
+    limiter.observe(RateLimitInfo(limit=120, remaining=100, reset=reset))
+    for _ in range(3):
+        async with limiter.slot():
+            pass
+    assert fake.sleeps == []
+
+
+async def test_concurrent_waiters_are_spread_out_by_spacing() -> None:
+    fake = FakeTime(frozen=True)
+    limiter = fake.limiter(max_concurrency=10)
+    limiter.observe(RateLimitInfo(limit=100, remaining=5, reset=int(fake.wall()) + 5))
+    entered = 0
+
+    async def request() -> None:
+        nonlocal entered
+        async with limiter.slot():
+            entered += 1
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(3):
+            tg.start_soon(request)
+
+    # All three arrive at the same instant: the first starts at once, the others
+    # queue one spacing (1 s) and two spacings behind it instead of bursting.
+    assert sorted(fake.sleeps) == [1.0, 2.0]
+    assert entered == 3
+
+
+async def test_cancelled_waiter_for_a_slot_leaves_the_limiter_usable() -> None:
+    limiter = AdaptiveLimiter(1)
+    holder_in = anyio.Event()
+    release_holder = anyio.Event()
+
+    async def holder() -> None:
+        async with limiter.slot():
+            holder_in.set()
+            await release_holder.wait()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(holder)
+        await holder_in.wait()
+        with anyio.move_on_after(0.01) as scope:
+            async with limiter.slot():
+                pytest.fail("entered a slot that was held")
+        assert scope.cancelled_caught
+        release_holder.set()
+
+    assert limiter.in_flight == 0
+    async with limiter.slot():
+        assert limiter.in_flight == 1
+    assert limiter.in_flight == 0
+
+
+async def test_cancellation_during_a_pause_gives_the_slot_back() -> None:
+    async def sleep_until_cancelled(_seconds: float) -> None:
+        await anyio.sleep_forever()
+
+    limiter = AdaptiveLimiter(2, sleep=sleep_until_cancelled)
+    limiter.pause_for(30.0)
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        async with limiter.slot():
+            pytest.fail("entered a paused limiter")
+    assert limiter.in_flight == 0
+
+
+async def test_cancelled_waiter_in_pause_does_not_release_someone_elses_slot() -> None:
+    started = anyio.Event()
+
+    async def sleep_until_cancelled(_seconds: float) -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    limiter = AdaptiveLimiter(2, sleep=sleep_until_cancelled)
+    async with limiter.slot():
+        limiter.pause_for(30.0)
+        async with anyio.create_task_group() as tg:
+
+            async def waiter() -> None:
+                async with limiter.slot():
+                    pytest.fail("entered a paused limiter")
+
+            tg.start_soon(waiter)
+            await started.wait()
+            assert limiter.in_flight == 2
+            tg.cancel_scope.cancel()
+        assert limiter.in_flight == 1
+    assert limiter.in_flight == 0
+
+
+async def test_observing_nothing_changes_nothing(fake: FakeTime) -> None:
+    limiter = fake.limiter()
+    limiter.observe(None)
+    async with limiter.slot():
+        pass
+    assert fake.sleeps == []
+
+
+@pytest.mark.parametrize("value", [0, -1, True, 2.5])
+def test_refuses_a_nonsense_concurrency(value: int) -> None:
+    with pytest.raises(ConfigurationError):
+        AdaptiveLimiter(value)
