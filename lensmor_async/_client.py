@@ -14,6 +14,8 @@ from lensmor_async._core.ratelimit import RateLimitInfo
 from lensmor_async._core.retry import RetryPolicy
 from lensmor_async._pipeline import Pipeline
 from lensmor_async.guard import CreditGuard
+from lensmor_async.guard._journaling import account_fingerprint
+from lensmor_async.guard._recovery import RecoveryReport
 from lensmor_async.models import CreditBalance, PrecheckResult, UnlockTask
 from lensmor_async.resources import (
     Actions,
@@ -100,7 +102,11 @@ class AsyncLensmor:
         self._owns_transport = transport is None
         self.guard = guard if guard is not None else CreditGuard()
         self._wire(Pipeline(config, self._transport, self.guard))
-        self.guard.bind(_GuardServices(self), poll_intervals=config.poll_intervals)
+        self.guard.bind(
+            _GuardServices(self),
+            poll_intervals=config.poll_intervals,
+            account=account_fingerprint(config.api_key.get_secret_value()),
+        )
 
     def _wire(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
@@ -156,6 +162,13 @@ class AsyncLensmor:
         if isinstance(self._transport, AiohttpTransport):
             return self._transport.derive(config)
         return self._transport
+
+    async def recover(self, *, deadline: float = 30.0) -> RecoveryReport:
+        """On start after a crash: resume tasks, reconcile in-doubt intents, release holds.
+
+        Uses the guard's journal (``CreditGuard(journal=path)``); nothing is re-sent.
+        """
+        return await self.guard.recover(deadline=deadline)
 
     async def __aenter__(self) -> AsyncLensmor:
         return self

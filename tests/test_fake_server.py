@@ -232,13 +232,18 @@ async def test_url_is_refused_before_start() -> None:
         _ = FakeLensmor().url
 
 
-async def test_app_can_be_embedded_and_restarted() -> None:
+async def test_server_can_be_restarted_and_app_is_built_once() -> None:
     fake = FakeLensmor()
     assert fake.app() is fake.app()
-    await fake.start()
-    first_url = fake.url
-    await fake.stop()
-    assert first_url.startswith("http://127.0.0.1:")
+    for _ in range(2):
+        async with (
+            fake,
+            aiohttp.ClientSession(headers={"Authorization": f"Bearer {fake.api_key}"}) as s,
+        ):
+            assert fake.url.startswith("http://127.0.0.1:")
+            assert (await get(s, f"{fake.url}/external/credits/balance")).status == 200
+    with pytest.raises(FakeServerError):
+        _ = fake.url
 
 
 # --------------------------------------------------------------------------- events

@@ -1,27 +1,261 @@
-"""Entry point and argument parsing for the ``lensmor`` console script."""
+"""Entry point and argument parsing for the ``lensmor`` console script.
+
+The API key comes from ``LENSMOR_API_KEY`` only (never an option, so it stays out
+of shell history and process lists) and is never printed. Paid commands show a quote
+and ask ``Proceed? [y/N]`` on a terminal; ``--yes`` approves, ``--max-credits N``
+caps, and without a terminal or ``--yes`` they refuse and spend nothing.
+
+Exit codes (stable, for scripts):
+
+* 0 — success
+* 1 — API error (an error answer, a timeout, a lost connection)
+* 2 — usage error (bad arguments, ``LENSMOR_API_KEY`` not set)
+* 3 — spend declined (answered no, or no TTY and no ``--yes``)
+* 4 — insufficient credits, or the cost is above ``--max-credits``
+* 130 — interrupted (Ctrl-C)
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Sequence
 
 import anyio
 
-EXIT_OK = 0
+from lensmor_async._client import AsyncLensmor
+from lensmor_async.cli import _commands as commands
+from lensmor_async.cli._approve import Approver
+from lensmor_async.cli._console import Console
+from lensmor_async.cli._exit import (
+    EXIT_CODES_HELP,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    exit_code_for,
+)
+from lensmor_async.errors import ConfigurationError, InsufficientCreditsError, LensmorError
+from lensmor_async.guard import CreditGuard
+
+API_KEY_ENV = "LENSMOR_API_KEY"
+_EPILOG = f"""\
+The API key is read from ${API_KEY_ENV} (never from an option) and never printed.
+Paid commands (unlock, search) show the quote and ask "Proceed? [y/N]" on a terminal;
+without a terminal they refuse unless --yes is given.
+
+{EXIT_CODES_HELP}"""
+
+
+# -- parsing ----------------------------------------------------------------------------------
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {text}")
+    return value
+
+
+def _credits(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The options every command takes, before or after the command name.
+
+    Subcommand copies default to SUPPRESS so that an option given before the command
+    is not overwritten by the subcommand's default.
+    """
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    group = parser.add_argument_group("global options")
+    group.add_argument(
+        "--json", action="store_true", default=default(False), help="machine-readable output"
+    )
+    group.add_argument(
+        "--base-url",
+        metavar="URL",
+        default=default(None),
+        help="API base URL (default: $LENSMOR_BASE_URL, else https://platform.lensmor.com)",
+    )
+    group.add_argument(
+        "-y",
+        "--yes",
+        action="store_true",
+        default=default(False),
+        help="approve paid commands without asking (still capped by --max-credits)",
+    )
+    group.add_argument(
+        "--max-credits",
+        metavar="N",
+        type=_credits,
+        default=default(None),
+        help="refuse any spend above N credits (exit code 4, nothing charged)",
+    )
+    group.add_argument(
+        "--call-source",
+        choices=("api", "agent"),
+        default=default("api"),
+        help="X-Call-Source header value (default: api)",
+    )
+
+
+def _paging(parser: argparse.ArgumentParser, *, iterate: bool = True) -> None:
+    parser.add_argument("--page", type=_positive_int, default=1, help="page number (default 1)")
+    parser.add_argument("--page-size", type=_positive_int, default=None, metavar="N")
+    if iterate:
+        parser.add_argument(
+            "--all",
+            action="store_true",
+            help="every reachable row across pages (stops at a preview window)",
+        )
+        parser.add_argument(
+            "--limit", type=_positive_int, default=None, metavar="N", help="with --all: at most N"
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lensmor", description="Lensmor API from the shell.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="run the guarded research workflow against a fake server")
+    """The ``lensmor`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="lensmor",
+        description="The Lensmor event-intelligence API from the shell, with guarded spending.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _global_options(parser, suppress=False)
+    shared = argparse.ArgumentParser(add_help=False)
+    _global_options(shared, suppress=True)
+    top = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def leaf(
+        group: argparse._SubParsersAction[argparse.ArgumentParser],
+        name: str,
+        help_text: str,
+        handler: commands.Handler | None,
+    ) -> argparse.ArgumentParser:
+        sub = group.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            parents=[shared],
+            epilog=EXIT_CODES_HELP,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        sub.set_defaults(handler=handler)
+        return sub
+
+    def group_of(name: str, help_text: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+        sub = top.add_parser(name, help=help_text, description=help_text)
+        return sub.add_subparsers(dest="action", required=True, metavar="ACTION")
+
+    leaf(top, "balance", "show the credit balance", commands.balance)
+
+    events = group_of("events", "list events or show one")
+    listing = leaf(events, "list", "list events", commands.events_list)
+    _paging(listing)
+    listing.add_argument("--keyword")
+    listing.add_argument("--country")
+    listing.add_argument("--city")
+    get = leaf(events, "get", "show one event", commands.events_get)
+    get.add_argument("event_id", metavar="ID")
+
+    exhibitors = group_of("exhibitors", "list the exhibitors of an event")
+    listing = leaf(exhibitors, "list", "list an event's exhibitors", commands.exhibitors_list)
+    listing.add_argument("--event", required=True, metavar="ID")
+    _paging(listing)
+    listing.add_argument("--keyword")
+    listing.add_argument("--country")
+
+    personnel = group_of("personnel", "list the people of an event")
+    listing = leaf(
+        personnel,
+        "list",
+        "list an event's people (a locked event shows a preview)",
+        commands.personnel_list,
+    )
+    listing.add_argument("--event", required=True, metavar="ID")
+    _paging(listing)
+
+    unlock = group_of("unlock", "PAID: unlock an event or contacts' emails")
+    event = leaf(unlock, "event", "PAID: unlock an event (2000 credits)", commands.unlock_event)
+    event.add_argument("event_id", metavar="ID")
+    contacts = leaf(
+        unlock,
+        "contacts",
+        "PAID: unlock contacts' emails (per contact) and wait for the task",
+        commands.unlock_contacts,
+    )
+    contacts.add_argument("--event", required=True, metavar="ID")
+    contacts.add_argument("personnel_ids", nargs="+", metavar="IDS")
+
+    search = group_of("search", "PAID searches")
+    by_company = leaf(
+        search,
+        "events-by-company",
+        "PAID: events where a company exhibits or visits (50 credits per page)",
+        commands.search_events_by_company,
+    )
+    by_company.add_argument("company_name", metavar="NAME")
+    _paging(by_company, iterate=False)
+    by_company.add_argument("--scope", choices=("all", "exhibitor", "visitor"), default=None)
+
+    leaf(top, "demo", "run the guarded workflow against an embedded fake server (no key)", None)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code."""
-    args = build_parser().parse_args(argv)
-    if args.command == "demo":
-        from lensmor_async._demo import run_demo
+# -- running ----------------------------------------------------------------------------------
 
-        return anyio.run(run_demo)
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (see the module docstring)."""
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # --help (0) and usage errors (2) end here
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    console = Console(secret=os.environ.get(API_KEY_ENV))
+    try:
+        if args.command == "demo":
+            from lensmor_async._demo import run_demo
+
+            return anyio.run(run_demo)
+        anyio.run(_run, args, console)
+    except LensmorError as exc:
+        console.err(f"lensmor: {describe_error(exc)}")
+        return exit_code_for(exc)
+    except KeyboardInterrupt:
+        console.err("\nlensmor: interrupted")
+        return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+async def _run(args: argparse.Namespace, console: Console) -> None:
+    if not os.environ.get(API_KEY_ENV):
+        raise ConfigurationError(
+            f"{API_KEY_ENV} is not set: export your Lensmor API key "
+            "(the CLI never takes it as an option)"
+        )
+    approver = Approver(console, yes=args.yes, max_credits=args.max_credits)
+    guard = CreditGuard(confirm=approver, budget=args.max_credits)
+    async with AsyncLensmor(
+        base_url=args.base_url, call_source=args.call_source, guard=guard
+    ) as client:
+        await args.handler(commands.Context(client, console, approver, args.json), args)
+
+
+def describe_error(error: LensmorError) -> str:
+    """'NotFoundError: 404 EVENT_NOT_FOUND: …' (no status for refusals made before I/O)."""
+    if isinstance(error, InsufficientCreditsError) and error.preflight:
+        return f"{type(error).__name__}: {error.message}"
+    return f"{type(error).__name__}: {error}"

@@ -16,7 +16,9 @@ from lensmor_async.guard._ledger_protocol import Hold, Ledger, LedgerSnapshot
 from lensmor_async.guard._ledger_redis import RedisLedger
 from lensmor_async.guard._ledger_sqlite import SqliteLedger
 from lensmor_async.guard._quote import Quote
+from lensmor_async.guard._journal_protocol import Journal, JournalEntry, JournalState
 from lensmor_async.guard._records import SpendOutcome, SpendRecord
+from lensmor_async.guard._recovery import RecoveryAction, RecoveryReport
 from lensmor_async.guard._tasks import (
     ContactUnlockReport,
     DeliveredContact,
@@ -34,10 +36,15 @@ __all__ = [
     "Hold",
     "InMemoryLedger",
     "Intent",
+    "Journal",
+    "JournalEntry",
+    "JournalState",
     "Ledger",
     "LedgerSnapshot",
     "Price",
     "Quote",
+    "RecoveryAction",
+    "RecoveryReport",
     "RedisLedger",
     "SpendOutcome",
     "SpendRecord",

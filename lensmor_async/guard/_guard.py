@@ -7,6 +7,7 @@ in ``_policies``; this module only orchestrates, with cancellation-safe cleanup.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -31,11 +32,21 @@ from lensmor_async.guard._balance import BalanceCache
 from lensmor_async.guard._confirm import ConfirmCallback, SpendRequest, ask
 from lensmor_async.guard._gate import PaidGate
 from lensmor_async.guard._intent import Intent
+from lensmor_async.guard._journal_protocol import Journal, JournalEntry, JournalState
+from lensmor_async.guard._journaling import (
+    IntentJournal,
+    current_key,
+    hold_from_json,
+    hold_to_json,
+    intent_from_record,
+    open_journal,
+)
 from lensmor_async.guard._ledger_memory import InMemoryLedger
 from lensmor_async.guard._ledger_protocol import Hold, Ledger, StaleHoldError
 from lensmor_async.guard._policies import PaidPolicy, Reconciliation, build_policies
 from lensmor_async.guard._quote import Quote, QuoteCaptured, QuoteMode, quote_mode
 from lensmor_async.guard._records import SpendOutcome, SpendRecord
+from lensmor_async.guard._recovery import RecoveryReport, recover
 from lensmor_async.guard._services import GuardServices
 from lensmor_async.guard._singleflight import SingleFlight
 from lensmor_async.guard._state import UnlockState
@@ -48,6 +59,17 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 PrecheckMode = Literal["auto", "always", "never"]
 _RECONCILE_SECONDS = 15.0
+_ATTACH_SECONDS = 60.0
+_JOURNAL_STATES = {
+    SpendOutcome.SUCCEEDED: JournalState.SUCCEEDED,
+    SpendOutcome.PENDING_TASK: JournalState.ACKNOWLEDGED,
+    SpendOutcome.DECLINED: JournalState.FAILED_NO_CHARGE,
+    SpendOutcome.REFUSED: JournalState.FAILED_NO_CHARGE,
+    SpendOutcome.FAILED_NO_CHARGE: JournalState.FAILED_NO_CHARGE,
+    SpendOutcome.CANCELLED: JournalState.FAILED_NO_CHARGE,
+    SpendOutcome.REJECTED_402: JournalState.REJECTED_402,
+    SpendOutcome.IN_DOUBT: JournalState.IN_DOUBT,
+}
 _LATCH_RECHECK_SECONDS = 1.0
 
 
@@ -71,6 +93,8 @@ class CreditGuard:
         hold_ttl: float = 3600.0,
         charge_failed_contacts: bool = False,
         confirm_free: bool = False,
+        journal: Journal | str | os.PathLike[str] | None = None,
+        checkpoint: Callable[[str], None] | None = None,
     ) -> None:
         if precheck not in ("auto", "always", "never"):
             raise ConfigurationError("precheck must be 'auto', 'always' or 'never'")
@@ -95,6 +119,8 @@ class CreditGuard:
         self._latch_checked = float("-inf")
         self._services: GuardServices | None = None
         self._balance: BalanceCache | None = None
+        self._journal = IntentJournal(open_journal(journal))
+        self._checkpoint_hook = checkpoint
         self.poll_intervals: tuple[float, ...] = (3.0, 5.0, 10.0)
 
     def __repr__(self) -> str:
@@ -140,13 +166,22 @@ class CreditGuard:
     # -- wiring -------------------------------------------------------------------------
 
     def bind(
-        self, services: GuardServices, *, poll_intervals: tuple[float, ...] = (3.0, 5.0, 10.0)
+        self,
+        services: GuardServices,
+        *,
+        poll_intervals: tuple[float, ...] = (3.0, 5.0, 10.0),
+        account: str = "default",
     ) -> None:
-        """Attach the client's free calls (done by ``AsyncLensmor``; one client per guard)."""
+        """Attach the client's free calls (done by ``AsyncLensmor``; one client per guard).
+
+        ``account`` is a fingerprint of the API key (never the key): it scopes journal
+        intent keys to one account.
+        """
         if self._services is not None and self._services is not services:
             raise ConfigurationError("a CreditGuard belongs to one client; create one per client")
         self._services = services
         self.poll_intervals = poll_intervals
+        self._journal.fingerprint = account
         self._balance = BalanceCache(self._fetch_balance, ttl=self._balance_ttl)
 
     async def _fetch_balance(self) -> int:
@@ -180,10 +215,10 @@ class CreditGuard:
     ) -> T:
         decision = await policy.quote(call, self._require_services())
         intent = _intent_of(call)
-        self._refuse_if_not_allowed(intent, decision)
+        await self._refuse_if_not_allowed(intent, decision)
         free = policy.free_result(call, decision)
         if free is not None:
-            self._record(
+            await self._record(
                 intent, SpendOutcome.FREE, decision.credits, 0, reason="nothing chargeable"
             )
             return free  # type: ignore[no-any-return]
@@ -194,11 +229,11 @@ class CreditGuard:
                 policy, policy.prepare(call, decision), decision, send, deadline
             )
 
-    def _refuse_if_not_allowed(self, intent: Intent, decision: QuoteDecision) -> None:
+    async def _refuse_if_not_allowed(self, intent: Intent, decision: QuoteDecision) -> None:
         reason = decision.refused_reason
         if reason is None:
             return
-        self._record(intent, SpendOutcome.REFUSED, decision.credits, 0, reason=reason)
+        await self._record(intent, SpendOutcome.REFUSED, decision.credits, 0, reason=reason)
         if reason == "insufficient_balance":
             raise InsufficientCreditsError(
                 "precheck reports an insufficient balance",
@@ -220,7 +255,7 @@ class CreditGuard:
     ) -> T:
         result = await send(call, deadline=deadline)
         settlement = policy.settle(call, result, decision)
-        self._record(
+        await self._record(
             _intent_of(call),
             SpendOutcome.FREE,
             0,
@@ -239,6 +274,28 @@ class CreditGuard:
     ) -> T:
         intent = _intent_of(call)
         required = self._required(intent, decision)
+        mode = quote_mode.get()
+        capture = mode is not None and mode.capture
+        key = self._journal.key_for(intent)
+        claim = None if capture else await self._journal.claim(key, call, decision.credits)
+        if claim is not None and not claim.owned:
+            return await self._attach(policy, call, send, deadline, claim.entry)
+        token = current_key.set(key if claim is not None else None)
+        try:
+            return await self._spend_owned(policy, call, decision, send, deadline, required)
+        finally:
+            current_key.reset(token)
+
+    async def _spend_owned(
+        self,
+        policy: PaidPolicy,
+        call: Call[T],
+        decision: QuoteDecision,
+        send: Sender,
+        deadline: float | None,
+        required: int,
+    ) -> T:
+        intent = _intent_of(call)
         balance_before = await self._check_balance(intent, required)
         mode = quote_mode.get()
         request = self._spend_request(
@@ -249,13 +306,57 @@ class CreditGuard:
         # No await since the balance check: check-and-hold stays atomic on this loop.
         self._held += required
         hold = await self._reserve(intent, required)
+        self._checkpoint("after_reserve")
         try:
+            await self._journal.advance(JournalState.RESERVED, hold=hold_to_json(hold))
             await self._confirm_spend(intent, decision, balance_before, mode, request)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await self._release(hold)
             raise
         return await self._execute(policy, call, decision, hold, send, deadline, balance_before)
+
+    async def _attach(
+        self,
+        policy: PaidPolicy,
+        call: Call[T],
+        send: Sender,
+        deadline: float | None,
+        entry: JournalEntry,
+    ) -> T:
+        """Another process owns this intent: wait for its outcome instead of paying again."""
+        settled = await self._await_owner(entry, deadline)
+        attached = policy.attached_result(call, settled)
+        if attached is not None:
+            return attached  # type: ignore[no-any-return]
+        if settled.state in (JournalState.IN_DOUBT, JournalState.UNRESOLVED):
+            raise SpendInDoubtError(
+                f"{_intent_of(call).describe()} was sent by another worker and is in doubt: "
+                f"{settled.reason}",
+                intent=_intent_of(call),
+                reason=settled.reason or "in doubt",
+            )
+        # Done by the other worker (now free), or it failed without charge: quote again.
+        return await self._guarded(policy, call, send, deadline)
+
+    async def _await_owner(self, entry: JournalEntry, deadline: float | None) -> JournalEntry:
+        give_up = time.monotonic() + (_ATTACH_SECONDS if deadline is None else 0.0)
+        if deadline is not None:
+            give_up = min(deadline, time.monotonic() + _ATTACH_SECONDS)
+        delay = 0.02
+        while not (entry.state.terminal or entry.task_id is not None):
+            if time.monotonic() + delay > give_up:
+                raise SpendInDoubtError(
+                    f"another worker ({entry.owner}) owns this intent and has not finished; "
+                    "run recover() if it crashed",
+                    intent=entry.intent_key,
+                    reason="owned by another worker",
+                )
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 0.5)
+            latest = await self._journal.get(entry.intent_key)
+            entry = latest if latest is not None else entry
+        return entry
 
     def _required(self, intent: Intent, decision: QuoteDecision) -> int:
         if decision.credits is not None:
@@ -277,7 +378,7 @@ class CreditGuard:
             total = await balance.current()
         verdict = admit(required, balance=total, held=self._held, latched_402=self._latched_402)
         if not verdict.ok:
-            self._record(intent, SpendOutcome.REFUSED, required, 0, reason=verdict.reason)
+            await self._record(intent, SpendOutcome.REFUSED, required, 0, reason=verdict.reason)
             raise InsufficientCreditsError(
                 f"{intent.describe()} needs {required} credits; {verdict.available} available"
                 + (
@@ -293,11 +394,13 @@ class CreditGuard:
 
     async def _reserve(self, intent: Intent, required: int) -> Hold:
         try:
-            return await self._ledger.reserve(intent.key, required, ttl=self._hold_ttl)
+            # The journal key links an orphaned hold to its journal row after a crash.
+            key = current_key.get() or intent.key
+            return await self._ledger.reserve(key, required, ttl=self._hold_ttl)
         except BaseException as exc:
             self._held -= required
             if isinstance(exc, InsufficientCreditsError):
-                self._record(intent, SpendOutcome.REFUSED, required, 0, reason="budget")
+                await self._record(intent, SpendOutcome.REFUSED, required, 0, reason="budget")
             raise
 
     async def _release(self, hold: Hold) -> None:
@@ -344,7 +447,7 @@ class CreditGuard:
             return  # A person already approved exactly this quote.
         assert self._confirm is not None
         if not await ask(self._confirm, request):
-            self._record(
+            await self._record(
                 intent, SpendOutcome.DECLINED, decision.credits, 0, reason="confirm declined"
             )
             raise SpendDeclinedError(
@@ -363,7 +466,10 @@ class CreditGuard:
     ) -> T:
         probe = SendProbe()
         try:
+            await self._journal.advance(JournalState.SENDING)
+            self._checkpoint("after_journal_write")
             result = await send(call, deadline=deadline, probe=probe)
+            self._checkpoint("after_response")
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 replacement = await self._on_failure(policy, call, decision, hold, exc, probe)
@@ -388,9 +494,9 @@ class CreditGuard:
         trace_id = last_trace_id.get()
         if settlement.task_id is not None:
             self._pending[settlement.task_id] = PendingTask(
-                intent=intent, hold=hold, decision=decision
+                intent=intent, hold=hold, decision=decision, journal_key=current_key.get()
             )
-            self._record(
+            await self._record(
                 intent,
                 SpendOutcome.PENDING_TASK,
                 decision.credits,
@@ -403,11 +509,14 @@ class CreditGuard:
         if actual is None:
             actual = max(balance_before - await self._require_balance().current(max_age=0), 0)
         await self._commit(hold, actual)
+        self._checkpoint("after_settle")
         if settlement.balance_after is not None:
             self._require_balance().observe(settlement.balance_after)
         else:
             self._require_balance().spend(actual)
-        self._record(intent, SpendOutcome.SUCCEEDED, decision.credits, actual, trace_id=trace_id)
+        await self._record(
+            intent, SpendOutcome.SUCCEEDED, decision.credits, actual, trace_id=trace_id
+        )
 
     async def _commit(self, hold: Hold, actual: int) -> None:
         self._held -= hold.amount
@@ -436,7 +545,7 @@ class CreditGuard:
                 if isinstance(exc, Exception)
                 else SpendOutcome.CANCELLED
             )
-            self._record(intent, outcome, decision.credits, 0, reason=type(exc).__name__)
+            await self._record(intent, outcome, decision.credits, 0, reason=type(exc).__name__)
             return None
         if not isinstance(exc, Exception):  # cancelled after send: settle later
             await self._mark_in_doubt(
@@ -453,7 +562,9 @@ class CreditGuard:
         self._latched_402 = True
         self._latch_checked = time.monotonic()
         self._require_balance().invalidate()
-        self._record(intent, SpendOutcome.REJECTED_402, decision.credits, 0, reason=exc.message)
+        await self._record(
+            intent, SpendOutcome.REJECTED_402, decision.credits, 0, reason=exc.message
+        )
         return InsufficientCreditsError(
             f"the server refused {intent.describe()} for insufficient credits: {exc.message}",
             required=decision.credits,
@@ -464,11 +575,17 @@ class CreditGuard:
         )
 
     async def _reconcile_now(
-        self, policy: PaidPolicy, call: Call[Any], decision: QuoteDecision
+        self,
+        policy: PaidPolicy,
+        call: Call[Any],
+        decision: QuoteDecision,
+        *,
+        settle_wait: float = 0.0,
     ) -> Reconciliation:
+        services = self._require_services()
         try:
-            with anyio.fail_after(_RECONCILE_SECONDS):
-                return await policy.reconcile(call, decision, self._require_services())
+            with anyio.fail_after(_RECONCILE_SECONDS + settle_wait):
+                return await policy.reconcile(call, decision, services, settle_wait=settle_wait)
         except Exception as exc:
             return Reconciliation(None, None, f"reconciliation failed: {type(exc).__name__}")
 
@@ -482,7 +599,7 @@ class CreditGuard:
     ) -> BaseException | None:
         if verdict.charged is False:
             await self._release(hold)
-            self._record(
+            await self._record(
                 intent, SpendOutcome.FAILED_NO_CHARGE, decision.credits, 0, reason=verdict.reason
             )
             return None
@@ -490,7 +607,7 @@ class CreditGuard:
             actual = verdict.actual if verdict.actual is not None else hold.amount
             await self._commit(hold, actual)
             self._require_balance().spend(actual)
-            self._record(
+            await self._record(
                 intent, SpendOutcome.SUCCEEDED, decision.credits, actual, reason=verdict.reason
             )
             return SpendInDoubtError(
@@ -512,7 +629,7 @@ class CreditGuard:
         # Counted as spent so a budget can never be crossed by unknown outcomes.
         await self._commit(hold, hold.amount)
         self._require_balance().invalidate()
-        record = self._record(
+        record = await self._record(
             intent, SpendOutcome.IN_DOUBT, decision.credits, hold.amount, reason=reason
         )
         self._in_doubt[intent.key] = record
@@ -551,6 +668,11 @@ class CreditGuard:
 
     async def poll_task(self, kind: TaskKind, task_id: str) -> Any:
         """One poll of an unlock task (used by handles)."""
+        pending = self._pending.get(task_id)
+        if pending is not None and not pending.polling:
+            pending.polling = True
+            await self._journal.advance(JournalState.POLLING, key=pending.journal_key)
+        self._checkpoint("during_polling")
         return await self._require_services().unlock_task(kind.phone, task_id)
 
     async def settle_task(
@@ -566,16 +688,80 @@ class CreditGuard:
         actual = price * (len(unlocked) + (len(failed) if self.charge_failed_contacts else 0))
         with anyio.CancelScope(shield=True):
             await self._commit(pending.hold, actual)
-        # Settled from the refreshed balance: the next check fetches it again.
-        self._require_balance().invalidate()
-        self._record(
-            pending.intent,
-            SpendOutcome.SUCCEEDED,
-            pending.decision.credits,
-            actual,
-            task_id=task_id,
-        )
+            self._checkpoint("after_settle")
+            # Settled from the refreshed balance: the next check fetches it again.
+            self._require_balance().invalidate()
+            await self._record(
+                pending.intent,
+                SpendOutcome.SUCCEEDED,
+                pending.decision.credits,
+                actual,
+                task_id=task_id,
+                journal_key=pending.journal_key,
+            )
         return actual
+
+    # -- recovery ------------------------------------------------------------------------
+
+    async def recover(self, *, deadline: float = 30.0) -> RecoveryReport:
+        """Finish intents a crashed process left in the journal, without re-sending them.
+
+        Resumes polling of acknowledged tasks, reconciles intents that were being sent,
+        releases holds of intents never sent and purges expired holds.
+        """
+        return await recover(self, deadline=deadline)
+
+    async def _conclude_recovered(self, entry: JournalEntry, verdict: Reconciliation) -> str:
+        """Settle a recovered in-flight intent from its reconciliation verdict."""
+        hold = None if entry.hold is None else hold_from_json(entry.hold)
+        intent = intent_from_record(entry.request)
+        if verdict.charged is False:
+            if hold is not None:
+                await self._ledger.release(hold)
+            await self._record(
+                intent,
+                SpendOutcome.FAILED_NO_CHARGE,
+                entry.estimate,
+                0,
+                reason=verdict.reason,
+                journal_key=entry.intent_key,
+            )
+            return "failed_no_charge"
+        actual = verdict.actual if verdict.actual is not None else (entry.estimate or 0)
+        await self._commit_recovered(hold, entry.intent_key, actual)
+        outcome = SpendOutcome.SUCCEEDED if verdict.charged else SpendOutcome.IN_DOUBT
+        record = await self._record(
+            intent,
+            outcome,
+            entry.estimate,
+            actual,
+            reason=verdict.reason,
+            journal_key=entry.intent_key,
+        )
+        if outcome is SpendOutcome.IN_DOUBT:
+            self._in_doubt[entry.intent_key] = record
+        return outcome.value
+
+    async def _conclude_unresolved(self, entry: JournalEntry, reason: str) -> None:
+        """A task still running at the recovery deadline: count it (safely) and say why."""
+        pending = None if entry.task_id is None else self._pending.pop(entry.task_id, None)
+        hold = pending.hold if pending is not None else None
+        actual = entry.estimate or 0
+        await self._commit_recovered(hold, entry.intent_key, actual)
+        await self._journal.advance(
+            JournalState.UNRESOLVED, key=entry.intent_key, reason=reason, actual=actual
+        )
+
+    async def _commit_recovered(self, hold: Hold | None, intent_key: str, actual: int) -> None:
+        # The hold belongs to a dead process, so it was never in this guard's local count.
+        self._spent += actual
+        if hold is None:
+            await self._ledger.record_unheld(intent_key, actual)
+            return
+        try:
+            await self._ledger.commit(hold, actual)
+        except StaleHoldError:
+            await self._ledger.record_unheld(intent_key, actual)
 
     # -- two-phase quotes ------------------------------------------------------------------
 
@@ -600,7 +786,7 @@ class CreditGuard:
 
     # -- records ---------------------------------------------------------------------------
 
-    def _record(
+    async def _record(
         self,
         intent: Intent,
         outcome: SpendOutcome,
@@ -610,9 +796,13 @@ class CreditGuard:
         reason: str | None = None,
         trace_id: str | None = None,
         task_id: str | None = None,
+        journal_key: str | None = None,
     ) -> SpendRecord:
         record = SpendRecord(
             intent, outcome, estimate, actual, trace_id=trace_id, task_id=task_id, reason=reason
+        )
+        await self._journal_outcome(
+            outcome, actual=actual, reason=reason, task_id=task_id, key=journal_key
         )
         # One record per task: the settled record replaces its pending one in place.
         index = None if task_id is None else self._task_records.get(task_id)
@@ -626,6 +816,30 @@ class CreditGuard:
                 record, trace_id=record.trace_id or previous.trace_id
             )
         return record
+
+    async def _journal_outcome(
+        self,
+        outcome: SpendOutcome,
+        *,
+        actual: int | None,
+        reason: str | None,
+        task_id: str | None,
+        key: str | None,
+    ) -> None:
+        state = _JOURNAL_STATES.get(outcome)
+        if state is None:
+            return
+        fields: dict[str, Any] = {"reason": reason}
+        if actual is not None:
+            fields["actual"] = actual
+        if task_id is not None:
+            fields["task_id"] = task_id
+        await self._journal.advance(state, key=key, **fields)
+
+    def _checkpoint(self, name: str) -> None:
+        """A durability checkpoint; crash tests hook here (``CreditGuard(checkpoint=...)``)."""
+        if self._checkpoint_hook is not None:
+            self._checkpoint_hook(name)
 
     def _require_balance(self) -> BalanceCache:
         if self._balance is None:

@@ -4,6 +4,10 @@
 from never awaiting between the budget check and the update, so concurrent
 coroutines cannot interleave inside a reserve; a ``threading.Lock`` additionally
 covers callers that share one ledger between threads (each with its own loop).
+
+Committed hold ids are remembered for ``commit_retention`` seconds so that a repeated
+commit (crash recovery) is a no-op instead of a second spend; they are forgotten in
+commit order, so memory stays bounded by the commits of one retention window.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import math
 import threading
 import time
 import uuid
+from collections import deque
 
 import anyio.lowlevel
 
@@ -20,20 +25,26 @@ from lensmor_async.errors import BudgetExceededError, ConfigurationError, Invali
 from lensmor_async.guard._ledger_protocol import Hold, LedgerSnapshot, StaleHoldError
 
 __all__ = [
+    "DEFAULT_COMMIT_RETENTION",
     "DEFAULT_HOLD_TTL",
     "InMemoryLedger",
     "budget_exceeded",
     "check_amount",
     "check_budget",
     "check_hold",
+    "check_hold_id",
     "check_intent_key",
     "check_open",
+    "check_retention",
     "check_ttl",
     "new_hold_id",
 ]
 
 DEFAULT_HOLD_TTL = 600.0
 """Seconds a hold lives when ``reserve`` is given no ``ttl``."""
+
+DEFAULT_COMMIT_RETENTION = 7 * 24 * 3600.0
+"""Seconds a committed hold id is remembered (a repeated commit within it is a no-op)."""
 
 
 def check_budget(budget: object) -> int | None:
@@ -65,6 +76,27 @@ def check_ttl(ttl: object, default: float) -> float:
     ):
         raise InvalidRequestError(f"ttl must be a finite number of seconds > 0, got {ttl!r}")
     return float(ttl)
+
+
+def check_retention(retention: object) -> float:
+    """Validate how long committed hold ids are remembered (finite seconds > 0)."""
+    if (
+        isinstance(retention, bool)
+        or not isinstance(retention, int | float)
+        or not math.isfinite(retention)
+        or retention <= 0
+    ):
+        raise ConfigurationError(
+            f"commit_retention must be a finite number of seconds > 0, got {retention!r}"
+        )
+    return float(retention)
+
+
+def check_hold_id(hold_id: object) -> str:
+    """Validate a hold id passed on its own (``committed``)."""
+    if not isinstance(hold_id, str) or not hold_id:
+        raise InvalidRequestError("hold_id must be a non-empty str")
+    return hold_id
 
 
 def check_intent_key(intent_key: object) -> str:
@@ -109,15 +141,25 @@ class InMemoryLedger:
     every reserve, commit and snapshot, so they stop counting against the budget.
     """
 
-    def __init__(self, budget: int | None = None, *, hold_ttl: float = DEFAULT_HOLD_TTL) -> None:
+    def __init__(
+        self,
+        budget: int | None = None,
+        *,
+        hold_ttl: float = DEFAULT_HOLD_TTL,
+        commit_retention: float = DEFAULT_COMMIT_RETENTION,
+    ) -> None:
         self._budget = check_budget(budget)
         self._hold_ttl = check_ttl(hold_ttl, DEFAULT_HOLD_TTL)
+        self._retention = check_retention(commit_retention)
         self._spent = 0
         self._reserved = 0
         self._fence = 0
         self._holds: dict[str, Hold] = {}
         # Min-heap of (expires_at, hold_id); entries for settled holds are skipped lazily.
         self._expiry: list[tuple[float, str]] = []
+        # hold_id -> (fence, actual); the deque keeps (committed_at, hold_id) in commit order.
+        self._committed: dict[str, tuple[int, int]] = {}
+        self._commit_order: deque[tuple[float, str]] = deque()
         self._lock = threading.Lock()
         self._closed = False
 
@@ -148,19 +190,39 @@ class InMemoryLedger:
             return hold
 
     async def commit(self, hold: Hold, actual: int) -> None:
-        """Spend ``actual`` and drop the hold; StaleHoldError if it expired or was settled."""
+        """Spend ``actual`` and drop the hold; a repeated commit of it is a no-op.
+
+        StaleHoldError if the hold expired or was released without a commit.
+        """
         hold = check_hold(hold)
         actual = check_amount("actual", actual)
         await anyio.lowlevel.checkpoint()
         with self._lock:
             check_open(self._closed)
-            self._purge(time.time())
-            if not self._drop(hold):
-                raise StaleHoldError(f"hold {hold.hold_id} expired or was already settled")
-            self._spent += actual
+            now = time.time()
+            self._purge(now)
+            self._forget_commits(now)
+            if self._drop(hold):
+                self._spent += actual
+                self._committed[hold.hold_id] = (hold.fence, actual)
+                self._commit_order.append((now, hold.hold_id))
+                return
+            marker = self._committed.get(hold.hold_id)
+            if marker is None or marker[0] != hold.fence:
+                raise StaleHoldError(f"hold {hold.hold_id} expired or was released")
+
+    async def committed(self, hold_id: str) -> int | None:
+        """The actual committed for ``hold_id`` within the retention, or None."""
+        hold_id = check_hold_id(hold_id)
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            check_open(self._closed)
+            self._forget_commits(time.time())
+            marker = self._committed.get(hold_id)
+            return None if marker is None else marker[1]
 
     async def release(self, hold: Hold) -> None:
-        """Drop the hold without spending; a missing hold is fine."""
+        """Drop the hold without spending; a missing or committed hold is left alone."""
         hold = check_hold(hold)
         await anyio.lowlevel.checkpoint()
         with self._lock:
@@ -181,7 +243,9 @@ class InMemoryLedger:
         await anyio.lowlevel.checkpoint()
         with self._lock:
             check_open(self._closed)
-            return self._purge(time.time())
+            now = time.time()
+            self._forget_commits(now)
+            return self._purge(now)
 
     async def snapshot(self) -> LedgerSnapshot:
         """Current totals, counting live holds only."""
@@ -204,6 +268,13 @@ class InMemoryLedger:
         del self._holds[hold.hold_id]
         self._reserved -= live.amount
         return True
+
+    def _forget_commits(self, now: float) -> None:
+        # Commit order is time order (up to wall-clock steps back, which only delay this).
+        cutoff = now - self._retention
+        while self._commit_order and self._commit_order[0][0] <= cutoff:
+            _, hold_id = self._commit_order.popleft()
+            self._committed.pop(hold_id, None)
 
     def _purge(self, now: float) -> int:
         purged = 0

@@ -6,6 +6,22 @@ separate limit checked by the guard; the ledger only guarantees that holds plus
 spending never cross the budget, atomically, whatever the concurrency.
 
 Amounts are whole credits. Every method is safe to call concurrently.
+
+Settling a hold follows these rules in every backend, each one atomic:
+
+* ``commit`` of a live hold spends ``actual``, drops the hold and remembers the
+  hold id (with its fence and ``actual``) for the backend's commit retention
+  (7 days by default).
+* ``commit`` of a hold that is *already committed* (same ``hold_id``, same fence)
+  is a no-op: it returns normally and ``spent`` does not change, whatever ``actual``
+  it names. A process that crashed after committing but before journaling that fact
+  can therefore safely commit again on recovery; the spend is counted once.
+* ``commit`` of a hold that expired or was released without a commit (or whose
+  commit is older than the retention, or whose fence does not match) raises
+  :class:`StaleHoldError`.
+* ``release`` of a live hold drops it; ``release`` of a missing, expired or already
+  committed hold is a no-op (a committed spend is never undone).
+* ``committed(hold_id)`` tells what a hold committed, within the retention.
 """
 
 from __future__ import annotations
@@ -46,7 +62,11 @@ class LedgerSnapshot:
 
 
 class StaleHoldError(Exception):
-    """A commit or release named a hold that expired or was already settled.
+    """A commit named a hold that expired or was released without being committed.
+
+    Never raised for a hold that was already committed with the same fence (that
+    commit is a no-op), so it always means "this spend has no hold": the caller
+    must record it with ``record_unheld``.
 
     Internal to the guard (it records the spend with ``record_unheld``), so it is
     deliberately not part of the public ``LensmorError`` tree.
@@ -67,11 +87,28 @@ class Ledger(Protocol):
         ...
 
     async def commit(self, hold: Hold, actual: int) -> None:
-        """Spend ``actual`` (≤ or > the hold) and drop the hold; StaleHoldError if fenced out."""
+        """Spend ``actual`` (≤ or > the hold), drop the hold and remember the commit.
+
+        Idempotent per hold: committing an already committed hold (same ``hold_id``
+        and fence, within the retention) returns normally and changes nothing.
+        Raises :class:`StaleHoldError` if the hold expired, was released without a
+        commit, or its fence does not match.
+        """
         ...
 
     async def release(self, hold: Hold) -> None:
-        """Drop the hold without spending (idempotent: a missing hold is fine)."""
+        """Drop the hold without spending.
+
+        Idempotent: a missing, expired or already committed hold is left as it is
+        (releasing a committed hold never un-spends it).
+        """
+        ...
+
+    async def committed(self, hold_id: str) -> int | None:
+        """The ``actual`` committed for ``hold_id``, or None if it was not committed.
+
+        None also for a commit older than the ledger's commit retention.
+        """
         ...
 
     async def record_unheld(self, intent_key: str, actual: int) -> None:

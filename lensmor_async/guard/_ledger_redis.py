@@ -9,11 +9,16 @@ Layout under ``key`` (one hash tag, so a cluster keeps them in one slot)::
     {key}:meta    hash   budget ("none" or an int), spent, reserved, fence
     {key}:holds   hash   hold_id -> "amount:fence:intent_key"
     {key}:expiry  zset   hold_id scored by its expiry time
+    {key}:committed:<hold_id>  string  "fence:actual", expiring after the commit retention
 
 Holds expire: every script first purges holds whose expiry has passed (subtracting
 them from ``reserved``), so an abandoned hold stops counting. Commits are fenced:
 each reserve takes the next value of a monotonic counter (``HINCRBY fence``), and a
 commit must name a live hold with that exact fence, else ``StaleHoldError``.
+
+Commits are idempotent per hold: the script that drops a hold also writes its
+``committed`` marker (with a ``PX`` expiry, so Redis itself bounds what is kept), and a
+repeated commit with the same fence finds the marker and changes nothing.
 
 Clock: the scripts read the *server's* clock (``TIME``), never the client's, so
 clients on hosts with skewed clocks all agree on when a hold expires. A
@@ -23,8 +28,8 @@ Reading ``TIME`` in a script that writes needs effects replication (Redis ≥ 5)
 The budget lives in Redis: the first user of a key stores it, and every later user
 must pass the same ``budget`` (``None`` included) or gets a ``ConfigurationError``.
 
-Client retries are switched off on purpose: re-sending a commit whose reply was lost
-would find the hold gone, and the guard would then record the spend twice. Network
+Client retries are switched off on purpose: a re-sent commit would now be harmless
+(see above), but a re-sent reserve whose reply was lost would take a second hold. Network
 failures surface as :class:`~lensmor_async.errors.LedgerUnavailableError` (fail closed);
 connections idle for a while are health-checked before use instead.
 
@@ -39,13 +44,16 @@ from typing import TYPE_CHECKING, Any
 
 from lensmor_async.errors import ConfigurationError, LedgerUnavailableError
 from lensmor_async.guard._ledger_memory import (
+    DEFAULT_COMMIT_RETENTION,
     DEFAULT_HOLD_TTL,
     budget_exceeded,
     check_amount,
     check_budget,
     check_hold,
+    check_hold_id,
     check_intent_key,
     check_open,
+    check_retention,
     check_ttl,
     new_hold_id,
 )
@@ -61,7 +69,8 @@ DEFAULT_REDIS_KEY = "lensmor:ledger"
 _INSTALL_HINT = "RedisLedger needs the redis package: pip install 'lensmor-async[redis]'"
 _HEALTH_CHECK_INTERVAL = 30
 
-# Shared by every script. KEYS: meta, holds, expiry. ARGV[1]: the expected budget.
+# Shared by every script. KEYS: meta, holds, expiry (+ a hold's committed marker for the
+# settle and committed scripts). ARGV[1]: the expected budget.
 _PRELUDE = """
 local meta, holds, expiry = KEYS[1], KEYS[2], KEYS[3]
 
@@ -133,15 +142,35 @@ return {'ok', fence, expires}
 """
 )
 
-# ARGV: budget, hold_id, fence, actual ('' for a release)
+# KEYS[4]: the hold's committed marker. ARGV: budget, hold_id, fence, actual ('' for a
+# release), retention in milliseconds.
 _SETTLE = (
     _PRELUDE
     + """
 local entry = redis.call('HGET', holds, ARGV[2])
-if not entry or string.match(entry, '^%d+:(%d+):') ~= ARGV[3] then return {'stale'} end
-drop(ARGV[2], entry)
-if ARGV[4] ~= '' then redis.call('HINCRBY', meta, 'spent', ARGV[4]) end
-return {'ok'}
+if entry and string.match(entry, '^%d+:(%d+):') == ARGV[3] then
+  drop(ARGV[2], entry)
+  if ARGV[4] ~= '' then
+    redis.call('HINCRBY', meta, 'spent', ARGV[4])
+    redis.call('SET', KEYS[4], ARGV[3] .. ':' .. ARGV[4], 'PX', ARGV[5])
+  end
+  return {'ok'}
+end
+-- No live hold: a release is done either way; a commit is a no-op if this hold committed.
+if ARGV[4] == '' then return {'ok'} end
+local marker = redis.call('GET', KEYS[4])
+if marker and string.match(marker, '^(%d+):') == ARGV[3] then return {'again'} end
+return {'stale'}
+"""
+)
+
+# KEYS[4]: the hold's committed marker. ARGV: budget
+_COMMITTED = (
+    _PRELUDE
+    + """
+local marker = redis.call('GET', KEYS[4])
+if not marker then return {'none'} end
+return {'ok', string.match(marker, ':(%d+)$')}
 """
 )
 
@@ -210,6 +239,7 @@ class RedisLedger:
         key: str = DEFAULT_REDIS_KEY,
         budget: int | None = None,
         hold_ttl: float = DEFAULT_HOLD_TTL,
+        commit_retention: float = DEFAULT_COMMIT_RETENTION,
         socket_timeout: float = 5.0,
         max_connections: int = 32,
     ) -> None:
@@ -220,6 +250,8 @@ class RedisLedger:
         self._budget = check_budget(budget)
         self._budget_arg = _encode_budget(self._budget)
         self._hold_ttl = check_ttl(hold_ttl, DEFAULT_HOLD_TTL)
+        # PX needs whole milliseconds > 0.
+        self._retention_ms = max(1, round(check_retention(commit_retention) * 1000))
         if (
             isinstance(socket_timeout, bool)
             or not isinstance(socket_timeout, int | float)
@@ -236,6 +268,7 @@ class RedisLedger:
         self._redis = _client(url, float(socket_timeout), max_connections)
         self._reserve = self._redis.register_script(_RESERVE)
         self._settle = self._redis.register_script(_SETTLE)
+        self._committed = self._redis.register_script(_COMMITTED)
         self._record = self._redis.register_script(_RECORD)
         self._purge = self._redis.register_script(_PURGE)
         self._snapshot = self._redis.register_script(_SNAPSHOT)
@@ -264,17 +297,26 @@ class RedisLedger:
         return Hold(hold_id, intent_key, amount, int(reply[1]), float(reply[2]))
 
     async def commit(self, hold: Hold, actual: int) -> None:
-        """Spend ``actual`` and drop the hold; StaleHoldError if it expired or was settled."""
+        """Spend ``actual`` and drop the hold; a repeated commit of it is a no-op.
+
+        StaleHoldError if the hold expired or was released without a commit.
+        """
         hold = check_hold(hold)
         actual = check_amount("actual", actual)
-        reply = await self._call(self._settle, hold.hold_id, hold.fence, actual)
+        reply = await self._settle_hold(hold, actual)
         if reply[0] == "stale":
-            raise StaleHoldError(f"hold {hold.hold_id} expired or was already settled")
+            raise StaleHoldError(f"hold {hold.hold_id} expired or was released")
+
+    async def committed(self, hold_id: str) -> int | None:
+        """The actual committed for ``hold_id`` within the retention, or None."""
+        hold_id = check_hold_id(hold_id)
+        reply = await self._call(self._committed, marker=self._marker_key(hold_id))
+        return int(reply[1]) if reply[0] == "ok" else None
 
     async def release(self, hold: Hold) -> None:
-        """Drop the hold without spending; a missing hold is fine."""
+        """Drop the hold without spending; a missing or committed hold is left alone."""
         hold = check_hold(hold)
-        await self._call(self._settle, hold.hold_id, hold.fence, "")
+        await self._settle_hold(hold, "")
 
     async def record_unheld(self, intent_key: str, actual: int) -> None:
         """Record a spend whose hold expired, so ``spent`` stays truthful."""
@@ -299,13 +341,26 @@ class RedisLedger:
         self._closed = True
         await self._redis.aclose()
 
-    async def _call(self, script: AsyncScript, *args: str | int) -> list[Any]:
+    def _marker_key(self, hold_id: str) -> str:
+        # Under the same hash tag as the other keys, so every script stays in one slot.
+        return f"{{{self._key}}}:committed:{hold_id}"
+
+    async def _settle_hold(self, hold: Hold, actual: int | str) -> list[Any]:
+        marker = self._marker_key(hold.hold_id)
+        return await self._call(
+            self._settle, hold.hold_id, hold.fence, actual, self._retention_ms, marker=marker
+        )
+
+    async def _call(
+        self, script: AsyncScript, *args: str | int, marker: str | None = None
+    ) -> list[Any]:
         """Run one script; translate redis errors and a budget mismatch at this boundary."""
         from redis.exceptions import RedisError
 
         check_open(self._closed)
+        keys = self._keys if marker is None else [*self._keys, marker]
         try:
-            reply = await script(keys=self._keys, args=[self._budget_arg, *args])
+            reply = await script(keys=keys, args=[self._budget_arg, *args])
         except RedisError as exc:
             # Never str(exc): connection errors can quote the host, and the URL may hold secrets.
             raise LedgerUnavailableError(f"the Redis ledger failed: {type(exc).__name__}") from exc

@@ -15,6 +15,11 @@ retried a few times with a short, jittered backoff; if the lock is still held th
 caller gets a :class:`~lensmor_async.errors.LedgerUnavailableError` (chained to the SQLite
 error), which fails the paid call closed.
 
+Commits are idempotent per hold: the commit that drops a hold also inserts its id,
+fence and actual into ``lensmor_committed_holds`` in the same transaction, so a
+repeated commit (crash recovery) finds the marker and changes nothing. Markers older
+than ``commit_retention`` are deleted by later commits, keeping the table bounded.
+
 The budget lives in the file: the first opener stores it, and every later opener
 must pass the same ``budget`` (``None`` included) or gets a ``ConfigurationError``.
 Expiry uses this host's wall clock (``time.time()``), shared by all its processes.
@@ -37,13 +42,16 @@ import anyio.to_thread
 
 from lensmor_async.errors import ConfigurationError, LedgerUnavailableError
 from lensmor_async.guard._ledger_memory import (
+    DEFAULT_COMMIT_RETENTION,
     DEFAULT_HOLD_TTL,
     budget_exceeded,
     check_amount,
     check_budget,
     check_hold,
+    check_hold_id,
     check_intent_key,
     check_open,
+    check_retention,
     check_ttl,
     new_hold_id,
 )
@@ -74,6 +82,14 @@ _SCHEMA = (
         expires_at REAL NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS lensmor_holds_expiry ON lensmor_holds (expires_at)",
+    """CREATE TABLE IF NOT EXISTS lensmor_committed_holds (
+        hold_id TEXT PRIMARY KEY,
+        fence INTEGER NOT NULL,
+        actual INTEGER NOT NULL,
+        committed_at REAL NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS lensmor_committed_holds_age"
+    " ON lensmor_committed_holds (committed_at)",
 )
 
 
@@ -119,6 +135,10 @@ def _purge(conn: sqlite3.Connection, now: float) -> int:
     return conn.execute("DELETE FROM lensmor_holds WHERE expires_at <= ?", (now,)).rowcount
 
 
+def _forget_commits(conn: sqlite3.Connection, cutoff: float) -> None:
+    conn.execute("DELETE FROM lensmor_committed_holds WHERE committed_at <= ?", (cutoff,))
+
+
 def _reserved(conn: sqlite3.Connection) -> int:
     row = conn.execute("SELECT COALESCE(SUM(amount), 0) FROM lensmor_holds").fetchone()
     return int(row[0])
@@ -134,6 +154,7 @@ class SqliteLedger:
         budget: int | None = None,
         busy_timeout: float = 5.0,
         hold_ttl: float = DEFAULT_HOLD_TTL,
+        commit_retention: float = DEFAULT_COMMIT_RETENTION,
     ) -> None:
         self._path = _check_path(path)
         self._budget = check_budget(budget)
@@ -146,6 +167,7 @@ class SqliteLedger:
             raise ConfigurationError(f"busy_timeout must be seconds >= 0, got {busy_timeout!r}")
         self._busy_timeout = float(busy_timeout)
         self._hold_ttl = check_ttl(hold_ttl, DEFAULT_HOLD_TTL)
+        self._retention = check_retention(commit_retention)
         self._conn: sqlite3.Connection | None = None
         self._lock = anyio.Lock()
         self._closed = False
@@ -192,22 +214,49 @@ class SqliteLedger:
         return result
 
     async def commit(self, hold: Hold, actual: int) -> None:
-        """Spend ``actual`` and drop the hold; StaleHoldError if it expired or was settled."""
+        """Spend ``actual`` and drop the hold; a repeated commit of it is a no-op.
+
+        StaleHoldError if the hold expired or was released without a commit.
+        """
         hold = check_hold(hold)
         actual = check_amount("actual", actual)
 
         def op(conn: sqlite3.Connection) -> bool:
-            _purge(conn, time.time())
-            if not self._delete_hold(conn, hold):
-                return False
-            conn.execute("UPDATE lensmor_ledger SET spent = spent + ? WHERE id = 1", (actual,))
-            return True
+            now = time.time()
+            _purge(conn, now)
+            _forget_commits(conn, now - self._retention)
+            if self._delete_hold(conn, hold):
+                conn.execute("UPDATE lensmor_ledger SET spent = spent + ? WHERE id = 1", (actual,))
+                # REPLACE: a marker with this id can only be a forged reuse; the live hold wins.
+                conn.execute(
+                    "INSERT OR REPLACE INTO lensmor_committed_holds VALUES (?, ?, ?, ?)",
+                    (hold.hold_id, hold.fence, actual, now),
+                )
+                return True
+            row = conn.execute(
+                "SELECT 1 FROM lensmor_committed_holds WHERE hold_id = ? AND fence = ?",
+                (hold.hold_id, hold.fence),
+            ).fetchone()
+            return row is not None
 
         if not await self._run(op, "IMMEDIATE"):
-            raise StaleHoldError(f"hold {hold.hold_id} expired or was already settled")
+            raise StaleHoldError(f"hold {hold.hold_id} expired or was released")
+
+    async def committed(self, hold_id: str) -> int | None:
+        """The actual committed for ``hold_id`` within the retention, or None (a read)."""
+        hold_id = check_hold_id(hold_id)
+
+        def op(conn: sqlite3.Connection) -> int | None:
+            row = conn.execute(
+                "SELECT actual FROM lensmor_committed_holds WHERE hold_id = ? AND committed_at > ?",
+                (hold_id, time.time() - self._retention),
+            ).fetchone()
+            return None if row is None else int(row[0])
+
+        return await self._run(op, "DEFERRED")
 
     async def release(self, hold: Hold) -> None:
-        """Drop the hold without spending; a missing hold is fine."""
+        """Drop the hold without spending; a missing or committed hold is left alone."""
         hold = check_hold(hold)
         await self._run(lambda conn: self._delete_hold(conn, hold), "IMMEDIATE")
 
@@ -222,8 +271,14 @@ class SqliteLedger:
         await self._run(op, "IMMEDIATE")
 
     async def release_expired(self) -> int:
-        """Drop every expired hold; return how many were dropped."""
-        return await self._run(lambda conn: _purge(conn, time.time()), "IMMEDIATE")
+        """Drop every expired hold (and commit markers past retention); count the holds."""
+
+        def op(conn: sqlite3.Connection) -> int:
+            now = time.time()
+            _forget_commits(conn, now - self._retention)
+            return _purge(conn, now)
+
+        return await self._run(op, "IMMEDIATE")
 
     async def snapshot(self) -> LedgerSnapshot:
         """Current totals, counting live holds only (a read; takes no write lock)."""

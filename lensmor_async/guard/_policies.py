@@ -6,8 +6,10 @@ differs per route lives here, in one small policy class each.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
 
+import anyio
 import attrs
 
 from lensmor_async._core import operations as ops
@@ -15,6 +17,7 @@ from lensmor_async._core.admission import QuoteDecision, refine_contact_batch, r
 from lensmor_async._core.costs import CostTable
 from lensmor_async._core.operations import Operation
 from lensmor_async.guard._intent import Intent
+from lensmor_async.guard._journal_protocol import JournalEntry
 from lensmor_async.guard._services import GuardServices
 from lensmor_async.guard._state import UnlockState
 from lensmor_async.models import BalanceAfter, EventUnlockResult, UnlockSubmission
@@ -72,10 +75,21 @@ class PaidPolicy:
         del call, result
         return Settlement(actual=decision.credits)
 
+    def attached_result(self, call: Call[Any], entry: JournalEntry) -> Any:
+        """The result for a caller that attached to another worker's send (None: re-quote)."""
+        del call, entry
+        return None
+
     async def reconcile(
-        self, call: Call[Any], decision: QuoteDecision, services: GuardServices
+        self,
+        call: Call[Any],
+        decision: QuoteDecision,
+        services: GuardServices,
+        *,
+        settle_wait: float = 0.0,
     ) -> Reconciliation:
-        del call, decision, services
+        """Establish, without re-sending, whether an in-doubt send was charged."""
+        del call, decision, services, settle_wait
         return Reconciliation(
             charged=None,
             actual=None,
@@ -144,8 +158,14 @@ class EventUnlockPolicy(PaidPolicy):
         return Settlement(actual=int(result.credits_used), balance_after=total)
 
     async def reconcile(
-        self, call: Call[Any], decision: QuoteDecision, services: GuardServices
+        self,
+        call: Call[Any],
+        decision: QuoteDecision,
+        services: GuardServices,
+        *,
+        settle_wait: float = 0.0,
     ) -> Reconciliation:
+        del settle_wait  # an event unlock is synchronous: its state is final at once
         event_id = _intent(call).event_id or ""
         answer = await services.precheck("unlock_event_contacts", {"event_id": event_id})
         if answer.reason_code == "already_unlocked" or answer.detail.access_mode == "full":
@@ -225,6 +245,13 @@ class ContactUnlockPolicy(PaidPolicy):
             skipped_personnel_ids=decision.skipped_ids,
         )
 
+    def attached_result(self, call: Call[Any], entry: JournalEntry) -> Any:
+        # Another worker submitted the same batch: share its task instead of a second one.
+        del call
+        if entry.task_id is None:
+            return None
+        return UnlockSubmission(status="accepted", task_id=entry.task_id, job_id=entry.task_id)
+
     def settle(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Settlement:
         assert isinstance(result, UnlockSubmission)
         if result.task_id is None:
@@ -234,22 +261,34 @@ class ContactUnlockPolicy(PaidPolicy):
         return Settlement(actual=None, task_id=result.task_id)
 
     async def reconcile(
-        self, call: Call[Any], decision: QuoteDecision, services: GuardServices
+        self,
+        call: Call[Any],
+        decision: QuoteDecision,
+        services: GuardServices,
+        *,
+        settle_wait: float = 0.0,
     ) -> Reconciliation:
         if self._precheck_action is None:
             return Reconciliation(None, None, "no precheck for this unlock kind; counted as spent")
         ids = list(decision.chargeable_ids or call.body["personnel_ids"])
-        answer = await services.precheck(
-            self._precheck_action, {"event_id": _intent(call).event_id, "personnel_ids": ids}
-        )
-        blocked = (answer.detail.already_unlocked_count or 0) + (answer.detail.unlocking_count or 0)
-        if blocked >= len(ids):
-            return Reconciliation(
-                True, decision.credits, "contacts are now unlocking/unlocked: submitted"
-            )
-        if blocked == 0:
+        params = {"event_id": _intent(call).event_id, "personnel_ids": ids}
+        give_up = time.monotonic() + settle_wait
+        while True:
+            detail = (await services.precheck(self._precheck_action, params)).detail
+            unlocked, unlocking = detail.already_unlocked_count or 0, detail.unlocking_count or 0
+            if unlocking == 0 or time.monotonic() >= give_up:
+                break
+            await anyio.sleep(min(0.2, max(give_up - time.monotonic(), 0.0)))
+        if unlocked + unlocking == 0:
             return Reconciliation(False, 0, "no requested contact changed state: not submitted")
-        return Reconciliation(None, None, f"{blocked} of {len(ids)} contacts changed state")
+        if unlocking:
+            return Reconciliation(
+                True,
+                decision.credits,
+                "submitted; its task still runs, so it is counted at the estimate",
+            )
+        price = self.costs.price(self.operation.name).credits or 0
+        return Reconciliation(True, price * unlocked, f"submitted; {unlocked} contacts unlocked")
 
 
 class ItemPricedPolicy(PaidPolicy):

@@ -40,13 +40,15 @@ EMAIL = TaskKind("email", ops.CONTACTS_UNLOCK, ops.CONTACTS_UNLOCK_TASK, "email"
 PHONE = TaskKind("phone", ops.CONTACTS_UNLOCK_PHONE, ops.CONTACTS_PHONE_TASK, "phone")
 
 
-@attrs.frozen(slots=True)
+@attrs.define(slots=True)
 class PendingTask:
     """A submitted task whose credits are still held until it ends."""
 
     intent: Intent
     hold: Hold
     decision: QuoteDecision
+    journal_key: str | None = None
+    polling: bool = False
 
 
 @attrs.frozen(slots=True)

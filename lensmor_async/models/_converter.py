@@ -150,8 +150,12 @@ def _int(value: Any) -> int:
 
 
 def _ms(value: Any) -> int:
-    """Epoch milliseconds from a non-``int`` wire value (digit string or integral float)."""
-    if value.__class__ is str and value.isascii() and value.isdigit():
+    """Epoch milliseconds from a non-``int`` wire value (numeric string or integral float).
+
+    Strings go straight to ``int()`` (which refuses anything non-numeric): a stricter
+    digit check would double the cost of the most common timestamp form.
+    """
+    if value.__class__ is str:
         return int(value)
     return _int(value)
 
@@ -181,7 +185,30 @@ def _source_type(value: Any) -> tuple[str, ...]:
 
 
 def _extra(data: Mapping[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
-    return MappingProxyType({key: value for key, value in data.items() if key not in known})
+    """The unknown keys of ``data`` (sorted, so that ``repr`` is stable)."""
+    keys = data.keys() - known
+    if len(keys) == 1:  # the usual case: one field added by a newer server
+        (key,) = keys
+        return MappingProxyType({key: data[key]})
+    return MappingProxyType({key: data[key] for key in sorted(keys)})
+
+
+def _extra_of_complete(
+    data: Mapping[str, Any], known: frozenset[str], n_primary: int, last: list[frozenset[str]]
+) -> Mapping[str, Any]:
+    """``extra`` of an object known to hold every primary key plus some unknown ones.
+
+    A server that adds a field adds it to every item, so the unknown keys of the
+    previous object (``last``, one cell per model) are tried first: if they are all
+    present and the sizes add up, they are exactly the unknown keys. Otherwise the set
+    difference is computed and remembered.
+    """
+    keys = last[0]
+    if len(data) == n_primary + len(keys) and data.keys() >= keys:
+        return MappingProxyType({key: data[key] for key in sorted(keys)})
+    extra = _extra(data, known)
+    last[0] = frozenset(extra)
+    return extra
 
 
 def _frozen_mapping(value: Any) -> Mapping[str, Any]:
@@ -344,6 +371,7 @@ class _Source:
             "_frozen_mapping": _frozen_mapping,
             "_mappings": _mappings,
             "_extra": _extra,
+            "_extra_of_complete": _extra_of_complete,
             "_len": len,
             "_tuple": tuple,
             "_map": map,
@@ -369,9 +397,9 @@ _PASSTHROUGH = (_ANY, _STR, _FLOAT, _SCALAR)
 def _generate(cls: type[Any], item_cls: Any) -> Callable[..., Any]:
     """Compile the fast structure function of ``cls``.
 
-    Two branches: when the object has exactly the known keys (the common case for a
-    given server version), one ``itemgetter`` call reads every value; otherwise each key
-    is read with ``get`` and unknown keys are collected into ``extra``.
+    Two branches: when every known key is present (the common case for a given server
+    version), one ``itemgetter`` call reads every value; otherwise each key is read with
+    ``get``. Unknown keys are collected into ``extra`` in both.
     """
     spec = _spec(cls, item_cls)
     primary = frozenset(field.wire for field in spec)
@@ -382,18 +410,28 @@ def _generate(cls: type[Any], item_cls: Any) -> Callable[..., Any]:
     src.ref("_K", _known_keys(spec))
     src.ref("_P", primary)
     src.ref("_N", len(primary))
+    src.ref("_L", [frozenset()])
     src.add("o = _new(_B)")
     if spec:
-        src.add("if _len(d) == _N and _P.issuperset(d):")
+        src.add(
+            "n = _len(d)",
+            "if n == _N and _P.issuperset(d):",
+            "    e = _EMPTY",
+            "elif n > _N and d.keys() >= _P:",
+            "    e = _extra_of_complete(d, _K, _N, _L)",
+            "else:",
+            "    e = None",
+            "if e is not None:",
+        )
         src.indent = "        "
         _emit_all_present(src, spec)
-        src.add("o.extra = _EMPTY")
+        src.add("o.extra = e")
         src.indent = "    "
         src.add("else:")
         src.indent = "        "
     for index, field in enumerate(spec):
-        _emit_read(src, index, field)
-        _emit_assign(src, index, field, "v")
+        if _emit_read(src, index, field):
+            _emit_assign(src, index, field, "v")
     src.add("o.extra = _EMPTY if _K.issuperset(d) else _extra(d, _K)")
     src.indent = "    "
     src.add("o.__class__ = _C", "return o")
@@ -405,29 +443,41 @@ def _generate(cls: type[Any], item_cls: Any) -> Callable[..., Any]:
 
 def _emit_all_present(src: _Source, spec: tuple[_Field, ...]) -> None:
     """Every known key is present: unpack one ``itemgetter`` call, then convert."""
+    direct = [field.kind in _PASSTHROUGH and not field.aliases for field in spec]
     targets = [
-        f"o.{field.attr}" if field.kind in _PASSTHROUGH else f"v{index}"
-        for index, field in enumerate(spec)
+        f"o.{field.attr}" if plain else f"v{index}"
+        for index, (field, plain) in enumerate(zip(spec, direct, strict=True))
     ]
     if len(spec) == 1:
         src.add(f"{targets[0]} = d[{spec[0].wire!r}]")
     else:
         getter = src.ref("_ig", operator.itemgetter(*(field.wire for field in spec)))
         src.add(f"{', '.join(targets)} = {getter}(d)")
-    for index, field in enumerate(spec):
-        if field.kind not in _PASSTHROUGH:
-            _emit_assign(src, index, field, f"v{index}")
+    for index, (field, plain) in enumerate(zip(spec, direct, strict=True)):
+        if plain:
+            continue
+        for alias in field.aliases:
+            src.add(f"if v{index} is None:", f"    v{index} = d.get({alias!r})")
+        _emit_assign(src, index, field, f"v{index}")
 
 
-def _emit_read(src: _Source, index: int, field: _Field) -> None:
-    """``v = <wire value>``: subscript for required keys, ``get`` with default otherwise."""
+def _emit_read(src: _Source, index: int, field: _Field) -> bool:
+    """``v = <wire value>`` (subscript if required, else ``get`` with the default).
+
+    Plain fields are assigned directly; returns whether ``v`` still needs converting.
+    """
     if field.required:
-        src.add(f"v = d[{field.wire!r}]")
-        return
-    default = "None" if field.default is None else src.ref(f"_d{index}", field.default)
-    src.add(f"v = d.get({field.wire!r}, {default})")
+        read = f"d[{field.wire!r}]"
+    else:
+        default = "None" if field.default is None else src.ref(f"_d{index}", field.default)
+        read = f"d.get({field.wire!r}, {default})"
+    if field.kind in _PASSTHROUGH and not field.aliases:
+        src.add(f"o.{field.attr} = {read}")
+        return False
+    src.add(f"v = {read}")
     for alias in field.aliases:
         src.add("if v is None:", f"    v = d.get({alias!r}, {default})")
+    return True
 
 
 def _emit_assign(src: _Source, index: int, field: _Field, v: str) -> None:
@@ -443,6 +493,11 @@ def _emit_assign(src: _Source, index: int, field: _Field, v: str) -> None:
         helper = {_INT: "_int", _MS: "_ms", _ID: "_id"}[kind]
         exact = "_str_t" if kind == _ID else "_int_t"
         src.add(f"{target} = {v} if {null_ok}{v}.__class__ is {exact} else {helper}({v})")
+        if kind == _MS:
+            # Digit strings are the common timestamp form: convert inline, skip a call.
+            src.lines[-1] = src.lines[-1].replace(
+                f"_ms({v})", f"(_int_t({v}) if {v}.__class__ is _str_t else _int({v}))"
+            )
     else:
         _emit_container(src, index, field, target, v)
 
@@ -474,8 +529,10 @@ def _emit_container(src: _Source, index: int, field: _Field, target: str, v: str
         sub = src.ref(f"_s{index}", sub_fn)
         if field.required and not field.nullable:
             src.add(f"{target} = {sub}({v})")
-        else:
+        elif field.default is UNSET:
             src.add(f"{target} = {v} if {v} is None or {v} is _UNSET else {sub}({v})")
+        else:
+            src.add(f"{target} = None if {v} is None else {sub}({v})")
 
 
 def _balance_after(value: Any) -> Any:

@@ -31,6 +31,7 @@ process and would break reproducibility).
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import random
 import re
@@ -399,7 +400,9 @@ _ANCHOR_EVENTS = ("101", "102", "105")
 # --------------------------------------------------------------------------- builders
 
 
+@functools.lru_cache(maxsize=4096)
 def _slug(text: str) -> str:
+    # Cached: generated rosters rebuild people on every read and reuse few names.
     return re.sub(r"[^a-z0-9]+", "", text.lower())
 
 

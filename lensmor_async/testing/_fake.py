@@ -24,7 +24,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -114,7 +114,6 @@ class RecordedRequest:
     status: int | None = None
     """Status sent, ``None`` if the connection was dropped before a response."""
     fault: FaultKind | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _route_template(request: web.Request) -> str:

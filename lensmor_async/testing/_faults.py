@@ -218,98 +218,84 @@ class FaultInjector:
 
 # --------------------------------------------------------------------------- effects
 
-_FaultRunner = Callable[
-    [web.Request, Handler, FaultTuning, asyncio.Event, RequestContext],
-    Awaitable[web.StreamResponse],
-]
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """Everything a fault effect needs about the request it breaks."""
+
+    request: web.Request
+    handler: Handler
+    tuning: FaultTuning
+    stopping: asyncio.Event
+    """Set when the server stops: stalls and streams end early."""
+    ctx: RequestContext
+
+    async def commit(self) -> web.StreamResponse:
+        """Run the real handler (charges happen here)."""
+        return await self.handler(self.request)
+
+    def drop(self) -> None:
+        """Close the connection at once, without a response."""
+        if self.request.transport is not None:
+            self.request.transport.abort()
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep, but wake up early when the server stops."""
+        try:
+            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+        except TimeoutError:
+            return
+
+    def error(self, status: int, key: str, message: str) -> web.Response:
+        """An error envelope for this request."""
+        return error_response(status, key, message, self.ctx.trace_id)
+
+    async def stream(self, status: int, length: int) -> web.StreamResponse:
+        """Start a JSON response that claims ``length`` bytes."""
+        stream = web.StreamResponse(status=status)
+        stream.content_type = "application/json"
+        stream.content_length = length
+        stream.headers["X-Request-ID"] = self.ctx.trace_id
+        await stream.prepare(self.request)
+        return stream
 
 
-def _drop(request: web.Request) -> None:
-    if request.transport is not None:
-        request.transport.abort()
+_Effect = Callable[[_Call], Awaitable[web.StreamResponse]]
 
 
-async def _pause(stopping: asyncio.Event, seconds: float) -> None:
-    """Sleep, but wake up early when the server stops."""
-    try:
-        await asyncio.wait_for(stopping.wait(), timeout=seconds)
-    except TimeoutError:
-        return
-
-
-async def _body_of(response: web.StreamResponse) -> bytes:
+def _body_of(response: web.StreamResponse) -> bytes:
     body = response.body if isinstance(response, web.Response) else None
     return body if isinstance(body, bytes) else b""
 
 
-async def _stream(
-    request: web.Request, source: web.StreamResponse, length: int, ctx: RequestContext
-) -> web.StreamResponse:
-    stream = web.StreamResponse(status=source.status)
-    stream.content_type = "application/json"
-    stream.content_length = length
-    stream.headers["X-Request-ID"] = ctx.trace_id
-    await stream.prepare(request)
-    return stream
-
-
-async def _commit_then_timeout(
-    request: web.Request,
-    handler: Handler,
-    tuning: FaultTuning,
-    stopping: asyncio.Event,
-    ctx: RequestContext,
-) -> web.StreamResponse:
-    response = await handler(request)
-    await _pause(stopping, tuning.stall_seconds)
+async def _commit_then_timeout(call: _Call) -> web.StreamResponse:
+    response = await call.commit()
+    await call.pause(call.tuning.stall_seconds)
     return response
 
 
-async def _commit_then_drop(
-    request: web.Request,
-    handler: Handler,
-    tuning: FaultTuning,
-    stopping: asyncio.Event,
-    ctx: RequestContext,
-) -> web.StreamResponse:
-    response = await handler(request)
-    _drop(request)
+async def _commit_then_drop(call: _Call) -> web.StreamResponse:
+    response = await call.commit()
+    call.drop()
     return response
 
 
-async def _reset_before(
-    request: web.Request,
-    handler: Handler,
-    tuning: FaultTuning,
-    stopping: asyncio.Event,
-    ctx: RequestContext,
-) -> web.StreamResponse:
-    _drop(request)
+async def _reset_before(call: _Call) -> web.StreamResponse:
+    call.drop()
+    # Never sent (the connection is gone); aiohttp just needs a response object.
     return web.Response(status=500)
 
 
-def _error(status: int, key: str, message: str) -> _FaultRunner:
-    async def run(
-        request: web.Request,
-        handler: Handler,
-        tuning: FaultTuning,
-        stopping: asyncio.Event,
-        ctx: RequestContext,
-    ) -> web.StreamResponse:
-        return error_response(status, key, message, ctx.trace_id)
+def _error(status: int, key: str, message: str) -> _Effect:
+    async def effect(call: _Call) -> web.StreamResponse:
+        return call.error(status, key, message)
 
-    return run
+    return effect
 
 
-async def _http_500_after(
-    request: web.Request,
-    handler: Handler,
-    tuning: FaultTuning,
-    stopping: asyncio.Event,
-    ctx: RequestContext,
-) -> web.StreamResponse:
-    await handler(request)
-    return error_response(500, "INTERNAL_ERROR", "Internal server error", ctx.trace_id)
+async def _http_500_after(call: _Call) -> web.StreamResponse:
+    await call.commit()
+    return call.error(500, "INTERNAL_ERROR", "Internal server error")
 
 
 def _retry_after_value(kind: FaultKind, tuning: FaultTuning) -> str:
@@ -324,122 +310,81 @@ def _retry_after_value(kind: FaultKind, tuning: FaultTuning) -> str:
     return fixed[kind]
 
 
-def _rate_limited(kind: FaultKind) -> _FaultRunner:
-    async def run(
-        request: web.Request,
-        handler: Handler,
-        tuning: FaultTuning,
-        stopping: asyncio.Event,
-        ctx: RequestContext,
-    ) -> web.StreamResponse:
-        response = error_response(429, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded", ctx.trace_id)
-        response.headers["Retry-After"] = _retry_after_value(kind, tuning)
+def _rate_limited(kind: FaultKind) -> _Effect:
+    async def effect(call: _Call) -> web.StreamResponse:
+        response = call.error(429, "RATE_LIMIT_EXCEEDED", "Rate limit exceeded")
+        response.headers["Retry-After"] = _retry_after_value(kind, call.tuning)
         return response
 
-    return run
+    return effect
 
 
-async def _malformed_body(
-    request: web.Request,
-    handler: Handler,
-    tuning: FaultTuning,
-    stopping: asyncio.Event,
-    ctx: RequestContext,
-) -> web.StreamResponse:
-    response = await handler(request)
+async def _malformed_body(call: _Call) -> web.StreamResponse:
+    response = await call.commit()
     body = b"<html><body>502 Bad Gateway</body></html>"
     return web.Response(status=response.status, body=body, content_type="application/json")
 
 
-async def _truncated_body(
-    request: web.Request,
-    handler: Handler,
-    tuning: FaultTuning,
-    stopping: asyncio.Event,
-    ctx: RequestContext,
-) -> web.StreamResponse:
-    response = await handler(request)
-    body = await _body_of(response)
-    stream = await _stream(request, response, len(body), ctx)
+async def _truncated_body(call: _Call) -> web.StreamResponse:
+    response = await call.commit()
+    body = _body_of(response)
+    stream = await call.stream(response.status, len(body))
     try:
         await stream.write(body[: len(body) // 2])
     except ConnectionError:
         return stream
-    _drop(request)
+    call.drop()
     return stream
 
 
-async def _oversized_body(
-    request: web.Request,
-    handler: Handler,
-    tuning: FaultTuning,
-    stopping: asyncio.Event,
-    ctx: RequestContext,
-) -> web.StreamResponse:
-    response = await handler(request)
-    stream = await _stream(request, response, tuning.oversized_bytes, ctx)
-    head = b'{"items":['
+async def _oversized_body(call: _Call) -> web.StreamResponse:
+    response = await call.commit()
+    total = call.tuning.oversized_bytes
+    stream = await call.stream(response.status, total)
+    # Streamed lazily from one reusable chunk: the claimed size is never allocated.
     chunk = b" " * 65536
     sent = 0
     try:
-        await stream.write(head)
-        sent = len(head)
-        while sent < tuning.oversized_bytes and not stopping.is_set():
-            piece = chunk[: tuning.oversized_bytes - sent]
+        await stream.write(b'{"items":[')
+        sent = 10
+        while sent < total and not call.stopping.is_set():
+            piece = chunk[: total - sent]
             await stream.write(piece)
             sent += len(piece)
     except ConnectionError:
         return stream
-    if sent < tuning.oversized_bytes:
-        _drop(request)
+    if sent < total:
+        call.drop()
     return stream
 
 
-async def _slow_body(
-    request: web.Request,
-    handler: Handler,
-    tuning: FaultTuning,
-    stopping: asyncio.Event,
-    ctx: RequestContext,
-) -> web.StreamResponse:
-    response = await handler(request)
-    body = await _body_of(response)
-    stream = await _stream(request, response, len(body), ctx)
+async def _slow_body(call: _Call) -> web.StreamResponse:
+    response = await call.commit()
+    body = _body_of(response)
+    stream = await call.stream(response.status, len(body))
     pieces = max(1, min(len(body), 20))
     step = -(-len(body) // pieces)
     try:
         for start in range(0, len(body), step):
             await stream.write(body[start : start + step])
-            await _pause(stopping, tuning.slow_body_seconds / pieces)
+            await call.pause(call.tuning.slow_body_seconds / pieces)
     except ConnectionError:
         return stream
     return stream
 
 
-async def _stuck_task(
-    request: web.Request,
-    handler: Handler,
-    tuning: FaultTuning,
-    stopping: asyncio.Event,
-    ctx: RequestContext,
-) -> web.StreamResponse:
-    ctx.stuck_task = True
-    return await handler(request)
+async def _stuck_task(call: _Call) -> web.StreamResponse:
+    call.ctx.stuck_task = True
+    return await call.commit()
 
 
-async def _redirect(
-    request: web.Request,
-    handler: Handler,
-    tuning: FaultTuning,
-    stopping: asyncio.Event,
-    ctx: RequestContext,
-) -> web.StreamResponse:
+async def _redirect(call: _Call) -> web.StreamResponse:
     response = web.Response(status=302)
-    response.headers["Location"] = tuning.redirect_location
+    response.headers["Location"] = call.tuning.redirect_location
     return response
 
 
-_RUNNERS: dict[FaultKind, _FaultRunner] = {
+_EFFECTS: dict[FaultKind, _Effect] = {
     FaultKind.COMMIT_THEN_TIMEOUT: _commit_then_timeout,
     FaultKind.COMMIT_THEN_DROP: _commit_then_drop,
     FaultKind.RESET_BEFORE: _reset_before,
@@ -469,5 +414,5 @@ async def apply_fault(
     stopping: asyncio.Event,
     ctx: RequestContext,
 ) -> web.StreamResponse:
-    """Serve ``request`` with fault ``kind``."""
-    return await _RUNNERS[kind](request, handler, tuning, stopping, ctx)
+    """Serve ``request`` with fault ``kind`` (see the module table)."""
+    return await _EFFECTS[kind](_Call(request, handler, tuning, stopping, ctx))

@@ -215,8 +215,7 @@ class Roster:
             size = len(segment)
             lo, hi = max(start - offset, 0), min(stop - offset, size)
             if lo < hi:
-                part = segment[lo:hi]
-                out.extend(str(n) for n in part) if isinstance(part, range) else out.extend(part)
+                out.extend(str(n) for n in segment[lo:hi])
             offset += size
             if offset >= stop:
                 break

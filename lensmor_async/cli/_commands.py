@@ -1,0 +1,244 @@
+"""The commands: each one calls the SDK and prints a table (or ``--json``).
+
+Paid commands never spend directly: they ask ``guard.quote(...)`` for a price,
+hand the quote to the :class:`Approver` (``--max-credits``, ``--yes``, a prompt or a
+refusal) and only then ``quote.execute()`` it, so a refused spend sends nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import attrs
+
+from lensmor_async._client import AsyncLensmor
+from lensmor_async.cli import _render as render
+from lensmor_async.cli._approve import Approver
+from lensmor_async.cli._console import Console
+from lensmor_async.cli._progress import LineProgress, Progress, SpinnerProgress, follow_task
+from lensmor_async.guard import SpendRequest, UnlockTaskHandle
+from lensmor_async.models import Page
+
+T = TypeVar("T")
+Handler = Callable[["Context", argparse.Namespace], Awaitable[None]]
+
+
+@attrs.frozen
+class Context:
+    """What every command needs."""
+
+    client: AsyncLensmor
+    console: Console
+    approver: Approver
+    json: bool
+
+
+@attrs.frozen
+class Listing:
+    """Rows to print and the page that says where they came from (the last one with --all)."""
+
+    items: tuple[Any, ...]
+    page: Page[Any]
+    all_pages: bool
+
+
+# -- free commands ------------------------------------------------------------------------------
+
+
+async def balance(ctx: Context, args: argparse.Namespace) -> None:
+    """``lensmor balance``."""
+    result = await ctx.client.credits.balance()
+    if ctx.json:
+        ctx.console.out(render.dump_json(result))
+        return
+    ctx.console.out(f"balance: {render.describe_balance(result)}")
+
+
+async def events_list(ctx: Context, args: argparse.Namespace) -> None:
+    """``lensmor events list``."""
+    events = ctx.client.events
+    filters = {"keyword": args.keyword, "country": args.country, "city": args.city}
+    if args.all:
+        iterator = events.iterate(limit=args.limit, page_size=args.page_size, **filters)
+        listing = await _collect(iterator, lambda: iterator.last_page)
+    else:
+        page = await events.list(page=args.page, page_size=args.page_size, **filters)
+        listing = Listing(page.items, page, all_pages=False)
+    _show_listing(ctx, listing, render.EVENT_HEADERS, render.event_row, noun="events")
+
+
+async def events_get(ctx: Context, args: argparse.Namespace) -> None:
+    """``lensmor events get ID``."""
+    event = await ctx.client.events.get(args.event_id)
+    ctx.console.out(render.dump_json(event) if ctx.json else render.event_details(event))
+
+
+async def exhibitors_list(ctx: Context, args: argparse.Namespace) -> None:
+    """``lensmor exhibitors list --event ID``."""
+    exhibitors = ctx.client.exhibitors
+    filters = {"keyword": args.keyword, "country": args.country}
+    if args.all:
+        iterator = exhibitors.iterate(
+            args.event, limit=args.limit, page_size=args.page_size, **filters
+        )
+        listing = await _collect(iterator, lambda: iterator.last_page)
+    else:
+        page = await exhibitors.list(
+            args.event, page=args.page, page_size=args.page_size, **filters
+        )
+        listing = Listing(page.items, page, all_pages=False)
+    _show_listing(
+        ctx,
+        listing,
+        render.EXHIBITOR_HEADERS,
+        render.exhibitor_row,
+        noun="exhibitors",
+        event_id=args.event,
+    )
+
+
+async def personnel_list(ctx: Context, args: argparse.Namespace) -> None:
+    """``lensmor personnel list --event ID`` (preview semantics spelled out)."""
+    personnel = ctx.client.personnel
+    if args.all:
+        iterator = personnel.iterate(args.event, limit=args.limit, page_size=args.page_size)
+        listing = await _collect(iterator, lambda: iterator.last_page)
+    else:
+        page = await personnel.list(args.event, page=args.page, page_size=args.page_size)
+        listing = Listing(page.items, page, all_pages=False)
+    _show_listing(
+        ctx, listing, render.PERSON_HEADERS, render.person_row, noun="people", event_id=args.event
+    )
+
+
+async def _collect(iterator: AsyncIterator[T], last_page: Callable[[], Page[T] | None]) -> Listing:
+    items = tuple([item async for item in iterator])
+    page = last_page()
+    if page is None:  # a limit of 0 fetches nothing; show an empty listing
+        page = Page(items=(), total=0, page=1, page_size=0, total_pages=0, has_more=False)
+    return Listing(items, page, all_pages=True)
+
+
+def _show_listing(
+    ctx: Context,
+    listing: Listing,
+    headers: tuple[str, ...],
+    row: Callable[[Any], tuple[object, ...]],
+    *,
+    noun: str,
+    event_id: str | None = None,
+) -> None:
+    if ctx.json:
+        ctx.console.out(render.dump_json(_listing_json(listing)))
+        return
+    ctx.console.out(render.format_table(headers, [row(item) for item in listing.items]))
+    ctx.console.out()
+    for line in _listing_footer(listing, noun, event_id):
+        ctx.console.out(line)
+
+
+def _listing_json(listing: Listing) -> Any:
+    if not listing.all_pages:
+        return listing.page
+    # Across pages, page numbers mean nothing; keep what describes the whole list.
+    return {
+        "items": listing.items,
+        "total": listing.page.total,
+        "semantics": listing.page.semantics,
+    }
+
+
+def _listing_footer(listing: Listing, noun: str, event_id: str | None) -> list[str]:
+    page = listing.page
+    if listing.all_pages:
+        lines = [f"fetched {len(listing.items)} {noun} across pages"]
+    else:
+        lines = [render.page_footer(page)]
+    if event_id is None:
+        lines.append(f"{page.total} {noun} in total")
+        return lines
+    lines.append(render.describe_preview(page, noun))
+    hint = render.unlock_hint(page, event_id)
+    return [*lines, hint] if hint else lines
+
+
+# -- paid commands ------------------------------------------------------------------------------
+
+
+async def _spend(
+    ctx: Context,
+    title: Callable[[SpendRequest], str],
+    method: Callable[..., Awaitable[T]],
+    /,
+    *args: Any,
+    **kwargs: Any,
+) -> T:
+    """Quote, approve (or raise), execute: the two-phase path every paid command takes."""
+    quote = await ctx.client.guard.quote(method, *args, **kwargs)
+    request = quote.request
+    if request is None or quote.credits == 0:
+        ctx.console.err("nothing to pay: already unlocked or nothing chargeable")
+    else:
+        ctx.approver.approve(title(request), request)
+    return await quote.execute()
+
+
+async def unlock_event(ctx: Context, args: argparse.Namespace) -> None:
+    """``lensmor unlock event ID`` (2000 credits unless already unlocked)."""
+    result = await _spend(
+        ctx, lambda _: f"unlock event {args.event_id}", ctx.client.events.unlock, args.event_id
+    )
+    if ctx.json:
+        ctx.console.out(render.dump_json(result))
+        return
+    ctx.console.out(render.describe_unlock(result))
+    after = await ctx.client.credits.balance()
+    ctx.console.out(f"balance now: {render.describe_balance(after)}")
+
+
+async def unlock_contacts(ctx: Context, args: argparse.Namespace) -> None:
+    """``lensmor unlock contacts --event ID IDS...`` (per contact; waits for the task)."""
+
+    def title(request: SpendRequest) -> str:
+        count = len(request.targets)
+        return f"unlock the emails of {count} contact(s) in event {args.event}"
+
+    handle: UnlockTaskHandle = await _spend(
+        ctx,
+        title,
+        ctx.client.contacts.unlock,
+        event_id=args.event,
+        personnel_ids=args.personnel_ids,
+    )
+    report = await follow_task(handle, _progress(ctx.console, handle))
+    if ctx.json:
+        ctx.console.out(render.dump_json(report))
+        return
+    rows = render.report_rows(report)
+    ctx.console.out(render.format_table(render.REPORT_HEADERS, rows))
+    ctx.console.out()
+    ctx.console.out(f"task {report.task_id}: {render.describe_report(report)}")
+
+
+def _progress(console: Console, handle: UnlockTaskHandle) -> Progress:
+    label = f"unlock task {handle.task_id}"
+    if console.stderr_is_tty():
+        return SpinnerProgress(lambda text: console.err(text, end=""), label)
+    return LineProgress(console.err, label)
+
+
+async def search_events_by_company(ctx: Context, args: argparse.Namespace) -> None:
+    """``lensmor search events-by-company NAME`` (50 credits per page searched)."""
+    page = await _spend(
+        ctx,
+        lambda _: f"search the events where {args.company_name!r} takes part (page {args.page})",
+        ctx.client.exhibitors.search_events,
+        args.company_name,
+        page=args.page,
+        page_size=args.page_size,
+        attendance_scope=args.scope,
+    )
+    listing = Listing(page.items, page, all_pages=False)
+    _show_listing(ctx, listing, render.MATCH_HEADERS, render.match_row, noun="events")

@@ -1,0 +1,129 @@
+"""The guard's use of the durable journal (a no-op when no journal is configured)."""
+
+from __future__ import annotations
+
+import contextvars
+import hashlib
+import os
+import socket
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lensmor_async.guard._intent import Intent
+from lensmor_async.guard._journal_protocol import Claim, Journal, JournalEntry, JournalState
+from lensmor_async.guard._ledger_protocol import Hold
+
+if TYPE_CHECKING:
+    from lensmor_async._pipeline import Call
+
+# Paid operations that are legitimately bought again (a search returns fresh results),
+# so their journal keys are per call rather than per intent.
+REPEATABLE_OPERATIONS = frozenset({"exhibitors.search_by_company_name", "exhibitors.search_events"})
+
+current_key: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "lensmor_journal_key", default=None
+)
+
+
+def owner_id() -> str:
+    """``host:pid`` of this process (used to tell crashed owners from live ones)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def account_fingerprint(api_key: str) -> str:
+    """A stable account id for journal keys: a digest, never the key itself."""
+    return hashlib.sha256(b"lensmor-account:" + api_key.encode()).hexdigest()[:16]
+
+
+def hold_to_json(hold: Hold) -> dict[str, Any]:
+    return {
+        "hold_id": hold.hold_id,
+        "intent_key": hold.intent_key,
+        "amount": hold.amount,
+        "fence": hold.fence,
+        "expires_at": hold.expires_at,
+    }
+
+
+def hold_from_json(data: Mapping[str, Any]) -> Hold:
+    return Hold(
+        hold_id=str(data["hold_id"]),
+        intent_key=str(data["intent_key"]),
+        amount=int(data["amount"]),
+        fence=int(data["fence"]),
+        expires_at=float(data["expires_at"]),
+    )
+
+
+def request_record(call: Call[Any]) -> dict[str, Any]:
+    """What recovery needs to reconcile without re-sending (no headers, no key)."""
+    intent = call.intent
+    assert intent is not None
+    return {
+        "operation": call.operation.name,
+        "path": call.path,
+        "body": call.body,
+        "intent": {
+            "operation": intent.operation,
+            "targets": list(intent.targets),
+            "event_id": intent.event_id,
+            "params": [list(pair) for pair in intent.params],
+        },
+    }
+
+
+def intent_from_record(record: Mapping[str, Any]) -> Intent:
+    data = record["intent"]
+    return Intent(
+        operation=str(data["operation"]),
+        targets=tuple(str(t) for t in data["targets"]),
+        event_id=data.get("event_id"),
+        params=tuple((str(a), str(b)) for a, b in data.get("params", ())),
+    )
+
+
+class IntentJournal:
+    """Writes the guard's state changes to a journal, if one is configured."""
+
+    def __init__(self, journal: Journal | None) -> None:
+        self.journal = journal
+        self.fingerprint = "unbound"
+
+    @property
+    def enabled(self) -> bool:
+        return self.journal is not None
+
+    def key_for(self, intent: Intent) -> str:
+        """Deterministic per account and intent; unique per call for repeatable searches."""
+        base = f"{self.fingerprint}:{intent.key}"
+        if intent.operation in REPEATABLE_OPERATIONS:
+            base += f":{uuid.uuid4().hex}"
+        return hashlib.sha256(base.encode()).hexdigest()[:40]
+
+    async def claim(self, key: str, call: Call[Any], estimate: int | None) -> Claim | None:
+        if self.journal is None:
+            return None
+        return await self.journal.claim(
+            key, call.operation.name, request_record(call), estimate=estimate
+        )
+
+    async def advance(self, state: JournalState, *, key: str | None = None, **fields: Any) -> None:
+        """Advance the current intent's row (the key comes from context unless given)."""
+        key = key or current_key.get()
+        if self.journal is None or key is None:
+            return
+        await self.journal.advance(key, state, **fields)
+
+    async def get(self, key: str) -> JournalEntry | None:
+        return None if self.journal is None else await self.journal.get(key)
+
+
+def open_journal(journal: Journal | str | os.PathLike[str] | None) -> Journal | None:
+    """Accept a Journal, or a path (an SQLite journal is then on by default), or None."""
+    if journal is None or isinstance(journal, Journal):
+        return journal
+    from lensmor_async.guard._journal_sqlite import SqliteJournal
+
+    return SqliteJournal(Path(journal))

@@ -1,0 +1,182 @@
+"""``recover()``: finish what a crashed process left in the journal, without re-sending.
+
+For each unfinished intent:
+
+* planned / reserved — never sent: release the hold, record ``failed_no_charge``;
+* sending — may have been sent: reconcile (precheck, access mode, contact state);
+  charged → settle, not charged → release, unknown → ``in_doubt`` with the reason;
+* acknowledged / polling — a task id exists: resume polling and settle from its items.
+
+Then expired holds are purged. Every intent ends terminal or says why not.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+
+from lensmor_async._core import operations as ops
+from lensmor_async._core.admission import QuoteDecision
+from lensmor_async._pipeline import Call
+from lensmor_async.guard._journal_protocol import JournalEntry, JournalState
+from lensmor_async.guard._journaling import hold_from_json, intent_from_record
+from lensmor_async.guard._tasks import EMAIL, PHONE, PendingTask, UnlockTaskHandle
+
+if TYPE_CHECKING:
+    from lensmor_async.guard._guard import CreditGuard
+
+_BY_NAME = {op.name: op for op in ops.PAID_OPERATIONS}
+
+
+@attrs.frozen(slots=True)
+class RecoveryAction:
+    """What recovery did with one intent."""
+
+    intent_key: str
+    operation: str
+    before: str
+    after: str
+    detail: str
+
+
+@attrs.frozen(slots=True)
+class RecoveryReport:
+    """Everything ``recover()`` did."""
+
+    actions: tuple[RecoveryAction, ...] = ()
+    expired_holds_released: int = 0
+    skipped_live: tuple[str, ...] = ()
+    """Unfinished intents owned by a process that is still alive (left alone)."""
+
+    def summary(self) -> str:
+        counts: dict[str, int] = {}
+        for action in self.actions:
+            counts[action.after] = counts.get(action.after, 0) + 1
+        parts = ", ".join(f"{state}={n}" for state, n in sorted(counts.items())) or "nothing to do"
+        return (
+            f"recovered {len(self.actions)} intents ({parts}); "
+            f"{self.expired_holds_released} expired holds released; "
+            f"{len(self.skipped_live)} owned by live workers"
+        )
+
+
+def owner_is_alive(owner: str) -> bool:
+    """Whether the ``host:pid`` owner still runs (other hosts count as alive)."""
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False  # our own earlier intents were interrupted (e.g. cancelled tasks)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def recover(guard: CreditGuard, *, deadline: float = 30.0) -> RecoveryReport:
+    """Work through the journal's unfinished intents (see the module docstring)."""
+    journal = guard._journal.journal
+    if journal is None:
+        released = await guard.ledger.release_expired()
+        return RecoveryReport(expired_holds_released=released)
+    actions: list[RecoveryAction] = []
+    live: list[str] = []
+    with anyio.move_on_after(deadline) as scope:
+        for entry in await journal.unfinished():
+            if owner_is_alive(entry.owner):
+                live.append(entry.intent_key)
+                continue
+            actions.append(await _recover_entry(guard, entry, scope.deadline))
+    released = await guard.ledger.release_expired()
+    return RecoveryReport(tuple(actions), released, tuple(live))
+
+
+async def _recover_entry(
+    guard: CreditGuard, entry: JournalEntry, deadline: float
+) -> RecoveryAction:
+    before = entry.state.value
+    if entry.state in (JournalState.PLANNED, JournalState.RESERVED):
+        await _release_entry_hold(guard, entry)
+        await guard._journal.advance(
+            JournalState.FAILED_NO_CHARGE, key=entry.intent_key, reason="stopped before sending"
+        )
+        return _action(entry, before, "failed_no_charge", "never sent; hold released")
+    if entry.task_id is not None:
+        return await _resume_task(guard, entry, before, deadline)
+    return await _reconcile_sending(guard, entry, before, deadline)
+
+
+async def _release_entry_hold(guard: CreditGuard, entry: JournalEntry) -> None:
+    if entry.hold is not None:
+        await guard.ledger.release(hold_from_json(entry.hold))
+    else:
+        await guard.ledger.release_intent(entry.intent_key)
+
+
+async def _resume_task(
+    guard: CreditGuard, entry: JournalEntry, before: str, deadline: float
+) -> RecoveryAction:
+    kind = PHONE if entry.operation == PHONE.operation.name else EMAIL
+    intent = intent_from_record(entry.request)
+    task_id = entry.task_id
+    assert task_id is not None
+    if entry.hold is not None:
+        guard._pending[task_id] = PendingTask(
+            intent=intent,
+            hold=hold_from_json(entry.hold),
+            decision=QuoteDecision(credits=entry.estimate),
+            journal_key=entry.intent_key,
+            polling=True,
+        )
+    handle = UnlockTaskHandle(
+        guard=guard, kind=kind, task_id=task_id, requested=_body_ids(entry.request), skipped=()
+    )
+    report = await handle.wait(deadline=max(deadline - anyio.current_time(), 0.0))
+    if report.complete:
+        return _action(
+            entry, before, "succeeded", f"task {task_id} resumed: {report.credits_spent} credits"
+        )
+    await guard._conclude_unresolved(
+        entry, f"task {task_id} still running at the recovery deadline"
+    )
+    return _action(entry, before, "unresolved", f"task {task_id} still running")
+
+
+async def _reconcile_sending(
+    guard: CreditGuard, entry: JournalEntry, before: str, deadline: float
+) -> RecoveryAction:
+    operation = _BY_NAME[entry.operation]
+    request = entry.request
+    call: Call[Any] = Call(
+        operation=operation,
+        path=str(request.get("path", operation.route)),
+        decode=lambda data: data,
+        body=request.get("body"),
+        intent=intent_from_record(request),
+    )
+    decision = QuoteDecision(credits=entry.estimate, chargeable_ids=_body_ids(request))
+    wait = max(deadline - anyio.current_time() - 1.0, 0.0)
+    policy = guard._policies[operation.name]
+    verdict = await guard._reconcile_now(policy, call, decision, settle_wait=wait)
+    after = await guard._conclude_recovered(entry, verdict)
+    return _action(entry, before, after, verdict.reason)
+
+
+def _body_ids(request: Mapping[str, Any]) -> tuple[str, ...] | None:
+    body = request.get("body")
+    if isinstance(body, Mapping) and isinstance(body.get("personnel_ids"), list):
+        return tuple(str(i) for i in body["personnel_ids"])
+    return None
+
+
+def _action(entry: JournalEntry, before: str, after: str, detail: str) -> RecoveryAction:
+    return RecoveryAction(entry.intent_key, entry.operation, before, after, detail)
