@@ -25,8 +25,6 @@ DEMO_SEED = 7
 DEMO_BUDGET = 5000
 _SHOWN_ROWS = 5
 
-describe_preview = render.describe_preview
-
 
 def auto_confirm(say: Printer) -> Callable[[SpendRequest], bool]:
     """The guard's confirm callback: prints the prompt a person would see, then says yes.
@@ -69,7 +67,9 @@ async def _research(client: AsyncLensmor, guard: CreditGuard, say: Printer) -> N
     say(f"balance: {render.describe_balance(balance)}")
     events = await client.events.list(page_size=10)
     say(f"events: {events.total} found; the first {_SHOWN_ROWS}:")
-    say(render.format_table(render.EVENT_HEADERS, map(render.event_row, events.items[:5])))
+    say(
+        render.format_table(render.EVENT_HEADERS, map(render.event_row, events.items[:_SHOWN_ROWS]))
+    )
     locked = await _find_locked_event(client, [e.id for e in events.items])
     if locked is None:
         say("no locked event in the catalogue; nothing to unlock")
@@ -87,7 +87,9 @@ async def _research(client: AsyncLensmor, guard: CreditGuard, say: Printer) -> N
     say(f"refreshed balance: {render.describe_balance(balance)}")
     full = await client.personnel.list(event_id, page_size=20)
     say(f"personnel now: {render.describe_preview(full)}; the first {_SHOWN_ROWS}:")
-    say(render.format_table(render.PERSON_HEADERS, map(render.person_row, full.items[:5])))
+    say(
+        render.format_table(render.PERSON_HEADERS, map(render.person_row, full.items[:_SHOWN_ROWS]))
+    )
     say("")
     await _unlock_contacts(client, guard, say, event_id, [p.id for p in full.items[:6]])
     say("")

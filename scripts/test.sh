@@ -8,5 +8,6 @@ if [ -x scripts/ensure-chromium.sh ]; then scripts/ensure-chromium.sh; fi
 echo "== ruff"; .venv/bin/ruff check .
 echo "== ruff format"; .venv/bin/ruff format --check .
 echo "== mypy --strict"; .venv/bin/mypy --strict lensmor_async
+.venv/bin/mypy --strict --explicit-package-bases examples
 if [ -f mkdocs.yml ]; then echo "== docs"; .venv/bin/mkdocs build --strict --quiet --site-dir "$(mktemp -d)"; fi
 echo "== pytest"; exec .venv/bin/python -m pytest "$@"

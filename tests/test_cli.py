@@ -37,6 +37,7 @@ from lensmor_async.errors import (
     ConfirmationRequiredError,
     InsufficientCreditsError,
     InvalidRequestError,
+    LensmorError,
     NotFoundError,
     ServerError,
     SpendDeclinedError,
@@ -538,8 +539,8 @@ def test_python_dash_m_runs_the_cli() -> None:
         (SpendInDoubtError("x", intent=None, reason="lost"), EXIT_API_ERROR),
     ],
 )
-def test_every_error_class_maps_to_its_exit_code(error: Exception, code: int) -> None:
-    assert exit_code_for(error) == code  # type: ignore[arg-type]
+def test_every_error_class_maps_to_its_exit_code(error: LensmorError, code: int) -> None:
+    assert exit_code_for(error) == code
 
 
 # -- rendering and progress ----------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+import uuid
 from typing import TYPE_CHECKING
 
 import anyio
@@ -13,7 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from lensmor_async.errors import BudgetExceededError, InvalidRequestError
+from lensmor_async.guard._ledger_memory import InMemoryLedger
 from lensmor_async.guard._ledger_protocol import Hold, Ledger, LedgerSnapshot, StaleHoldError
+from lensmor_async.guard._ledger_redis import RedisLedger
+from lensmor_async.guard._ledger_sqlite import SqliteLedger
 
 if TYPE_CHECKING:
     # Imported by pytest as a plugin (below); importing it first would defeat assert rewriting.
@@ -100,13 +104,170 @@ async def test_commit_above_the_hold_records_the_actual(ledger_factory: LedgerFa
     assert await ledger.snapshot() == LedgerSnapshot(100, 55, 0, 0)
 
 
-async def test_commit_twice_is_refused_as_stale(ledger_factory: LedgerFactory) -> None:
+def _with_retention(factory: LedgerFactory, budget: int, retention: float) -> Ledger:
+    """A fresh ledger of the factory's backend with a custom commit retention."""
+    spec = factory.spec
+    ledger: Ledger
+    if spec.name == "memory":
+        ledger = InMemoryLedger(budget, commit_retention=retention)
+    elif spec.name == "sqlite":
+        path = spec.tmp_path / f"retention-{uuid.uuid4().hex}.db"
+        ledger = SqliteLedger(path, budget=budget, commit_retention=retention)
+    else:
+        assert spec.redis_url is not None
+        key = f"lensmor-test:{uuid.uuid4().hex}"
+        ledger = RedisLedger(spec.redis_url, key=key, budget=budget, commit_retention=retention)
+    factory.made.append(ledger)  # closed by the fixture
+    return ledger
+
+
+async def test_commit_twice_counts_once(ledger_factory: LedgerFactory) -> None:
+    ledger = ledger_factory(100)
+    hold = await ledger.reserve("a", 10, ttl=LONG)
+    await ledger.commit(hold, 10)
+    await ledger.commit(hold, 10)
+    assert await ledger.snapshot() == LedgerSnapshot(100, 10, 0, 0)
+
+
+async def test_repeated_commit_with_another_actual_keeps_the_first(
+    ledger_factory: LedgerFactory,
+) -> None:
+    ledger = ledger_factory(100)
+    hold = await ledger.reserve("a", 10, ttl=LONG)
+    await ledger.commit(hold, 8)
+    await ledger.commit(hold, 50)
+    assert (await ledger.snapshot()).spent == 8
+    assert await ledger.committed(hold.hold_id) == 8
+
+
+async def test_repeated_commit_after_the_hold_would_have_expired_is_still_a_no_op(
+    ledger_factory: LedgerFactory,
+) -> None:
+    ledger = ledger_factory(100)
+    hold = await ledger.reserve("a", 10, ttl=SHORT)
+    await ledger.commit(hold, 10)
+    await anyio.sleep(PAST_SHORT)
+    await ledger.commit(hold, 10)
+    assert await ledger.snapshot() == LedgerSnapshot(100, 10, 0, 0)
+
+
+async def test_repeated_commit_with_another_fence_is_refused_as_stale(
+    ledger_factory: LedgerFactory,
+) -> None:
     ledger = ledger_factory(100)
     hold = await ledger.reserve("a", 10, ttl=LONG)
     await ledger.commit(hold, 10)
     with pytest.raises(StaleHoldError):
+        await ledger.commit(attrs.evolve(hold, fence=hold.fence + 1000), 10)
+    assert (await ledger.snapshot()).spent == 10
+
+
+async def test_commit_after_release_raises_stale(ledger_factory: LedgerFactory) -> None:
+    ledger = ledger_factory(100)
+    hold = await ledger.reserve("a", 10, ttl=LONG)
+    await ledger.release(hold)
+    with pytest.raises(StaleHoldError):
+        await ledger.commit(hold, 10)
+    assert await ledger.snapshot() == LedgerSnapshot(100, 0, 0, 0)
+    assert await ledger.committed(hold.hold_id) is None
+
+
+async def test_commit_after_expiry_raises_stale_and_records_no_commit(
+    ledger_factory: LedgerFactory,
+) -> None:
+    ledger = ledger_factory(100)
+    hold = await ledger.reserve("a", 10, ttl=SHORT)
+    await anyio.sleep(PAST_SHORT)
+    with pytest.raises(StaleHoldError):
+        await ledger.commit(hold, 10)
+    with pytest.raises(StaleHoldError):
+        await ledger.commit(hold, 10)
+    assert await ledger.committed(hold.hold_id) is None
+    assert (await ledger.snapshot()).spent == 0
+
+
+async def test_committed_answers_the_actual_only_for_committed_holds(
+    ledger_factory: LedgerFactory,
+) -> None:
+    ledger = ledger_factory(100)
+    spent = await ledger.reserve("a", 10, ttl=LONG)
+    free = await ledger.reserve("b", 10, ttl=LONG)
+    live = await ledger.reserve("c", 10, ttl=LONG)
+    assert await ledger.committed(spent.hold_id) is None
+    await ledger.commit(spent, 7)
+    await ledger.commit(free, 0)
+    assert await ledger.committed(spent.hold_id) == 7
+    assert await ledger.committed(free.hold_id) == 0
+    assert await ledger.committed(live.hold_id) is None
+    assert await ledger.committed("0" * 32) is None
+
+
+@pytest.mark.parametrize("hold_id", ["", None, 5])
+async def test_committed_refuses_a_bad_hold_id(
+    ledger_factory: LedgerFactory, hold_id: object
+) -> None:
+    with pytest.raises(InvalidRequestError):
+        await ledger_factory(100).committed(hold_id)  # type: ignore[arg-type]
+
+
+async def test_commit_markers_are_forgotten_after_the_retention(
+    ledger_factory: LedgerFactory,
+) -> None:
+    ledger = _with_retention(ledger_factory, 100, SHORT)
+    hold = await ledger.reserve("a", 10, ttl=LONG)
+    await ledger.commit(hold, 10)
+    assert await ledger.committed(hold.hold_id) == 10
+    await anyio.sleep(PAST_SHORT)
+    assert await ledger.committed(hold.hold_id) is None
+    # Past the retention a repeat is indistinguishable from an expired hold.
+    with pytest.raises(StaleHoldError):
         await ledger.commit(hold, 10)
     assert (await ledger.snapshot()).spent == 10
+
+
+async def test_concurrent_commits_of_one_hold_count_once(ledger_factory: LedgerFactory) -> None:
+    ledger = ledger_factory(1000)
+    hold = await ledger.reserve("a", 40, ttl=LONG)
+    other = await ledger.reserve("b", 5, ttl=LONG)
+    finished = 0
+
+    async def commit_again() -> None:
+        nonlocal finished
+        await ledger.commit(hold, 35)
+        finished += 1
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(50):
+            tg.start_soon(commit_again)
+    assert finished == 50
+    assert await ledger.snapshot() == LedgerSnapshot(1000, 35, 5, 1)
+    assert await ledger.committed(hold.hold_id) == 35
+    assert await ledger.committed(other.hold_id) is None
+
+
+async def test_racing_commit_and_release_settle_the_hold_exactly_one_way(
+    ledger_factory: LedgerFactory,
+) -> None:
+    ledger = ledger_factory(1000)
+    holds = [await ledger.reserve(f"i{n}", 10, ttl=LONG) for n in range(20)]
+    stale: list[str] = []
+
+    async def commit(hold: Hold) -> None:
+        try:
+            await ledger.commit(hold, 10)
+        except StaleHoldError:
+            stale.append(hold.hold_id)
+
+    async with anyio.create_task_group() as tg:
+        for hold in holds:
+            tg.start_soon(commit, hold)
+            tg.start_soon(ledger.release, hold)
+    answers = [await ledger.committed(hold.hold_id) for hold in holds]
+    # A hold either committed (and release did nothing) or was released (and commit was stale).
+    outcomes = zip(holds, answers, strict=True)
+    assert all((answer is None) == (hold.hold_id in stale) for hold, answer in outcomes)
+    committed = sum(answer is not None for answer in answers)
+    assert await ledger.snapshot() == LedgerSnapshot(1000, 10 * committed, 0, 0)
 
 
 async def test_commit_with_a_forged_fence_is_refused_and_keeps_the_hold(
@@ -137,6 +298,10 @@ async def test_release_after_commit_changes_nothing(ledger_factory: LedgerFactor
     await ledger.commit(hold, 30)
     await ledger.release(hold)
     assert await ledger.snapshot() == LedgerSnapshot(100, 30, 0, 0)
+    # The commit is still remembered, so recovery's repeat is still a no-op.
+    assert await ledger.committed(hold.hold_id) == 30
+    await ledger.commit(hold, 30)
+    assert (await ledger.snapshot()).spent == 30
 
 
 async def test_fences_increase_with_every_reserve(ledger_factory: LedgerFactory) -> None:
@@ -317,6 +482,8 @@ _OPS = st.lists(
         st.tuples(st.just("commit"), st.integers(0, 60)),
         st.tuples(st.just("release"), st.just(0)),
         st.tuples(st.just("unheld"), st.integers(0, 10)),
+        st.tuples(st.just("recommit"), st.integers(0, 60)),
+        st.tuples(st.just("commit-released"), st.integers(0, 60)),
     ),
     max_size=25,
 )
@@ -336,6 +503,8 @@ async def test_ledger_matches_a_reference_model(
     budget = 100
     ledger = ledger_factory(budget)
     holds: list[Hold] = []
+    committed: dict[str, tuple[Hold, int]] = {}
+    released: list[Hold] = []
     spent = 0
     for op, value in ops:
         reserved = sum(hold.amount for hold in holds)
@@ -347,13 +516,25 @@ async def test_ledger_matches_a_reference_model(
                 with pytest.raises(BudgetExceededError):
                     await ledger.reserve("m", value, ttl=LONG)
         elif op == "commit" and holds:
-            await ledger.commit(holds.pop(0), value)
+            hold = holds.pop(0)
+            await ledger.commit(hold, value)
+            committed[hold.hold_id] = (hold, value)
             spent += value
         elif op == "release" and holds:
-            await ledger.release(holds.pop())
+            hold = holds.pop()
+            await ledger.release(hold)
+            released.append(hold)
         elif op == "unheld":
             await ledger.record_unheld("m", value)
             spent += value
+        elif op == "recommit" and committed:
+            # Recovery re-commits the oldest committed hold: nothing changes.
+            hold, actual = next(iter(committed.values()))
+            await ledger.commit(hold, value)
+            assert await ledger.committed(hold.hold_id) == actual
+        elif op == "commit-released" and released:
+            with pytest.raises(StaleHoldError):
+                await ledger.commit(released[-1], value)
     expected = LedgerSnapshot(budget, spent, sum(hold.amount for hold in holds), len(holds))
     assert await ledger.snapshot() == expected
     await ledger.aclose()

@@ -66,6 +66,30 @@ async def test_data_lives_under_one_hash_tagged_prefix(
     assert score == pytest.approx(hold.expires_at, abs=1e-3)
 
 
+async def test_a_commit_leaves_one_small_expiring_marker_under_the_prefix(
+    redis_url: str, raw: redis.asyncio.Redis, redis_key: str
+) -> None:
+    ledger = RedisLedger(redis_url, key=redis_key, budget=100, commit_retention=3600)
+    try:
+        hold = await ledger.reserve("intent-a", 40, ttl=LONG)
+        await ledger.commit(hold, 35)
+    finally:
+        await ledger.aclose()
+    marker = f"{{{redis_key}}}:committed:{hold.hold_id}"
+    assert await raw.get(marker) == f"{hold.fence}:35"
+    assert 0 < await raw.pttl(marker) <= 3_600_000
+    assert not await raw.exists(f"{{{redis_key}}}:holds")
+    assert await raw.hget(f"{{{redis_key}}}:meta", "spent") == "35"
+
+
+async def test_a_release_leaves_no_marker(
+    ledger: RedisLedger, raw: redis.asyncio.Redis, redis_key: str
+) -> None:
+    hold = await ledger.reserve("a", 10, ttl=LONG)
+    await ledger.release(hold)
+    assert await raw.keys(f"{{{redis_key}}}:committed:*") == []
+
+
 async def test_hold_expiry_is_stamped_with_the_server_clock(
     ledger: RedisLedger, raw: redis.asyncio.Redis
 ) -> None:
@@ -114,9 +138,10 @@ async def test_a_hold_taken_by_one_host_is_committed_by_another(
             await second.reserve("b", 30, ttl=LONG)
         assert info.value.available == 20
         await second.commit(hold, 30)
-        with pytest.raises(StaleHoldError):
-            await first.commit(hold, 30)
+        # The first host recovering and committing again is a no-op.
+        await first.commit(hold, 30)
         assert await first.snapshot() == LedgerSnapshot(50, 30, 0, 0)
+        assert await first.committed(hold.hold_id) == 30
     finally:
         await first.aclose()
         await second.aclose()
@@ -199,7 +224,14 @@ def test_unusable_url_is_a_configuration_error() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"key": ""}, {"budget": -5}, {"socket_timeout": 0}, {"max_connections": 0}],
+    [
+        {"key": ""},
+        {"budget": -5},
+        {"socket_timeout": 0},
+        {"max_connections": 0},
+        {"commit_retention": 0},
+        {"commit_retention": float("nan")},
+    ],
 )
 def test_bad_settings_are_configuration_errors(kwargs: dict[str, object]) -> None:
     # Nothing connects at construction, so no server is needed to refuse bad settings.

@@ -109,6 +109,69 @@ async def test_state_survives_reopening(tmp_path: Path) -> None:
         await reopened.aclose()
 
 
+async def test_recovery_after_reopening_commits_a_committed_hold_once(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    crashed = SqliteLedger(path, budget=100)
+    hold = await crashed.reserve("a", 40, ttl=LONG)
+    await crashed.commit(hold, 35)
+    await crashed.aclose()
+    recovered = SqliteLedger(path, budget=100)
+    try:
+        assert await recovered.committed(hold.hold_id) == 35
+        await recovered.commit(hold, 35)
+        assert await recovered.snapshot() == LedgerSnapshot(100, 35, 0, 0)
+    finally:
+        await recovered.aclose()
+
+
+async def test_commit_markers_past_the_retention_are_deleted_by_later_commits(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.db"
+    ledger = SqliteLedger(path, budget=None, commit_retention=0.05)
+    try:
+        for n in range(5):
+            await ledger.commit(await ledger.reserve(f"old-{n}", 1, ttl=LONG), 1)
+        await anyio.sleep(0.2)
+        fresh = await ledger.reserve("fresh", 1, ttl=LONG)
+        await ledger.commit(fresh, 1)
+        conn = sqlite3.connect(path)
+        try:
+            rows = conn.execute("SELECT hold_id, actual FROM lensmor_committed_holds").fetchall()
+        finally:
+            conn.close()
+        assert rows == [(fresh.hold_id, 1)]
+        assert (await ledger.snapshot()).spent == 6
+    finally:
+        await ledger.aclose()
+
+
+async def test_a_file_from_before_commit_markers_gains_the_table(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    ledger = SqliteLedger(path, budget=100)
+    hold = await ledger.reserve("a", 10, ttl=LONG)
+    await ledger.aclose()
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("DROP TABLE lensmor_committed_holds")
+        conn.commit()
+    finally:
+        conn.close()
+    reopened = SqliteLedger(path, budget=100)
+    try:
+        await reopened.commit(hold, 10)
+        await reopened.commit(hold, 10)
+        assert await reopened.snapshot() == LedgerSnapshot(100, 10, 0, 0)
+    finally:
+        await reopened.aclose()
+
+
+@pytest.mark.parametrize("retention", [0, -1, float("inf"), "7", True])
+def test_bad_commit_retentions_are_refused(tmp_path: Path, retention: object) -> None:
+    with pytest.raises(ConfigurationError):
+        SqliteLedger(tmp_path / "ledger.db", commit_retention=retention)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize(("created", "reopened"), [(100, 200), (100, None), (None, 5)])
 async def test_reopening_with_a_different_budget_is_a_configuration_error(
     tmp_path: Path, created: int | None, reopened: int | None

@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from examples.webapp import WEBAPP, QuoteBook, create_app, decline_unapproved, main, offer_of
 from lensmor_async import AsyncLensmor, SpendDeclinedError, SpendRequest
-from lensmor_async.testing import FakeLensmor
+from lensmor_async.testing import FakeLensmor, FaultKind
 
 pytestmark = pytest.mark.anyio
 
@@ -131,7 +131,7 @@ async def test_an_expired_quote_shows_a_clear_message_and_spends_nothing(
     http: Client, fake_lensmor: FakeLensmor
 ) -> None:
     token = await new_quote(http)
-    pending = http.server.app[WEBAPP].quotes.get(token)
+    pending = http.app[WEBAPP].quotes.get(token)
     assert pending is not None
     pending.quote.expires_at = time.time() - 1
     status, body = await get(http, f"/quotes/{token}")
@@ -190,6 +190,7 @@ async def test_event_text_is_html_escaped_everywhere(
     http: Client, fake_lensmor: FakeLensmor
 ) -> None:
     hostile = '<script>alert("x")</script> & <b>co</b>'
+    escaped = "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;co&lt;/b&gt;"
     event = fake_lensmor.add_event(hostile, personnel=3, city="<i>Oslo</i>")
     token = await new_quote(http, event.id)
     for path in ("/", f"/events/{event.id}", f"/quotes/{token}"):
@@ -197,7 +198,7 @@ async def test_event_text_is_html_escaped_everywhere(
         assert status == 200
         assert "<script>" not in body
         assert "<b>co</b>" not in body
-        assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &lt;b&gt;co&lt;/b&gt;" in body
+        assert escaped in body
     _, body = await get(http, "/")
     assert "&lt;i&gt;Oslo&lt;/i&gt;" in body
 
@@ -207,6 +208,16 @@ async def test_notices_come_from_fixed_codes_and_never_reflect_the_url(http: Cli
     assert status == 200
     assert "injected" not in body
     assert 'data-testid="notice"' not in body
+
+
+async def test_an_api_failure_is_shown_as_an_error_page(
+    http: Client, fake_lensmor: FakeLensmor
+) -> None:
+    fake_lensmor.inject(FaultKind.REDIRECT_CROSS_ORIGIN, route="/external/personnel/list")
+    status, body = await get(http, "/")
+    assert status == 502
+    assert "Lensmor could not answer" in body
+    assert fake_lensmor.api_key not in body
 
 
 async def test_an_unknown_quote_token_is_not_found(http: Client) -> None:
@@ -250,7 +261,7 @@ async def test_pages_forbid_framing_and_allow_no_scripts(http: Client) -> None:
 async def test_spending_outside_a_quote_is_declined_by_the_guard(
     http: Client, fake_lensmor: FakeLensmor
 ) -> None:
-    client = http.server.app[WEBAPP].client
+    client = http.app[WEBAPP].client
     with pytest.raises(SpendDeclinedError):
         await client.events.unlock(LOCKED)
     assert fake_lensmor.truth.entries == []
@@ -272,7 +283,7 @@ def test_the_confirm_callback_declines_every_request_it_is_asked() -> None:
 async def test_the_quote_book_hands_a_quote_out_once_and_drops_the_oldest(
     http: Client,
 ) -> None:
-    webapp = http.server.app[WEBAPP]
+    webapp = http.app[WEBAPP]
     book = QuoteBook(limit=2)
     quotes = [await webapp.guard.quote(webapp.client.events.unlock, LOCKED) for _ in range(3)]
     offer = offer_of(await webapp.client.personnel.list(LOCKED, page_size=1))
@@ -301,4 +312,4 @@ def test_main_refuses_to_start_without_a_key_or_the_fake(
 ) -> None:
     monkeypatch.delenv("LENSMOR_API_KEY", raising=False)
     assert main([]) == 2
-    assert "--fake" in capsys.readouterr().out
+    assert "--fake" in capsys.readouterr().err

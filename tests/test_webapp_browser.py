@@ -2,7 +2,8 @@
 
 FakeLensmor and the app run on loopback in the test's event loop; Playwright's async
 API drives Chromium. Spending is judged by the fake server's truth ledger. The final
-page is saved to ``artifacts/webapp-confirmed.png`` for a reviewer to look at.
+page is saved to ``artifacts/webapp-confirmed.png`` for a reviewer to look at (and the
+quote page, as the person saw it, to ``artifacts/webapp-quote.png``).
 
 Needs ``scripts/ensure-chromium.sh`` (Debian ``chromium`` + the ``playwright`` package);
 without them the test fails when ``CI`` is set and is skipped otherwise.
@@ -41,7 +42,9 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SCREENSHOT = Path(__file__).resolve().parents[1] / "artifacts" / "webapp-confirmed.png"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+SCREENSHOT = ARTIFACTS / "webapp-confirmed.png"
+QUOTE_SCREENSHOT = ARTIFACTS / "webapp-quote.png"
 LOCKED = "101"  # 237 people, 50 visible in preview, 2000 credits to unlock
 START_BALANCE = 30050
 
@@ -128,6 +131,8 @@ async def test_decline_spends_nothing_and_confirm_spends_once_in_chromium(
         assert fake.truth.entries == []
 
         await open_quote(page, base_url)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(QUOTE_SCREENSHOT))
         await page.get_by_test_id("confirm").click()
         await page.wait_for_url(f"**/events/{LOCKED}?receipt=*")
         assert await text_of(page, "notice") == "Unlocked: 2,000 credits spent."
@@ -138,7 +143,6 @@ async def test_decline_spends_nothing_and_confirm_spends_once_in_chromium(
         assert rows > 50
         assert await text_of(page, "access") == "full access: 237 people"
 
-        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(SCREENSHOT))
 
     charges = fake.truth.entries

@@ -25,6 +25,7 @@ import html
 import os
 import secrets
 import string
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -149,6 +150,8 @@ class PendingQuote:
     event_name: str
     quote: Quote[EventUnlockResult]
     offer: Offer
+    valid_for: float
+    """The quote's lifetime in seconds, as the SDK set it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +187,9 @@ class QuoteBook:
         self, event_id: str, event_name: str, quote: Quote[EventUnlockResult], offer: Offer
     ) -> PendingQuote:
         self._purge()
-        pending = PendingQuote(secrets.token_urlsafe(24), event_id, event_name, quote, offer)
+        token = secrets.token_urlsafe(24)
+        valid_for = quote.expires_at - quote.created_at
+        pending = PendingQuote(token, event_id, event_name, quote, offer, valid_for)
         self._items[pending.token] = pending
         return pending
 
@@ -511,7 +516,7 @@ def event_page(
     body = fill(
         "<h1>$name</h1>$receipt$balance$access"
         "<table><thead><tr><th>#</th><th>Name</th><th>Title</th><th>Company</th>"
-        "<th>Department</th><th>Contact</th></tr></thead><tbody>$rows</tbody></table>"
+        "<th>Department</th><th>Email</th></tr></thead><tbody>$rows</tbody></table>"
         '<p><a href="/">Back to events</a></p>',
         name=event.name or event.id,
         receipt=receipt_notice(receipt),
@@ -616,13 +621,21 @@ async def _balance(webapp: Webapp) -> Html:
 async def _offers(client: AsyncLensmor, event_ids: Iterable[str]) -> dict[str, Offer]:
     """The access mode of each event, read concurrently (one free personnel page each)."""
     offers: dict[str, Offer] = {}
+    errors: list[LensmorError] = []
 
     async def read(event_id: str) -> None:
-        offers[event_id] = offer_of(await client.personnel.list(event_id, page_size=1))
+        # Kept and re-raised plainly: a task group would wrap it in an ExceptionGroup,
+        # which the error page middleware (and the person) should not have to unpack.
+        try:
+            offers[event_id] = offer_of(await client.personnel.list(event_id, page_size=1))
+        except LensmorError as exc:
+            errors.append(exc)
 
     async with anyio.create_task_group() as group:
         for event_id in event_ids:
             group.start_soon(read, event_id)
+    if errors:
+        raise errors[0]
     return offers
 
 
@@ -666,7 +679,7 @@ def _not_pending() -> web.Response:
 
 
 def _expired(pending: PendingQuote) -> web.Response:
-    minutes = round((pending.quote.expires_at - pending.quote.created_at) / 60)
+    minutes = round(pending.valid_for / 60)
     message = (
         f"Quotes are valid for {minutes} minutes and this one ran out, so nothing was spent. "
         "Get a new quote to review the current price."
@@ -819,7 +832,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Serve the app until interrupted; returns a process exit code."""
     args = parse_args(argv)
     if not args.fake and not os.environ.get("LENSMOR_API_KEY"):
-        print("set LENSMOR_API_KEY, or pass --fake to use the embedded fake server")
+        hint = "set LENSMOR_API_KEY, or pass --fake to use the embedded fake server"
+        print(hint, file=sys.stderr)
         return 2
     app = create_app(budget=args.budget, embedded_fake=args.fake)
     web.run_app(app, host=args.host, port=args.port)

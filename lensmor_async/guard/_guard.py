@@ -754,6 +754,8 @@ class CreditGuard:
 
     async def _commit_recovered(self, hold: Hold | None, intent_key: str, actual: int) -> None:
         # The hold belongs to a dead process, so it was never in this guard's local count.
+        if hold is not None and await self._ledger.committed(hold.hold_id) is not None:
+            return  # It settled before the crash; only the journal missed it.
         self._spent += actual
         if hold is None:
             await self._ledger.record_unheld(intent_key, actual)

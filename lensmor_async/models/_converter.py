@@ -377,6 +377,7 @@ class _Source:
             "_map": map,
             "_bool": bool,
             "_int_t": int,
+            "_float_t": float,
             "_str_t": str,
             "_list_t": list,
             "_UNSET": UNSET,
@@ -392,6 +393,17 @@ class _Source:
 
 
 _PASSTHROUGH = (_ANY, _STR, _FLOAT, _SCALAR)
+
+
+def _is_plain(field: _Field) -> bool:
+    """Copied as-is on the fast path: nullable leaf strings/numbers and ``Any``.
+
+    Non-nullable strings and numbers are type-checked, so that an attribute typed
+    ``str`` never holds ``None``.
+    """
+    if field.aliases or field.kind not in _PASSTHROUGH:
+        return False
+    return field.kind in (_ANY, _SCALAR) or field.nullable
 
 
 def _generate(cls: type[Any], item_cls: Any) -> Callable[..., Any]:
@@ -443,7 +455,7 @@ def _generate(cls: type[Any], item_cls: Any) -> Callable[..., Any]:
 
 def _emit_all_present(src: _Source, spec: tuple[_Field, ...]) -> None:
     """Every known key is present: unpack one ``itemgetter`` call, then convert."""
-    direct = [field.kind in _PASSTHROUGH and not field.aliases for field in spec]
+    direct = [_is_plain(field) for field in spec]
     targets = [
         f"o.{field.attr}" if plain else f"v{index}"
         for index, (field, plain) in enumerate(zip(spec, direct, strict=True))
@@ -469,9 +481,10 @@ def _emit_read(src: _Source, index: int, field: _Field) -> bool:
     if field.required:
         read = f"d[{field.wire!r}]"
     else:
-        default = "None" if field.default is None else src.ref(f"_d{index}", field.default)
+        # Only UNSET needs to survive a missing key; containers map None to their default.
+        default = "_UNSET" if field.default is UNSET else "None"
         read = f"d.get({field.wire!r}, {default})"
-    if field.kind in _PASSTHROUGH and not field.aliases:
+    if _is_plain(field):
         src.add(f"o.{field.attr} = {read}")
         return False
     src.add(f"v = {read}")
@@ -485,8 +498,14 @@ def _emit_assign(src: _Source, index: int, field: _Field, v: str) -> None:
     target = f"o.{field.attr}"
     null_ok = f"{v} is None or " if field.nullable else ""
     kind = field.kind
-    if kind in _PASSTHROUGH:
+    if _is_plain(field):
         src.add(f"{target} = {v}")
+    elif kind in _PASSTHROUGH:
+        check = {
+            _STR: f"{v}.__class__ is _str_t",
+            _FLOAT: f"({v}.__class__ is _float_t or {v}.__class__ is _int_t)",
+        }.get(kind, "True")
+        src.add(f"if not ({null_ok}{check}):", "    _bad()", f"{target} = {v}")
     elif kind == _BOOL:
         src.add(f"if not ({null_ok}{v}.__class__ is _bool):", "    _bad()", f"{target} = {v}")
     elif kind in (_INT, _MS, _ID):

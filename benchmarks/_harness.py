@@ -1,0 +1,138 @@
+"""The orchestration behind ``python -m benchmarks`` (see ``run.py`` for the CLI)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks._bulk import run_event_unlocks, run_searches
+from benchmarks._decode import measure_decode
+from benchmarks._imports import measure_imports
+from benchmarks._payloads import Payloads, capture
+from benchmarks._results import Mode, Results
+from benchmarks._system import CLIENT_CPU, child, machine_info, pin, run_child
+from benchmarks._throughput import measure_grid
+
+
+def progress(message: str) -> None:
+    print(f"[benchmarks] {message}", file=sys.stderr, flush=True)
+
+
+def _loadavg() -> tuple[float, float, float]:
+    try:
+        return os.getloadavg()
+    except OSError:
+        return (float("nan"),) * 3
+
+
+def _static_server_sections(
+    results: Results, payloads: Payloads, sections: Sequence[str], workdir: Path
+) -> None:
+    mode = results.mode
+    path = workdir / "payloads.json"
+    payloads.save(path)
+    with child("benchmarks._server", [str(path)]) as server:
+        base_url = f"http://127.0.0.1:{json.loads(server.ready)['port']}"
+        if "throughput" in sections:
+            progress(f"throughput grid: {mode.rounds} rounds × 24 cells")
+            results.throughput = asyncio.run(
+                measure_grid(
+                    base_url=base_url,
+                    api_key=payloads.api_key,
+                    server_pid=server.pid,
+                    rounds=mode.rounds,
+                    concurrencies=mode.concurrencies,
+                    warmup=mode.warmup,
+                    duration=mode.duration,
+                    progress=progress,
+                )
+            )
+        if "memory" in sections:
+            for variant in ("sdk", "aiohttp+json"):
+                progress(f"peak RSS of {mode.load_requests} requests with {variant}")
+                line = run_child(
+                    "benchmarks._memory",
+                    [
+                        "load",
+                        "--variant", variant,
+                        "--url", base_url,
+                        "--api-key", payloads.api_key,
+                        "--requests", str(mode.load_requests),
+                        "--concurrency", str(mode.load_concurrency),
+                    ],
+                    timeout=300,
+                )
+                results.load_memory.append(json.loads(line))
+
+
+def _stream_section(results: Results) -> None:
+    records = results.mode.stream_records
+    progress(f"streaming {records} records through personnel.iterate()")
+    with child("benchmarks._fake_server", ["--personnel", str(records)]) as fake:
+        info = json.loads(fake.ready)
+        line = run_child(
+            "benchmarks._memory",
+            [
+                "stream",
+                "--url", info["url"],
+                "--api-key", info["api_key"],
+                "--event-id", info["event_id"],
+                "--records", str(records),
+            ],
+            timeout=600,
+        )
+    results.stream = json.loads(line)
+
+
+def _bulk_section(results: Results) -> None:
+    mode = results.mode
+    progress(f"guarded bulk runs: {mode.bulk_actions} actions each")
+    results.bulk.append(asyncio.run(run_searches(mode.bulk_actions)))
+    results.bulk.append(
+        asyncio.run(
+            run_event_unlocks(
+                mode.bulk_actions,
+                events=mode.bulk_events,
+                affordable=mode.bulk_affordable_events,
+            )
+        )
+    )
+
+
+def run(mode: Mode, sections: Sequence[str], command: str) -> Results:
+    """Measure every requested section and return the results (nothing is written here)."""
+    started = time.perf_counter()
+    pin(CLIENT_CPU)
+    results = Results(
+        mode=mode,
+        command=command,
+        machine=machine_info(),
+        started=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        load_before=_loadavg(),
+    )
+    payloads = asyncio.run(capture())
+    with tempfile.TemporaryDirectory(prefix="lensmor-bench-") as workdir:
+        if "throughput" in sections or "memory" in sections:
+            _static_server_sections(results, payloads, sections, Path(workdir))
+    if "decode" in sections:
+        progress("decode cost")
+        results.decode = measure_decode(
+            payloads, rounds=mode.decode_rounds, number=mode.decode_number
+        )
+    if "bulk" in sections:
+        _bulk_section(results)
+    if "memory" in sections:
+        _stream_section(results)
+    if "imports" in sections:
+        progress(f"import time: {mode.import_rounds} rounds")
+        results.imports = measure_imports(mode.import_rounds)
+    results.load_after = _loadavg()
+    results.elapsed = time.perf_counter() - started
+    return results

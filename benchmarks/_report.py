@@ -1,0 +1,238 @@
+"""Rendering one run: ``RESULTS.md`` for people, an optional JSON file for tools."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import attrs
+
+from benchmarks._bulk import NAIVE_REQUESTS_PER_ACTION
+from benchmarks._load import VARIANTS
+from benchmarks._results import Results
+from benchmarks._targets import Verdict, judge
+from benchmarks._throughput import BASELINES
+
+_MET = {True: "met", False: "**missed**", None: "n/a"}
+
+
+def _num(value: float | None, fmt: str = ".2f") -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    return format(value, fmt)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]
+
+
+def _targets_section(verdicts: list[Verdict]) -> list[str]:
+    rows = [[v.target, v.measured, _MET[v.met]] for v in verdicts]
+    return ["## Targets", "", *_table(["target", "measured", "verdict"], rows)]
+
+
+def _ratio_section(results: Results) -> list[str]:
+    grid = results.throughput
+    if grid is None:
+        return []
+    rows = []
+    for endpoint in ("balance", "personnel"):
+        for conc in results.mode.concurrencies:
+            row = [f"`{_route(endpoint)}`", str(conc)]
+            for baseline in BASELINES:
+                r = grid.ratio(endpoint, conc, baseline)
+                row.append("–" if r is None else f"**{r.median:.2f}×** ({r.low:.2f}–{r.high:.2f})")
+            rows.append(row)
+    header = ["route", "C", *(f"SDK ÷ {b}" for b in BASELINES)]
+    return [
+        "## Throughput ratios (the result)",
+        "",
+        "SDK throughput divided by each baseline's, computed inside each round and then",
+        "the median over rounds (min–max over rounds in brackets). Above 1 means the SDK",
+        "(typed models, CreditGuard attached, default retries) is faster.",
+        "",
+        *_table(header, rows),
+    ]
+
+
+def _route(endpoint: str) -> str:
+    return "credits.balance()" if endpoint == "balance" else "personnel.list() (20 items)"
+
+
+def _absolute_section(results: Results) -> list[str]:
+    grid = results.throughput
+    if grid is None:
+        return []
+    order = {v: i for i, v in enumerate(VARIANTS)}
+    summaries = sorted(
+        grid.summaries, key=lambda s: (s.endpoint, s.concurrency, order[s.variant])
+    )
+    rows = [
+        [
+            s.endpoint,
+            str(s.concurrency),
+            s.variant,
+            _num(s.rps, ",.0f"),
+            _num(s.p50_ms),
+            _num(s.p99_ms),
+            _num(s.cpu_us_per_request, ".0f"),
+            _num(None if s.server_cpu is None else s.server_cpu * 100, ".0f"),
+            str(s.errors),
+        ]
+        for s in summaries
+    ]
+    header = ["route", "C", "client", "req/s", "p50 ms", "p99 ms", "client CPU µs/req",
+              "server CPU %", "errors"]
+    return [
+        "## Absolute numbers",
+        "",
+        f"Medians over {results.mode.rounds} rounds of {results.mode.duration:g} s windows "
+        f"(after {results.mode.warmup:g} s warm-up each). *client CPU µs/req* is the",
+        "client process's CPU time per completed request (kernel time of the loopback",
+        "sends included); *server CPU %* shows whether the static server was saturated.",
+        "",
+        *_table(header, rows),
+    ]
+
+
+def _decode_section(results: Results) -> list[str]:
+    decode = results.decode
+    if decode is None:
+        return []
+    rows = [
+        [name, _num(decode.personnel_us[name], ".1f"), _num(decode.balance_us[name], ".2f")]
+        for name in decode.personnel_us
+    ]
+    header = ["decoder", f"personnel page ({decode.items} items), µs", "balance, µs"]
+    return ["## Decode cost", "", *_table(header, rows)]
+
+
+def _bulk_section(results: Results) -> list[str]:
+    if not results.bulk:
+        return []
+    rows = [
+        [
+            b.name,
+            str(b.actions),
+            str(b.paid),
+            str(b.refused),
+            str(b.requests),
+            str(b.prechecks),
+            _num(b.requests_per_paid, ".3f"),
+            _num(b.prechecks_per_paid, ".2f"),
+            _num(b.requests / b.actions if b.actions else None, ".3f"),
+            str(NAIVE_REQUESTS_PER_ACTION),
+            f"{b.charged:,} / {b.budget:,}",
+            str(b.overspend),
+            str(b.duplicates),
+        ]
+        for b in results.bulk
+    ]
+    header = ["mix", "actions", "paid", "refused", "requests", "prechecks",
+              "requests/paid (excl. prechecks)", "prechecks/paid", "requests/action",
+              "naive requests/action", "charged / budget", "overspend", "double charges"]
+    routes = [
+        f"- {b.name}: " + ", ".join(f"`{k}` {v}" for k, v in sorted(b.by_route.items()))
+        for b in results.bulk
+    ]
+    return [
+        "## Requests per paid action (guarded bulk run, FakeLensmor truth ledger)",
+        "",
+        *_table(header, rows),
+        "Requests by route:",
+        "",
+        *routes,
+        "",
+    ]
+
+
+def _memory_section(results: Results) -> list[str]:
+    lines = []
+    if results.stream is not None:
+        s = results.stream
+        lines += [
+            f"- `personnel.iterate()` streamed **{int(s['records']):,}** records "
+            f"(pages of 50): RSS {s['baseline_mib']:.1f} → peak {s['peak_mib']:.1f} MiB, "
+            f"growth **{s['growth_mib']:.1f} MiB**.",
+        ]
+    for run in results.load_memory:
+        lines.append(
+            f"- {run['requests']:,} `personnel.list()` requests at C={run['concurrency']} with "
+            f"{run['variant']}: peak RSS **{run['peak_mib']:.1f} MiB** "
+            f"(growth {run['growth_mib']:.1f} MiB after warm-up; errors {run['errors']})."
+        )
+    return ["## Memory", "", *lines, ""] if lines else []
+
+
+def _imports_section(results: Results) -> list[str]:
+    imports = results.imports
+    if imports is None:
+        return []
+    rows = [[name, _num(ms, ".1f")] for name, ms in imports.median_ms.items()]
+    return [
+        "## Import time",
+        "",
+        f"Fresh interpreter per sample, {results.mode.import_rounds} interleaved rounds, median.",
+        "",
+        *_table(["import", "ms"], rows),
+        f"Ratio: **{imports.ratio:.2f}×**.",
+        "",
+    ]
+
+
+def render_markdown(results: Results) -> str:
+    """The whole ``RESULTS.md``."""
+    load = ", ".join(f"{x:.2f}" for x in results.load_before)
+    load_after = ", ".join(f"{x:.2f}" for x in results.load_after)
+    machine = [[k, f"`{v}`" if k != "cpu" else v] for k, v in results.machine.items()]
+    lines = [
+        "# lensmor-async benchmark results",
+        "",
+        f"Command: `{results.command}` — mode **{results.mode.name}**, started "
+        f"{results.started}, took {results.elapsed:.0f} s.",
+        "",
+        f"Load average before the run: {load}; after: {load_after} (other processes on the",
+        "machine add noise to absolute numbers; ratios are measured moments apart).",
+        "",
+        *_table(["machine", ""], machine),
+        *_targets_section(judge(results)),
+        *_ratio_section(results),
+        *_absolute_section(results),
+        *_decode_section(results),
+        *_bulk_section(results),
+        *_memory_section(results),
+        *_imports_section(results),
+    ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def to_json(results: Results) -> dict[str, Any]:
+    """A machine-readable copy of the run (ratios, summaries, targets, every section)."""
+    grid = results.throughput
+    return {
+        "mode": results.mode.name,
+        "command": results.command,
+        "machine": results.machine,
+        "elapsed_seconds": results.elapsed,
+        "ratios": [attrs.asdict(r) for r in grid.ratios] if grid else [],
+        "throughput": [attrs.asdict(s) for s in grid.summaries] if grid else [],
+        "decode": attrs.asdict(results.decode) if results.decode else None,
+        "bulk": [
+            {
+                **attrs.asdict(b),
+                "requests_per_paid": b.requests_per_paid,
+                "prechecks_per_paid": b.prechecks_per_paid,
+                "overspend": b.overspend,
+            }
+            for b in results.bulk
+        ],
+        "memory": {"stream": results.stream, "load": results.load_memory},
+        "imports": (
+            {"median_ms": results.imports.median_ms, "ratio": results.imports.ratio}
+            if results.imports
+            else None
+        ),
+        "targets": [attrs.asdict(v) for v in judge(results)],
+    }

@@ -1,0 +1,75 @@
+"""The issue's targets, judged against one run's results (reported, never asserted)."""
+
+from __future__ import annotations
+
+import math
+import attrs
+
+from benchmarks._results import Results
+
+
+@attrs.frozen
+class Verdict:
+    """One target: what was asked, what was measured, whether it was met."""
+
+    target: str
+    measured: str
+    met: bool | None
+    """None when the run did not measure it."""
+
+
+def _ratio_verdict(
+    results: Results, endpoint: str, conc: int, baseline: str, goal: float, label: str
+) -> Verdict:
+    ratio = results.throughput.ratio(endpoint, conc, baseline) if results.throughput else None
+    if ratio is None:
+        return Verdict(label, "not measured", None)
+    measured = f"{ratio.median:.2f}× (rounds {ratio.low:.2f}–{ratio.high:.2f})"
+    return Verdict(label, measured, ratio.median >= goal)
+
+
+def judge(results: Results) -> list[Verdict]:
+    """Every target of issue 6 with its measured value."""
+    verdicts: list[Verdict] = []
+    for conc in (16, 128):
+        verdicts += [
+            _ratio_verdict(results, "balance", conc, "aiohttp+json", 1.0,
+                           f"balance C={conc}: SDK ≥ 1.0× aiohttp+json"),
+            _ratio_verdict(results, "balance", conc, "aiohttp+orjson", 0.85,
+                           f"balance C={conc}: SDK ≥ 0.85× aiohttp+orjson"),
+            _ratio_verdict(results, "personnel", conc, "aiohttp+json", 0.9,
+                           f"personnel.list C={conc}: SDK ≥ 0.9× aiohttp+json (stretch 1.0)"),
+            _ratio_verdict(results, "personnel", conc, "aiohttp+orjson", 0.75,
+                           f"personnel.list C={conc}: SDK ≥ 0.75× aiohttp+orjson"),
+        ]
+    for endpoint in ("balance", "personnel"):
+        verdicts.append(
+            _ratio_verdict(results, endpoint, 16, "httpx", 8.0, f"{endpoint} C=16: SDK ≥ 8× httpx")
+        )
+    for bulk in results.bulk:
+        measured = (
+            f"{bulk.requests_per_paid:.3f} requests + {bulk.prechecks_per_paid:.2f} prechecks "
+            f"per paid action; overspend {bulk.overspend}"
+        )
+        met = bulk.requests_per_paid <= 1.1 and bulk.overspend == 0 and bulk.duplicates == 0
+        verdicts.append(Verdict(f"bulk {bulk.name}: ≤ 1.1 requests per paid action", measured, met))
+    if results.stream is not None:
+        growth = float(results.stream["growth_mib"])
+        records = int(results.stream["records"])
+        verdicts.append(
+            Verdict(
+                f"RSS growth while streaming {records:,} records < 20 MiB",
+                f"{growth:.1f} MiB",
+                growth < 20,
+            )
+        )
+    if results.imports is not None:
+        ratio = results.imports.ratio
+        verdicts.append(
+            Verdict(
+                "import lensmor_async ≤ 1.15× aiohttp+attrs+cattrs+anyio",
+                f"{ratio:.2f}×",
+                None if math.isnan(ratio) else ratio <= 1.15,
+            )
+        )
+    return verdicts

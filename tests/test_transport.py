@@ -1,0 +1,480 @@
+"""AiohttpTransport on real loopback HTTP: headers, redirects, failures and their mapping.
+
+Tiny ``aiohttp.web`` apps play the server where FakeLensmor cannot misbehave the right
+way; FakeLensmor's fault injection covers the rest. No aiohttp, OS or JSON exception
+type may reach the caller, and no error text may carry a header or the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import traceback
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from lensmor_async import (
+    APIConnectionError,
+    APITimeoutError,
+    AsyncLensmor,
+    CreditGuard,
+    LensmorError,
+    MalformedResponseError,
+    RedirectRefusedError,
+    RetryPolicy,
+    always_confirm,
+)
+from lensmor_async._config import load_config
+from lensmor_async.testing import FakeLensmor, FaultKind, FaultTuning
+from lensmor_async.transport import AiohttpTransport, Request, Response, Transport
+
+pytestmark = pytest.mark.anyio
+
+KEY = "uak_transport_test_key_0123456789"
+ECHO = "/external/echo"
+ONE_ATTEMPT = RetryPolicy(max_attempts=1, no_sleep=True)
+
+
+class EchoServer:
+    """Records every request (method, path, query, headers, body) and answers 200 JSON."""
+
+    def __init__(self) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self.app = web.Application()
+        self.app.router.add_route("*", "/{tail:.*}", self._handle)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.seen.append(
+            {
+                "method": request.method,
+                "path": request.path,
+                "query": list(request.query.items()),
+                "headers": dict(request.headers),
+                "body": await request.read(),
+            }
+        )
+        response = web.json_response({"ok": True})
+        response.set_cookie("session", "tracking-cookie")
+        return response
+
+
+@pytest.fixture
+async def echo() -> AsyncIterator[tuple[EchoServer, str]]:
+    server = EchoServer()
+    async with TestServer(server.app) as test_server:
+        yield server, str(test_server.make_url(""))
+
+
+def _transport(base_url: str, **options: Any) -> AiohttpTransport:
+    return AiohttpTransport(load_config(KEY, base_url, **options))
+
+
+def _request(**fields: Any) -> Request:
+    fields.setdefault("method", "GET")
+    fields.setdefault("path", ECHO)
+    fields.setdefault("route", ECHO)
+    return Request(**fields)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _assert_clean(exc: BaseException, key: str = KEY) -> None:
+    """Our type, and no header or key anywhere in the text or the traceback."""
+    assert isinstance(exc, LensmorError)
+    assert type(exc).__module__.startswith("lensmor_async")
+    text = "".join(traceback.format_exception(exc))
+    for secret in (key, "Bearer", "Authorization", "x-call-source"):
+        assert secret not in str(exc)
+        assert secret not in repr(exc)
+        assert secret not in text
+
+
+# ----------------------------------------------------------------------------- protocol
+
+
+async def test_aiohttp_transport_satisfies_the_transport_protocol(
+    echo: tuple[EchoServer, str],
+) -> None:
+    _, url = echo
+    transport = _transport(url)
+    assert isinstance(transport, Transport)
+    response = await transport.send(_request())
+    await transport.aclose()
+    assert isinstance(response, Response)
+    assert response.status == 200
+    assert orjson.loads(response.body) == {"ok": True}
+    assert response.headers["Content-Type"].startswith("application/json")
+
+
+async def test_repr_of_the_transport_never_shows_the_key(echo: tuple[EchoServer, str]) -> None:
+    _, url = echo
+    transport = _transport(url)
+    assert KEY not in repr(transport)
+    assert url in repr(transport)
+
+
+# ----------------------------------------------------------------------------- headers
+
+
+async def test_free_calls_send_bearer_auth_but_no_call_source(
+    echo: tuple[EchoServer, str],
+) -> None:
+    server, url = echo
+    transport = _transport(url)
+    await transport.send(_request(query=(("event_id", "101"), ("pageSize", "5"))))
+    await transport.aclose()
+    (seen,) = server.seen
+    assert seen["headers"]["Authorization"] == f"Bearer {KEY}"
+    assert seen["headers"]["Accept"] == "application/json"
+    assert "x-call-source" not in {h.lower() for h in seen["headers"]}
+    assert "Content-Type" not in seen["headers"]
+    assert seen["query"] == [("event_id", "101"), ("pageSize", "5")]
+    assert seen["method"] == "GET"
+    assert seen["path"] == ECHO
+
+
+@pytest.mark.parametrize("source", ["api", "agent"])
+async def test_credit_relevant_calls_also_send_the_call_source(
+    echo: tuple[EchoServer, str], source: str
+) -> None:
+    server, url = echo
+    transport = _transport(url, call_source=source)
+    body = orjson.dumps({"event_id": "101"})
+    await transport.send(_request(method="POST", body=body, credit_relevant=True))
+    await transport.aclose()
+    (seen,) = server.seen
+    assert seen["headers"]["Authorization"] == f"Bearer {KEY}"
+    assert seen["headers"]["x-call-source"] == source
+    assert seen["headers"]["Content-Type"] == "application/json"
+    assert orjson.loads(seen["body"]) == {"event_id": "101"}
+
+
+async def test_cookies_set_by_the_server_are_never_sent_back(
+    echo: tuple[EchoServer, str],
+) -> None:
+    server, url = echo
+    transport = _transport(url)
+    await transport.send(_request())
+    await transport.send(_request())
+    await transport.aclose()
+    assert all("Cookie" not in seen["headers"] for seen in server.seen)
+
+
+async def test_with_options_call_source_reaches_the_wire_of_paid_calls(
+    fake_lensmor: FakeLensmor,
+) -> None:
+    guard = CreditGuard(confirm=always_confirm)
+    async with AsyncLensmor(
+        fake_lensmor.api_key, base_url=fake_lensmor.url, guard=guard, testing=True
+    ) as client:
+        await client.with_options(call_source="agent").events.unlock("103")
+        await client.credits.balance()
+    unlocks = fake_lensmor.requests_for("/external/events/{id}/unlock")
+    assert [r.headers.get("x-call-source") for r in unlocks] == ["agent"]
+    free = [r for r in fake_lensmor.requests if r.route != "/external/events/{id}/unlock"]
+    assert free
+    assert all("x-call-source" not in r.headers for r in free)
+    assert all(r.authorization_valid for r in fake_lensmor.requests)
+
+
+async def test_free_calls_through_the_client_carry_no_call_source(
+    fake_lensmor: FakeLensmor, lensmor_client: AsyncLensmor
+) -> None:
+    await lensmor_client.events.list(page_size=1)
+    await lensmor_client.events.fit_score("101")
+    await lensmor_client.actions.precheck("query_event_personnel", {"event_id": "101"})
+    assert len(fake_lensmor.requests) == 3
+    for recorded in fake_lensmor.requests:
+        assert recorded.authorization_present and recorded.authorization_valid
+        assert "x-call-source" not in recorded.headers
+
+
+# ----------------------------------------------------------------------------- redirects
+
+
+@pytest.fixture
+async def redirect_target() -> AsyncIterator[tuple[list[str], str]]:
+    hits: list[str] = []
+
+    async def steal(request: web.Request) -> web.Response:
+        hits.append(request.headers.get("Authorization", ""))
+        return web.json_response({"stolen": True})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", steal)
+    async with TestServer(app) as server:
+        yield hits, str(server.make_url("/steal"))
+
+
+async def _redirecting_server(status: int, location: str) -> TestServer:
+    async def redirect(_: web.Request) -> web.Response:
+        return web.Response(status=status, headers={"Location": location})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", redirect)
+    return TestServer(app)
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+async def test_transport_returns_a_redirect_without_following_it(
+    redirect_target: tuple[list[str], str], status: int
+) -> None:
+    hits, location = redirect_target
+    async with await _redirecting_server(status, location) as server:
+        transport = _transport(str(server.make_url("")))
+        response = await transport.send(_request(method="POST", body=b"{}"))
+        await transport.aclose()
+    assert response.status == status
+    assert hits == []
+
+
+@pytest.mark.parametrize("status", [302, 307])
+async def test_client_raises_redirect_refused_and_the_target_gets_no_request(
+    redirect_target: tuple[list[str], str], status: int
+) -> None:
+    hits, location = redirect_target
+    async with await _redirecting_server(status, location) as server:
+        async with AsyncLensmor(KEY, base_url=str(server.make_url("")), testing=True) as client:
+            with pytest.raises(RedirectRefusedError) as info:
+                await client.credits.balance()
+    assert info.value.status == status
+    assert info.value.request_sent is True
+    assert hits == []
+    assert location not in str(info.value)
+    _assert_clean(info.value)
+
+
+async def test_fake_cross_origin_redirect_is_refused_once_and_not_retried(
+    fake_lensmor: FakeLensmor, lensmor_client: AsyncLensmor
+) -> None:
+    fake_lensmor.inject(FaultKind.REDIRECT_CROSS_ORIGIN)
+    with pytest.raises(RedirectRefusedError) as info:
+        await lensmor_client.events.list()
+    assert info.value.status == 302
+    assert len(fake_lensmor.requests) == 1
+    _assert_clean(info.value, fake_lensmor.api_key)
+
+
+# ----------------------------------------------------------------------------- connection
+
+
+async def test_connection_refused_is_api_connection_error_not_sent() -> None:
+    transport = _transport(f"http://127.0.0.1:{_free_port()}")
+    with pytest.raises(APIConnectionError) as info:
+        await transport.send(_request())
+    await transport.aclose()
+    assert info.value.request_sent is False
+    assert ECHO in str(info.value)
+    _assert_clean(info.value)
+
+
+async def test_connection_refused_through_the_client_stays_not_sent() -> None:
+    url = f"http://127.0.0.1:{_free_port()}"
+    async with AsyncLensmor(KEY, base_url=url, testing=True) as client:
+        with pytest.raises(APIConnectionError) as info:
+            await client.credits.balance()
+    assert info.value.request_sent is False
+    _assert_clean(info.value)
+
+
+async def test_connection_reset_before_an_answer_is_api_connection_error_sent(
+    fake_lensmor: FakeLensmor,
+) -> None:
+    # A POST: aiohttp re-sends idempotent methods on its own, which would hide the reset.
+    fake_lensmor.inject(FaultKind.RESET_BEFORE)
+    async with AsyncLensmor(
+        fake_lensmor.api_key, base_url=fake_lensmor.url, retry=ONE_ATTEMPT
+    ) as client:
+        with pytest.raises(APIConnectionError) as info:
+            await client.events.fit_score("101")
+    assert info.value.request_sent is True
+    _assert_clean(info.value, fake_lensmor.api_key)
+
+
+# ----------------------------------------------------------------------------- timeouts
+
+
+@pytest.fixture
+async def stalling() -> AsyncIterator[str]:
+    release = asyncio.Event()
+
+    async def stall(_: web.Request) -> web.Response:
+        await release.wait()
+        return web.json_response({})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", stall)
+    async with TestServer(app) as server:
+        try:
+            yield str(server.make_url(""))
+        finally:
+            release.set()
+
+
+async def test_a_stalled_response_is_api_timeout_error(stalling: str) -> None:
+    transport = _transport(stalling)
+    with pytest.raises(APITimeoutError) as info:
+        await transport.send(_request(timeout=0.2))
+    await transport.aclose()
+    assert info.value.request_sent is True
+    _assert_clean(info.value)
+
+
+async def test_client_timeout_applies_to_each_attempt(stalling: str) -> None:
+    async with AsyncLensmor(KEY, base_url=stalling, timeout=0.2, retry=ONE_ATTEMPT) as client:
+        with pytest.raises(APITimeoutError) as info:
+            await client.credits.balance()
+    assert not isinstance(info.value, asyncio.TimeoutError)
+    _assert_clean(info.value)
+
+
+async def test_fake_commit_then_stall_is_api_timeout_error() -> None:
+    tuning = FaultTuning(stall_seconds=10.0)
+    async with FakeLensmor(fault_tuning=tuning) as fake:
+        fake.inject(FaultKind.COMMIT_THEN_TIMEOUT)
+        async with AsyncLensmor(
+            fake.api_key, base_url=fake.url, timeout=0.2, retry=ONE_ATTEMPT
+        ) as client:
+            with pytest.raises(APITimeoutError) as info:
+                await client.events.list()
+    _assert_clean(info.value, fake.api_key)
+
+
+# ----------------------------------------------------------------------------- bodies
+
+
+async def _body_server(body: bytes, *, chunked: bool) -> TestServer:
+    async def answer(request: web.Request) -> web.StreamResponse:
+        if not chunked:
+            return web.Response(body=body, content_type="application/json")
+        stream = web.StreamResponse()
+        stream.content_type = "application/json"
+        stream.enable_chunked_encoding()
+        await stream.prepare(request)
+        for start in range(0, len(body), 100):
+            await stream.write(body[start : start + 100])
+        await stream.write_eof()
+        return stream
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    return TestServer(app)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_body_over_the_cap_is_malformed_response(chunked: bool) -> None:
+    body = b'{"items":[' + b'"x",' * 500 + b'"x"]}'
+    async with await _body_server(body, chunked=chunked) as server:
+        transport = _transport(str(server.make_url("")), max_body_bytes=1024)
+        with pytest.raises(MalformedResponseError) as info:
+            await transport.send(_request())
+        await transport.aclose()
+    assert "1024" in str(info.value)
+    assert info.value.status == 200
+    _assert_clean(info.value)
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_body_within_the_cap_is_returned_whole(chunked: bool) -> None:
+    body = b'{"items":[' + b'"x",' * 200 + b'"x"]}'
+    async with await _body_server(body, chunked=chunked) as server:
+        transport = _transport(str(server.make_url("")), max_body_bytes=len(body))
+        response = await transport.send(_request())
+        await transport.aclose()
+    assert response.body == body
+
+
+async def test_fake_oversized_body_is_refused_by_the_default_cap(fake_lensmor: FakeLensmor) -> None:
+    fake_lensmor.inject(FaultKind.OVERSIZED_BODY)
+    async with AsyncLensmor(fake_lensmor.api_key, base_url=fake_lensmor.url) as client:
+        with pytest.raises(MalformedResponseError) as info:
+            await client.events.list()
+    _assert_clean(info.value, fake_lensmor.api_key)
+
+
+async def test_truncated_body_is_malformed_response(fake_lensmor: FakeLensmor) -> None:
+    fake_lensmor.inject(FaultKind.TRUNCATED_BODY)
+    async with AsyncLensmor(
+        fake_lensmor.api_key, base_url=fake_lensmor.url, retry=ONE_ATTEMPT
+    ) as client:
+        with pytest.raises(MalformedResponseError) as info:
+            await client.events.list()
+    assert "truncated" in str(info.value)
+    _assert_clean(info.value, fake_lensmor.api_key)
+
+
+async def test_non_json_success_body_is_malformed_response(fake_lensmor: FakeLensmor) -> None:
+    fake_lensmor.inject(FaultKind.MALFORMED_BODY)
+    async with AsyncLensmor(fake_lensmor.api_key, base_url=fake_lensmor.url) as client:
+        with pytest.raises(MalformedResponseError) as info:
+            await client.credits.balance()
+    assert info.value.status == 200
+    # The body (an HTML page) is not quoted back.
+    assert "Bad Gateway" not in str(info.value)
+    _assert_clean(info.value, fake_lensmor.api_key)
+
+
+# ----------------------------------------------------------------------------- no leaks
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [
+        FaultKind.RESET_BEFORE,
+        FaultKind.COMMIT_THEN_DROP,
+        FaultKind.MALFORMED_BODY,
+        FaultKind.TRUNCATED_BODY,
+        FaultKind.OVERSIZED_BODY,
+        FaultKind.REDIRECT_CROSS_ORIGIN,
+        FaultKind.HTTP_500_BEFORE,
+        FaultKind.RATE_LIMIT_GARBAGE,
+    ],
+)
+async def test_no_third_party_exception_type_ever_escapes(
+    fake_lensmor: FakeLensmor, kind: FaultKind
+) -> None:
+    fake_lensmor.inject(kind)
+    async with AsyncLensmor(
+        fake_lensmor.api_key, base_url=fake_lensmor.url, retry=ONE_ATTEMPT
+    ) as client:
+        with pytest.raises(LensmorError) as info:
+            await client.events.fit_score("101")
+    assert not isinstance(info.value, aiohttp.ClientError | orjson.JSONDecodeError | OSError)
+    _assert_clean(info.value, fake_lensmor.api_key)
+
+
+async def test_a_closed_transport_refuses_to_send_without_io(
+    echo: tuple[EchoServer, str],
+) -> None:
+    server, url = echo
+    transport = _transport(url)
+    await transport.send(_request())
+    await transport.aclose()
+    await transport.aclose()
+    with pytest.raises(APIConnectionError) as info:
+        await transport.send(_request())
+    assert info.value.request_sent is False
+    assert len(server.seen) == 1
+
+
+async def test_caller_owned_session_is_used_and_never_closed(
+    echo: tuple[EchoServer, str],
+) -> None:
+    server, url = echo
+    async with aiohttp.ClientSession() as session:
+        transport = AiohttpTransport(load_config(KEY, url), session)
+        await transport.send(_request())
+        await transport.aclose()
+        assert session.closed is False
+    assert len(server.seen) == 1
