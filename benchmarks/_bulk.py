@@ -98,9 +98,7 @@ async def _run_workers(
     return outcome["ok"], outcome["refused"]
 
 
-def _result(
-    name: str, fake: FakeLensmor, actions: int, refused: int, budget: int
-) -> BulkResult:
+def _result(name: str, fake: FakeLensmor, actions: int, refused: int, budget: int) -> BulkResult:
     routes = Counter(r.route for r in fake.requests)
     return BulkResult(
         name=name,
@@ -124,9 +122,7 @@ async def run_searches(actions: int, *, concurrency: int = 16) -> BulkResult:
         guard = CreditGuard(confirm=always_confirm, budget=budget)
         async with AsyncLensmor(fake.api_key, base_url=fake.url, guard=guard) as client:
             search = client.exhibitors.search_events
-            jobs = [
-                (lambda n=n: search(f"Bench Company {n}")) for n in range(actions)
-            ]
+            jobs = [(lambda n=n: search(f"Bench Company {n}")) for n in range(actions)]
             _ok, refused = await _run_workers(jobs, concurrency)
         return _result("searches (50 credits each)", fake, actions, refused, budget)
 
@@ -146,5 +142,9 @@ async def run_event_unlocks(
             jobs = [(lambda e=e: unlock(e)) for e in targets]
             _ok, refused = await _run_workers(jobs, concurrency)
         return _result(
-            f"event unlocks (2000 credits; {events} events, repeats)", fake, actions, refused, budget
+            f"event unlocks (2000 credits; {events} events, repeats)",
+            fake,
+            actions,
+            refused,
+            budget,
         )

@@ -9,17 +9,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 
 from benchmarks._system import SERVER_CPU, pin
 from lensmor_async.testing import FakeLensmor
 
 
-async def serve(personnel: int) -> None:
+async def serve(personnel: int, *, pinned: bool) -> None:
     # No request log: 100k-record streams would only grow the server's memory.
     async with FakeLensmor(seed=5, record_requests=False) as fake:
         event = fake.add_event("Benchmark Expo", unlocked=True, personnel=personnel)
-        ready = {"url": fake.url, "api_key": fake.api_key, "event_id": event.id}
+        ready = {
+            "url": fake.url,
+            "api_key": fake.api_key,
+            "event_id": event.id,
+            "pinned": pinned,
+        }
         print("READY " + json.dumps(ready), flush=True)
         await asyncio.Event().wait()
 
@@ -28,11 +34,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--personnel", type=int, required=True)
     args = parser.parse_args()
-    pin(SERVER_CPU)
-    try:
-        asyncio.run(serve(args.personnel))
-    except KeyboardInterrupt:
-        pass
+    pinned = pin(SERVER_CPU)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(args.personnel, pinned=pinned))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,9 @@ def _static_server_sections(
     path = workdir / "payloads.json"
     payloads.save(path)
     with child("benchmarks._server", [str(path)]) as server:
-        base_url = f"http://127.0.0.1:{json.loads(server.ready)['port']}"
+        ready = json.loads(server.ready)
+        base_url = f"http://127.0.0.1:{ready['port']}"
+        results.machine["server pinned to CPU 1"] = "yes" if ready["pinned"] else "no"
         if "throughput" in sections:
             progress(f"throughput grid: {mode.rounds} rounds × 24 cells")
             results.throughput = asyncio.run(
@@ -61,11 +63,16 @@ def _static_server_sections(
                     "benchmarks._memory",
                     [
                         "load",
-                        "--variant", variant,
-                        "--url", base_url,
-                        "--api-key", payloads.api_key,
-                        "--requests", str(mode.load_requests),
-                        "--concurrency", str(mode.load_concurrency),
+                        "--variant",
+                        variant,
+                        "--url",
+                        base_url,
+                        "--api-key",
+                        payloads.api_key,
+                        "--requests",
+                        str(mode.load_requests),
+                        "--concurrency",
+                        str(mode.load_concurrency),
                     ],
                     timeout=300,
                 )
@@ -81,10 +88,14 @@ def _stream_section(results: Results) -> None:
             "benchmarks._memory",
             [
                 "stream",
-                "--url", info["url"],
-                "--api-key", info["api_key"],
-                "--event-id", info["event_id"],
-                "--records", str(records),
+                "--url",
+                info["url"],
+                "--api-key",
+                info["api_key"],
+                "--event-id",
+                info["event_id"],
+                "--records",
+                str(records),
             ],
             timeout=600,
         )
@@ -109,11 +120,12 @@ def _bulk_section(results: Results) -> None:
 def run(mode: Mode, sections: Sequence[str], command: str) -> Results:
     """Measure every requested section and return the results (nothing is written here)."""
     started = time.perf_counter()
-    pin(CLIENT_CPU)
+    machine = machine_info()
+    machine["client pinned to CPU 0"] = "yes" if pin(CLIENT_CPU) else "no"
     results = Results(
         mode=mode,
         command=command,
-        machine=machine_info(),
+        machine=machine,
         started=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         load_before=_loadavg(),
     )

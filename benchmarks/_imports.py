@@ -22,10 +22,7 @@ TARGETS = {
     "lensmor_async": "import lensmor_async",
     "aiohttp+attrs+cattrs+anyio": "import aiohttp, attrs, cattrs, anyio",
 }
-_TIMER = (
-    "import time; t = time.perf_counter(); {stmt}; "
-    "print((time.perf_counter() - t) * 1000.0)"
-)
+_TIMER = "import time; t = time.perf_counter(); {stmt}; print((time.perf_counter() - t) * 1000.0)"
 
 
 @attrs.frozen

@@ -80,7 +80,9 @@ def _raw_headers(api_key: str) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def _sdk(base_url: str, api_key: str, endpoint: str, concurrency: int) -> AsyncIterator[CallFn]:
+async def _sdk(
+    base_url: str, api_key: str, endpoint: str, concurrency: int
+) -> AsyncIterator[CallFn]:
     guard = CreditGuard(confirm=always_confirm)
     async with AsyncLensmor(
         api_key, base_url=base_url, guard=guard, max_concurrency=max(64, concurrency)
@@ -114,7 +116,9 @@ async def _aiohttp(
 
 
 @asynccontextmanager
-async def _httpx(base_url: str, api_key: str, endpoint: str, concurrency: int) -> AsyncIterator[CallFn]:
+async def _httpx(
+    base_url: str, api_key: str, endpoint: str, concurrency: int
+) -> AsyncIterator[CallFn]:
     url = _url(base_url, endpoint)
     size = pool_size(concurrency)
     limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
@@ -129,9 +133,7 @@ async def _httpx(base_url: str, api_key: str, endpoint: str, concurrency: int) -
         yield call
 
 
-def open_variant(
-    variant: str, base_url: str, api_key: str, endpoint: str, concurrency: int
-) -> Any:
+def open_variant(variant: str, base_url: str, api_key: str, endpoint: str, concurrency: int) -> Any:
     """An async context manager that yields a zero-argument coroutine function."""
     if variant == "sdk":
         return _sdk(base_url, api_key, endpoint, concurrency)

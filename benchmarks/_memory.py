@@ -103,7 +103,9 @@ def main() -> None:
         result = asyncio.run(stream(args.url, args.api_key, args.event_id, args.records))
     else:
         result = asyncio.run(
-            load(args.variant, args.url, args.api_key, args.endpoint, args.requests, args.concurrency)
+            load(
+                args.variant, args.url, args.api_key, args.endpoint, args.requests, args.concurrency
+            )
         )
     sys.stdout.write(json.dumps(result) + "\n")
 

@@ -66,9 +66,7 @@ def _absolute_section(results: Results) -> list[str]:
     if grid is None:
         return []
     order = {v: i for i, v in enumerate(VARIANTS)}
-    summaries = sorted(
-        grid.summaries, key=lambda s: (s.endpoint, s.concurrency, order[s.variant])
-    )
+    summaries = sorted(grid.summaries, key=lambda s: (s.endpoint, s.concurrency, order[s.variant]))
     rows = [
         [
             s.endpoint,
@@ -83,8 +81,17 @@ def _absolute_section(results: Results) -> list[str]:
         ]
         for s in summaries
     ]
-    header = ["route", "C", "client", "req/s", "p50 ms", "p99 ms", "client CPU µs/req",
-              "server CPU %", "errors"]
+    header = [
+        "route",
+        "C",
+        "client",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "client CPU µs/req",
+        "server CPU %",
+        "errors",
+    ]
     return [
         "## Absolute numbers",
         "",
@@ -130,9 +137,21 @@ def _bulk_section(results: Results) -> list[str]:
         ]
         for b in results.bulk
     ]
-    header = ["mix", "actions", "paid", "refused", "requests", "prechecks",
-              "requests/paid (excl. prechecks)", "prechecks/paid", "requests/action",
-              "naive requests/action", "charged / budget", "overspend", "double charges"]
+    header = [
+        "mix",
+        "actions",
+        "paid",
+        "refused",
+        "requests",
+        "prechecks",
+        "requests/paid (excl. prechecks)",
+        "prechecks/paid",
+        "requests/action",
+        "naive requests/action",
+        "charged / budget",
+        "overspend",
+        "double charges",
+    ]
     routes = [
         f"- {b.name}: " + ", ".join(f"`{k}` {v}" for k, v in sorted(b.by_route.items()))
         for b in results.bulk

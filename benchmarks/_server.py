@@ -1,7 +1,7 @@
 """The static server: replays captured FakeLensmor answers as fast as aiohttp can.
 
 Run as a child process (``python -m benchmarks._server PAYLOADS``): it pins itself to
-CPU 1, binds 127.0.0.1 on a free port and prints ``READY {"port": N}``. It uses
+CPU 1, binds 127.0.0.1 on a free port and prints ``READY {"port": N, "pinned": true}``. It uses
 aiohttp's low-level server (no router, no middlewares), so the time measured is the
 client's, not the fake's business logic. Any other path answers 404.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -41,12 +42,12 @@ def _handler(payloads: Payloads) -> Callable[[web.BaseRequest], Awaitable[web.St
     return handle
 
 
-async def serve(payloads: Payloads, port: int) -> None:
+async def serve(payloads: Payloads, port: int, *, pinned: bool) -> None:
     server = web.Server(_handler(payloads), access_log=None)
     loop = asyncio.get_running_loop()
     listener = await loop.create_server(server, "127.0.0.1", port, backlog=1024)
     bound = listener.sockets[0].getsockname()[1]
-    print("READY " + json.dumps({"port": bound}), flush=True)
+    print("READY " + json.dumps({"port": bound, "pinned": pinned}), flush=True)
     try:
         await asyncio.Event().wait()
     finally:
@@ -59,11 +60,9 @@ def main() -> None:
     parser.add_argument("payloads", type=Path)
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    pin(SERVER_CPU)
-    try:
-        asyncio.run(serve(Payloads.load(args.payloads), args.port))
-    except KeyboardInterrupt:
-        pass
+    pinned = pin(SERVER_CPU)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(Payloads.load(args.payloads), args.port, pinned=pinned))
 
 
 if __name__ == "__main__":

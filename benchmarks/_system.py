@@ -23,22 +23,29 @@ _VERSIONED = ("aiohttp", "attrs", "cattrs", "anyio", "orjson", "httpx", "yarl", 
 
 
 def usable_cpus() -> set[int]:
-    """CPUs this process may run on (all of them where affinity is unsupported)."""
+    """CPUs this process may run on now (all of them where affinity is unsupported)."""
     if hasattr(os, "sched_getaffinity"):
         return set(os.sched_getaffinity(0))
     return set(range(os.cpu_count() or 1))
 
 
 def can_pin() -> bool:
-    """Pinning client and server apart needs affinity support and two usable CPUs."""
-    return hasattr(os, "sched_setaffinity") and {CLIENT_CPU, SERVER_CPU} <= usable_cpus()
+    """Pinning client and server apart needs affinity support and two CPUs."""
+    return hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > max(CLIENT_CPU, SERVER_CPU)
 
 
 def pin(cpu: int) -> bool:
-    """Pin this process to one CPU; False (and no change) when that is impossible."""
+    """Pin this process to one CPU; False (and no change) when that is impossible.
+
+    Children inherit their parent's mask, so a server started by the (pinned)
+    client widens its own mask here rather than testing the inherited one.
+    """
     if not can_pin():
         return False
-    os.sched_setaffinity(0, {cpu})
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError:  # e.g. a cpuset that does not include this CPU
+        return False
     return True
 
 
@@ -87,11 +94,10 @@ def machine_info() -> dict[str, str]:
     """What the results depend on: CPU, cores, OS, Python and library versions."""
     info = {
         "cpu": _cpu_model(),
-        "cpus": f"{os.cpu_count()} (usable: {len(usable_cpus())})",
+        "cpus": str(os.cpu_count()),
         "memory": _memory_total(),
         "os": platform.platform(),
         "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "pinning": "client CPU 0, servers CPU 1" if can_pin() else "unavailable (not pinned)",
     }
     for name in ("lensmor-async", *_VERSIONED):
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+
 import attrs
 
 from benchmarks._results import Results
@@ -33,14 +34,38 @@ def judge(results: Results) -> list[Verdict]:
     verdicts: list[Verdict] = []
     for conc in (16, 128):
         verdicts += [
-            _ratio_verdict(results, "balance", conc, "aiohttp+json", 1.0,
-                           f"balance C={conc}: SDK ≥ 1.0× aiohttp+json"),
-            _ratio_verdict(results, "balance", conc, "aiohttp+orjson", 0.85,
-                           f"balance C={conc}: SDK ≥ 0.85× aiohttp+orjson"),
-            _ratio_verdict(results, "personnel", conc, "aiohttp+json", 0.9,
-                           f"personnel.list C={conc}: SDK ≥ 0.9× aiohttp+json (stretch 1.0)"),
-            _ratio_verdict(results, "personnel", conc, "aiohttp+orjson", 0.75,
-                           f"personnel.list C={conc}: SDK ≥ 0.75× aiohttp+orjson"),
+            _ratio_verdict(
+                results,
+                "balance",
+                conc,
+                "aiohttp+json",
+                1.0,
+                f"balance C={conc}: SDK ≥ 1.0× aiohttp+json",
+            ),
+            _ratio_verdict(
+                results,
+                "balance",
+                conc,
+                "aiohttp+orjson",
+                0.85,
+                f"balance C={conc}: SDK ≥ 0.85× aiohttp+orjson",
+            ),
+            _ratio_verdict(
+                results,
+                "personnel",
+                conc,
+                "aiohttp+json",
+                0.9,
+                f"personnel.list C={conc}: SDK ≥ 0.9× aiohttp+json (stretch 1.0)",
+            ),
+            _ratio_verdict(
+                results,
+                "personnel",
+                conc,
+                "aiohttp+orjson",
+                0.75,
+                f"personnel.list C={conc}: SDK ≥ 0.75× aiohttp+orjson",
+            ),
         ]
     for endpoint in ("balance", "personnel"):
         verdicts.append(

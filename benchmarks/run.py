@@ -16,13 +16,13 @@ if __package__ in (None, ""):
     # Run as a script: make the project root importable so ``benchmarks`` resolves.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-from collections.abc import Sequence  # noqa: E402
+import argparse
+import json
+from collections.abc import Sequence
 
-from benchmarks._harness import progress, run  # noqa: E402
-from benchmarks._report import render_markdown, to_json  # noqa: E402
-from benchmarks._results import MODES, SECTIONS  # noqa: E402
+from benchmarks._harness import progress, run
+from benchmarks._report import render_markdown, to_json
+from benchmarks._results import MODES, SECTIONS
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parent / "RESULTS.md"
 

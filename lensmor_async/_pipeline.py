@@ -144,32 +144,42 @@ class Pipeline:
     ) -> T:
         """Send with retries; return the decoded success or raise a typed error."""
         body = None if call.body is None else orjson.dumps(call.body)
+        # Without a deadline every attempt sends the same request: build it once, reuse it.
+        fixed: Request | None = None
         attempt = 0
         while True:
             attempt += 1
             remaining = self._remaining(deadline)
-            request = Request(
-                method=call.operation.method,
-                path=call.path,
-                route=call.operation.route,
-                query=call.query,
-                body=body,
-                timeout=attempt_timeout(self.config.timeout, remaining),
-                credit_relevant=call.operation.credit_relevant,
-            )
             try:
-                payload = await self._attempt(request, remaining, probe)
+                if remaining is None:
+                    if fixed is None:
+                        fixed = self._request(call, body, self.config.timeout)
+                    payload = await self._exchange(fixed, probe)
+                else:
+                    payload = await self._attempt(call, body, remaining, probe)
             except (TransportError, APIStatusError) as exc:
                 await self._after_failure(call, exc, attempt, deadline)
                 continue
             self.retry_budget.record_success()
             return call.decode(payload)
 
+    def _request(self, call: Call[Any], body: bytes | None, timeout: float | None) -> Request:
+        operation = call.operation
+        return Request(
+            method=operation.method,
+            path=call.path,
+            route=operation.route,
+            query=call.query,
+            body=body,
+            timeout=timeout,
+            credit_relevant=operation.credit_relevant,
+        )
+
     async def _attempt(
-        self, request: Request, remaining: float | None, probe: SendProbe | None
+        self, call: Call[Any], body: bytes | None, remaining: float, probe: SendProbe | None
     ) -> Any:
-        if remaining is None:
-            return await self._exchange(request, probe)
+        """One attempt under the call's deadline: its timeout shrinks to the time left."""
+        request = self._request(call, body, attempt_timeout(self.config.timeout, remaining))
         try:
             with anyio.fail_after(remaining):
                 return await self._exchange(request, probe)
@@ -183,9 +193,10 @@ class Pipeline:
             if probe is not None:
                 probe.started = True
             response = await self.transport.send(request)
+        headers = response.headers
         now = time.time()
-        last_trace_id.set(response.headers.get("X-Request-ID"))
-        info = parse_rate_limit(response.headers)
+        last_trace_id.set(headers.get("X-Request-ID"))
+        info = parse_rate_limit(headers)
         if info is not None:
             self.rate_limit.last = info
             self.limiter.observe(info, now)
@@ -195,9 +206,9 @@ class Pipeline:
                 request.method,
                 request.route,
                 response.status,
-                response.headers.get("X-Request-ID"),
+                headers.get("X-Request-ID"),
             )
-        return decode_payload(response.status, response.headers, response.body, now=now)
+        return decode_payload(response.status, headers, response.body, now=now)
 
     def _remaining(self, deadline: float | None) -> float | None:
         if deadline is None:

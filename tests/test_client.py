@@ -6,6 +6,7 @@ Every network test talks to FakeLensmor (or a tiny aiohttp app) on 127.0.0.1.
 from __future__ import annotations
 
 import gc
+import logging
 import pickle
 import warnings
 from collections.abc import AsyncIterator
@@ -18,7 +19,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from lensmor_async import (
-    APIConnectionError,
     AsyncLensmor,
     ConfigurationError,
     CreditGuard,
@@ -272,19 +272,34 @@ async def test_aclose_is_idempotent_and_refuses_later_calls_without_io(
     await client.aclose()
     await client.aclose()
     fake_lensmor.reset_requests()
-    with pytest.raises(APIConnectionError) as info:
+    with pytest.raises(ConfigurationError, match="closed"):
         await client.credits.balance()
-    assert info.value.request_sent is False
     assert fake_lensmor.requests == []
+
+
+async def test_a_call_on_a_closed_client_fails_at_once_without_retries(
+    no_env: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = AsyncLensmor(KEY, base_url="http://127.0.0.1:1", testing=True)
+    await client.aclose()
+    with (
+        caplog.at_level(logging.INFO, logger="lensmor_async"),
+        pytest.raises(ConfigurationError, match="closed"),
+    ):
+        await client.credits.balance()
+    attempts = [r for r in caplog.records if "attempt" in r.getMessage()]
+    assert attempts == []
 
 
 async def test_context_manager_closes_and_a_later_aclose_is_harmless(
     fake_lensmor: FakeLensmor,
 ) -> None:
-    async with AsyncLensmor(fake_lensmor.api_key, base_url=fake_lensmor.url) as client:
+    async with AsyncLensmor(
+        fake_lensmor.api_key, base_url=fake_lensmor.url, testing=True
+    ) as client:
         await client.credits.balance()
     await client.aclose()
-    with pytest.raises(APIConnectionError):
+    with pytest.raises(ConfigurationError, match="closed"):
         await client.credits.balance()
 
 
@@ -379,13 +394,12 @@ async def test_closing_the_copy_leaves_the_shared_session_open(
 
 
 async def test_closing_the_original_closes_the_copies_too(fake_lensmor: FakeLensmor) -> None:
-    client = AsyncLensmor(fake_lensmor.api_key, base_url=fake_lensmor.url)
+    client = AsyncLensmor(fake_lensmor.api_key, base_url=fake_lensmor.url, testing=True)
     copy = client.with_options(timeout=5.0)
     await copy.credits.balance()
     await client.aclose()
-    with pytest.raises(APIConnectionError) as info:
+    with pytest.raises(ConfigurationError, match="closed"):
         await copy.credits.balance()
-    assert info.value.request_sent is False
     assert len(fake_lensmor.requests) == 1
 
 
@@ -418,12 +432,14 @@ async def test_rate_limit_is_none_before_any_response(no_env: None) -> None:
 
 
 async def test_rate_limit_reflects_the_last_response_headers() -> None:
-    async with FakeLensmor(rate_limit=500, rate_limit_window=3600) as fake:
-        async with AsyncLensmor(fake.api_key, base_url=fake.url, testing=True) as client:
-            await client.credits.balance()
-            first = client.rate_limit
-            await client.events.list(page_size=1)
-            second = client.rate_limit
+    async with (
+        FakeLensmor(rate_limit=500, rate_limit_window=3600) as fake,
+        AsyncLensmor(fake.api_key, base_url=fake.url, testing=True) as client,
+    ):
+        await client.credits.balance()
+        first = client.rate_limit
+        await client.events.list(page_size=1)
+        second = client.rate_limit
     assert isinstance(first, RateLimitInfo)
     assert isinstance(second, RateLimitInfo)
     assert (first.limit, first.remaining) == (500, 499)
@@ -459,11 +475,13 @@ async def test_rate_limit_keeps_the_last_known_values_when_headers_are_absent() 
     app = web.Application()
     app.router.add_get("/external/credits/balance", with_headers)
     app.router.add_get("/external/events/list", without_headers)
-    async with TestServer(app) as server:
-        async with AsyncLensmor(KEY, base_url=str(server.make_url(""))) as client:
-            await client.credits.balance()
-            await client.events.list()
-            assert client.rate_limit == RateLimitInfo(limit=120, remaining=119, reset=1714521600)
+    async with (
+        TestServer(app) as server,
+        AsyncLensmor(KEY, base_url=str(server.make_url(""))) as client,
+    ):
+        await client.credits.balance()
+        await client.events.list()
+        assert client.rate_limit == RateLimitInfo(limit=120, remaining=119, reset=1714521600)
 
 
 # ----------------------------------------------------------------------------- transport

@@ -419,6 +419,146 @@ async def test_aclose_is_idempotent_and_closed_ledgers_refuse_work(
     await ledger.aclose()
     with pytest.raises(InvalidRequestError):
         await ledger.reserve("b", 1, ttl=LONG)
+    with pytest.raises(InvalidRequestError):
+        await ledger.release_intent("a")
+
+
+async def test_release_intent_drops_only_that_intents_holds_and_counts_them(
+    ledger_factory: LedgerFactory,
+) -> None:
+    ledger = ledger_factory(100)
+    crashed = [await ledger.reserve("crashed", amount, ttl=LONG) for amount in (30, 20, 0)]
+    other = await ledger.reserve("other", 50, ttl=LONG)
+    assert await ledger.release_intent("crashed") == 3
+    assert await ledger.snapshot() == LedgerSnapshot(100, 0, 50, 1)
+    # The freed credits can be held again; the other intent's hold still commits.
+    await ledger.reserve("next", 50, ttl=LONG)
+    await ledger.commit(other, 45)
+    assert await ledger.snapshot() == LedgerSnapshot(100, 45, 50, 1)
+    for hold in crashed:
+        with pytest.raises(StaleHoldError):
+            await ledger.commit(hold, hold.amount)
+        assert await ledger.committed(hold.hold_id) is None
+
+
+async def test_release_intent_leaves_committed_holds_and_spent_alone(
+    ledger_factory: LedgerFactory,
+) -> None:
+    ledger = ledger_factory(100)
+    done = await ledger.reserve("crashed", 10, ttl=LONG)
+    await ledger.reserve("crashed", 15, ttl=LONG)
+    await ledger.commit(done, 12)
+    assert await ledger.release_intent("crashed") == 1
+    assert await ledger.snapshot() == LedgerSnapshot(100, 12, 0, 0)
+    # The commit is still remembered, so recovery's repeat is still a no-op.
+    assert await ledger.committed(done.hold_id) == 12
+    await ledger.commit(done, 12)
+    assert (await ledger.snapshot()).spent == 12
+
+
+async def test_release_intent_twice_returns_zero_the_second_time(
+    ledger_factory: LedgerFactory,
+) -> None:
+    ledger = ledger_factory(100)
+    await ledger.reserve("crashed", 10, ttl=LONG)
+    await ledger.reserve("crashed", 10, ttl=LONG)
+    assert await ledger.release_intent("crashed") == 2
+    assert await ledger.release_intent("crashed") == 0
+    assert await ledger.snapshot() == LedgerSnapshot(100, 0, 0, 0)
+
+
+async def test_release_intent_of_an_unknown_key_returns_zero_and_changes_nothing(
+    ledger_factory: LedgerFactory,
+) -> None:
+    ledger = ledger_factory(100)
+    await ledger.commit(await ledger.reserve("a", 10, ttl=LONG), 10)
+    await ledger.reserve("b", 20, ttl=LONG)
+    assert await ledger.release_intent("never-reserved") == 0
+    assert await ledger.snapshot() == LedgerSnapshot(100, 10, 20, 1)
+
+
+async def test_release_intent_does_not_count_expired_holds(ledger_factory: LedgerFactory) -> None:
+    ledger = ledger_factory(100)
+    await ledger.reserve("crashed", 30, ttl=SHORT)
+    await ledger.reserve("crashed", 20, ttl=LONG)
+    await anyio.sleep(PAST_SHORT)
+    assert await ledger.release_intent("crashed") == 1
+    assert await ledger.snapshot() == LedgerSnapshot(100, 0, 0, 0)
+
+
+async def test_release_intent_matches_the_whole_key_not_a_prefix(
+    ledger_factory: LedgerFactory,
+) -> None:
+    ledger = ledger_factory(None)
+    keys = ["a", "a:", "a:b", "a:{b}", "ab", "A"]
+    for n, key in enumerate(keys, start=1):
+        await ledger.reserve(key, n, ttl=LONG)
+    assert await ledger.release_intent("a") == 1
+    assert await ledger.release_intent("a:{b}") == 1
+    snap = await ledger.snapshot()
+    assert (snap.reserved, snap.holds) == (2 + 3 + 5 + 6, 4)
+
+
+@pytest.mark.parametrize("intent_key", ["", None, 5])
+async def test_release_intent_refuses_a_bad_key(
+    ledger_factory: LedgerFactory, intent_key: object
+) -> None:
+    ledger = ledger_factory(100)
+    await ledger.reserve("a", 10, ttl=LONG)
+    with pytest.raises(InvalidRequestError):
+        await ledger.release_intent(intent_key)  # type: ignore[arg-type]
+    assert await ledger.snapshot() == LedgerSnapshot(100, 0, 10, 1)
+
+
+async def test_concurrent_reserve_and_release_intent_keep_the_budget_arithmetic_right(
+    ledger_factory: LedgerFactory,
+) -> None:
+    budget = 600
+    ledger = ledger_factory(budget)
+    crashed: list[Hold] = []
+    kept: list[Hold] = []
+    released: list[int] = []
+    spent = 0
+    seen: list[LedgerSnapshot] = []
+
+    async def reserve_crashed() -> None:
+        try:
+            crashed.append(await ledger.reserve("crashed", 7, ttl=LONG))
+        except BudgetExceededError:
+            return
+        seen.append(await ledger.snapshot())
+
+    async def reserve_kept(n: int) -> None:
+        nonlocal spent
+        try:
+            hold = await ledger.reserve(f"kept-{n % 5}", 3, ttl=LONG)
+        except BudgetExceededError:
+            return
+        if n % 2:
+            await ledger.commit(hold, 3)
+            spent += 3
+        else:
+            kept.append(hold)
+        seen.append(await ledger.snapshot())
+
+    async def release_crashed() -> None:
+        released.append(await ledger.release_intent("crashed"))
+        seen.append(await ledger.snapshot())
+
+    async with anyio.create_task_group() as tg:
+        for n in range(100):
+            tg.start_soon(reserve_crashed)
+            tg.start_soon(reserve_kept, n)
+            if n % 5 == 0:
+                tg.start_soon(release_crashed)
+    released.append(await ledger.release_intent("crashed"))
+    # Every crashed hold was dropped by exactly one release_intent; nothing else was.
+    assert sum(released) == len(crashed)
+    assert all(snap.spent + snap.reserved <= budget for snap in seen)
+    assert await ledger.snapshot() == LedgerSnapshot(budget, spent, 3 * len(kept), len(kept))
+    for hold in kept:
+        await ledger.commit(hold, 3)
+    assert (await ledger.snapshot()).spent == spent + 3 * len(kept)
 
 
 async def test_concurrent_reserves_grant_exactly_what_fits(ledger_factory: LedgerFactory) -> None:
@@ -484,6 +624,7 @@ _OPS = st.lists(
         st.tuples(st.just("unheld"), st.integers(0, 10)),
         st.tuples(st.just("recommit"), st.integers(0, 60)),
         st.tuples(st.just("commit-released"), st.integers(0, 60)),
+        st.tuples(st.just("release-intent"), st.integers(0, 2)),
     ),
     max_size=25,
 )
@@ -510,11 +651,13 @@ async def test_ledger_matches_a_reference_model(
         reserved = sum(hold.amount for hold in holds)
         if op == "reserve":
             # A hold is granted iff it fits in what is left (never negative).
+            # Three intents, picked by the amount, so release-intent has something to sort.
+            intent = f"m{value % 3}"
             if value <= max(0, budget - spent - reserved):
-                holds.append(await ledger.reserve("m", value, ttl=LONG))
+                holds.append(await ledger.reserve(intent, value, ttl=LONG))
             else:
                 with pytest.raises(BudgetExceededError):
-                    await ledger.reserve("m", value, ttl=LONG)
+                    await ledger.reserve(intent, value, ttl=LONG)
         elif op == "commit" and holds:
             hold = holds.pop(0)
             await ledger.commit(hold, value)
@@ -535,6 +678,11 @@ async def test_ledger_matches_a_reference_model(
         elif op == "commit-released" and released:
             with pytest.raises(StaleHoldError):
                 await ledger.commit(released[-1], value)
+        elif op == "release-intent":
+            dropped = [hold for hold in holds if hold.intent_key == f"m{value}"]
+            assert await ledger.release_intent(f"m{value}") == len(dropped)
+            holds = [hold for hold in holds if hold.intent_key != f"m{value}"]
+            released.extend(dropped)
     expected = LedgerSnapshot(budget, spent, sum(hold.amount for hold in holds), len(holds))
     assert await ledger.snapshot() == expected
     await ledger.aclose()

@@ -14,6 +14,7 @@ from lensmor_async.errors import (
     BudgetExceededError,
     ConfigurationError,
     CreditError,
+    InvalidRequestError,
 )
 from lensmor_async.guard._ledger_protocol import Hold, LedgerSnapshot, StaleHoldError
 from lensmor_async.guard._ledger_redis import RedisLedger
@@ -57,7 +58,13 @@ async def test_data_lives_under_one_hash_tagged_prefix(
 ) -> None:
     hold = await ledger.reserve("intent-a", 40, ttl=LONG)
     keys = sorted(await raw.keys(f"*{redis_key}*"))
-    assert keys == [f"{{{redis_key}}}:expiry", f"{{{redis_key}}}:holds", f"{{{redis_key}}}:meta"]
+    assert keys == [
+        f"{{{redis_key}}}:expiry",
+        f"{{{redis_key}}}:holds",
+        f"{{{redis_key}}}:intent:intent-a",
+        f"{{{redis_key}}}:meta",
+    ]
+    assert await raw.smembers(f"{{{redis_key}}}:intent:intent-a") == {hold.hold_id}
     meta = await raw.hgetall(f"{{{redis_key}}}:meta")
     assert meta == {"budget": "100", "reserved": "40", "fence": str(hold.fence)}
     entry = await raw.hget(f"{{{redis_key}}}:holds", hold.hold_id)
@@ -88,6 +95,74 @@ async def test_a_release_leaves_no_marker(
     hold = await ledger.reserve("a", 10, ttl=LONG)
     await ledger.release(hold)
     assert await raw.keys(f"{{{redis_key}}}:committed:*") == []
+
+
+async def test_an_intent_set_outlives_its_longest_hold_by_about_a_second(
+    ledger: RedisLedger, raw: redis.asyncio.Redis, redis_key: str
+) -> None:
+    await ledger.reserve("long-first", 1, ttl=LONG)
+    await ledger.reserve("long-first", 1, ttl=1.0)
+    await ledger.reserve("short-first", 1, ttl=1.0)
+    await ledger.reserve("short-first", 1, ttl=LONG)
+    for intent in ("long-first", "short-first"):
+        left = await raw.pttl(f"{{{redis_key}}}:intent:{intent}")
+        # A later, shorter hold never shortens the set's life.
+        assert LONG * 1000 - 5000 < left <= LONG * 1000 + 1000
+
+
+async def test_intent_sets_vanish_once_their_holds_are_settled(
+    ledger: RedisLedger, raw: redis.asyncio.Redis, redis_key: str
+) -> None:
+    committed = await ledger.reserve("a", 10, ttl=LONG)
+    released = await ledger.reserve("a", 10, ttl=LONG)
+    await ledger.reserve("b", 10, ttl=LONG)
+    await ledger.reserve("c", 10, ttl=SHORT)
+    await ledger.commit(committed, 10)
+    await ledger.release(released)
+    assert await ledger.release_intent("b") == 1
+    await anyio.sleep(PAST_SHORT)
+    assert await ledger.release_expired() == 1
+    assert await raw.keys(f"{{{redis_key}}}:intent:*") == []
+    assert await ledger.snapshot() == LedgerSnapshot(100, 10, 0, 0)
+
+
+async def test_a_stray_id_in_an_intent_set_is_ignored_and_cleared(
+    ledger: RedisLedger, raw: redis.asyncio.Redis, redis_key: str
+) -> None:
+    await ledger.reserve("a", 10, ttl=LONG)
+    await ledger.reserve("b", 20, ttl=LONG)
+    other = await ledger.reserve("c", 30, ttl=LONG)
+    # An id the set should not hold (here another intent's live hold) is never dropped.
+    await raw.sadd(f"{{{redis_key}}}:intent:a", "0" * 32, other.hold_id)
+    assert await ledger.release_intent("a") == 1
+    assert not await raw.exists(f"{{{redis_key}}}:intent:a")
+    assert await ledger.snapshot() == LedgerSnapshot(100, 0, 50, 2)
+
+
+async def test_release_intent_from_another_client_drops_the_crashed_clients_holds(
+    redis_url: str, redis_key: str
+) -> None:
+    crashed = RedisLedger(redis_url, key=redis_key, budget=50)
+    recovering = RedisLedger(redis_url, key=redis_key, budget=50)
+    try:
+        hold = await crashed.reserve("journal-key", 30, ttl=LONG)
+        await crashed.aclose()
+        assert await recovering.release_intent("journal-key") == 1
+        assert await recovering.snapshot() == LedgerSnapshot(50, 0, 0, 0)
+        with pytest.raises(StaleHoldError):
+            await recovering.commit(hold, 30)
+    finally:
+        await recovering.aclose()
+
+
+async def test_release_intent_refuses_a_bad_key_before_any_io(anyio_backend: str) -> None:
+    ledger = RedisLedger(f"redis://127.0.0.1:{_closed_port()}/0", key="unreachable", budget=10)
+    try:
+        with pytest.raises(InvalidRequestError) as info:
+            await ledger.release_intent("")
+        assert not isinstance(info.value, CreditError)
+    finally:
+        await ledger.aclose()
 
 
 async def test_hold_expiry_is_stamped_with_the_server_clock(

@@ -13,7 +13,12 @@ import anyio.abc
 import anyio.to_thread
 import pytest
 
-from lensmor_async.errors import BudgetExceededError, ConfigurationError, CreditError
+from lensmor_async.errors import (
+    BudgetExceededError,
+    ConfigurationError,
+    CreditError,
+    InvalidRequestError,
+)
 from lensmor_async.guard._ledger_protocol import LedgerSnapshot
 from lensmor_async.guard._ledger_sqlite import SqliteLedger
 
@@ -164,6 +169,82 @@ async def test_a_file_from_before_commit_markers_gains_the_table(tmp_path: Path)
         assert await reopened.snapshot() == LedgerSnapshot(100, 10, 0, 0)
     finally:
         await reopened.aclose()
+
+
+def _indexes(path: Path) -> set[str]:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'lensmor_holds'"
+        ).fetchall()
+    finally:
+        conn.close()
+    return {name for (name,) in rows}
+
+
+async def test_release_intent_finds_holds_through_the_intent_index(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    ledger = SqliteLedger(path, budget=None)
+    await ledger.reserve("a", 1, ttl=LONG)
+    await ledger.aclose()
+    conn = sqlite3.connect(path)
+    try:
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN DELETE FROM lensmor_holds WHERE intent_key = ?", ("a",)
+        ).fetchall()
+    finally:
+        conn.close()
+    assert any("lensmor_holds_intent" in row[-1] for row in plan)
+
+
+async def test_a_file_from_before_the_intent_index_gains_it_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    ledger = SqliteLedger(path, budget=100)
+    await ledger.reserve("crashed", 10, ttl=LONG)
+    await ledger.reserve("other", 20, ttl=LONG)
+    await ledger.aclose()
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("DROP INDEX lensmor_holds_intent")
+        conn.commit()
+    finally:
+        conn.close()
+    assert "lensmor_holds_intent" not in _indexes(path)
+    reopened = SqliteLedger(path, budget=100)
+    try:
+        assert await reopened.release_intent("crashed") == 1
+        assert "lensmor_holds_intent" in _indexes(path)
+        assert await reopened.snapshot() == LedgerSnapshot(100, 0, 20, 1)
+    finally:
+        await reopened.aclose()
+
+
+async def test_release_intent_from_another_opener_sees_every_process_holds(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.db"
+    crashed = SqliteLedger(path, budget=30)
+    recovering = SqliteLedger(path, budget=30)
+    try:
+        await crashed.reserve("journal-key", 20, ttl=LONG)
+        await crashed.reserve("journal-key", 10, ttl=LONG)
+        await crashed.aclose()
+        assert await recovering.release_intent("journal-key") == 2
+        assert await recovering.snapshot() == LedgerSnapshot(30, 0, 0, 0)
+    finally:
+        await recovering.aclose()
+
+
+async def test_release_intent_refuses_a_bad_key_before_touching_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.db"
+    ledger = SqliteLedger(path, budget=100)
+    try:
+        with pytest.raises(InvalidRequestError) as info:
+            await ledger.release_intent("")
+        assert not isinstance(info.value, ConfigurationError)
+        assert not path.exists()
+    finally:
+        await ledger.aclose()
 
 
 @pytest.mark.parametrize("retention", [0, -1, float("inf"), "7", True])

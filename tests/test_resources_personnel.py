@@ -215,7 +215,8 @@ async def test_events_by_linkedin_sends_the_url_as_a_query_pair(
     fake_lensmor: FakeLensmor, lensmor_client: AsyncLensmor
 ) -> None:
     record = fake_lensmor.state.person(FIRST_PERSON)
-    assert record is not None and record.linkedin_url is not None
+    assert record is not None
+    assert record.linkedin_url is not None
     await lensmor_client.personnel.events_by_linkedin(record.linkedin_url, page_size=5)
     (request,) = fake_lensmor.requests
     assert (request.method, request.path) == ("GET", "/external/personnel/events/by-linkedin")
@@ -231,7 +232,8 @@ async def test_events_by_linkedin_decodes_the_person_and_a_page_of_events(
 ) -> None:
     shared = _shared_person(fake_lensmor)
     record = fake_lensmor.state.person(shared)
-    assert record is not None and record.linkedin_url is not None
+    assert record is not None
+    assert record.linkedin_url is not None
     result = await lensmor_client.personnel.events_by_linkedin(record.linkedin_url + "/?utm=x")
     assert isinstance(result, PersonEvents)
     assert result.personnel.id == shared

@@ -11,12 +11,12 @@ from lensmor_async.guard._confirm import (
 )
 from lensmor_async.guard._guard import CreditGuard
 from lensmor_async.guard._intent import Intent
+from lensmor_async.guard._journal_protocol import Journal, JournalEntry, JournalState
 from lensmor_async.guard._ledger_memory import InMemoryLedger
 from lensmor_async.guard._ledger_protocol import Hold, Ledger, LedgerSnapshot
 from lensmor_async.guard._ledger_redis import RedisLedger
 from lensmor_async.guard._ledger_sqlite import SqliteLedger
 from lensmor_async.guard._quote import Quote
-from lensmor_async.guard._journal_protocol import Journal, JournalEntry, JournalState
 from lensmor_async.guard._records import SpendOutcome, SpendRecord
 from lensmor_async.guard._recovery import RecoveryAction, RecoveryReport
 from lensmor_async.guard._tasks import (

@@ -687,7 +687,10 @@ class CreditGuard:
         price = self.costs.price(kind.operation.name).credits or 0
         actual = price * (len(unlocked) + (len(failed) if self.charge_failed_contacts else 0))
         with anyio.CancelScope(shield=True):
-            await self._commit(pending.hold, actual)
+            if pending.recovered:
+                await self._commit_recovered(pending.hold, pending.hold.intent_key, actual)
+            else:
+                await self._commit(pending.hold, actual)
             self._checkpoint("after_settle")
             # Settled from the refreshed balance: the next check fetches it again.
             self._require_balance().invalidate()

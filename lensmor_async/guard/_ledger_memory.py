@@ -229,6 +229,23 @@ class InMemoryLedger:
             check_open(self._closed)
             self._drop(hold)
 
+    async def release_intent(self, intent_key: str) -> int:
+        """Drop every live hold filed under ``intent_key``; return how many were dropped.
+
+        Committed holds are no longer in ``_holds``, so they cannot be touched. A scan
+        of the live holds is enough: it runs only on crash recovery, not per call.
+        """
+        intent_key = check_intent_key(intent_key)
+        await anyio.lowlevel.checkpoint()
+        with self._lock:
+            check_open(self._closed)
+            # Purge first so expired holds of this intent are not counted as released.
+            self._purge(time.time())
+            matching = [hold for hold in self._holds.values() if hold.intent_key == intent_key]
+            for hold in matching:
+                self._drop(hold)
+            return len(matching)
+
     async def record_unheld(self, intent_key: str, actual: int) -> None:
         """Record a spend whose hold expired, so ``spent`` stays truthful."""
         check_intent_key(intent_key)

@@ -21,6 +21,10 @@ Settling a hold follows these rules in every backend, each one atomic:
   :class:`StaleHoldError`.
 * ``release`` of a live hold drops it; ``release`` of a missing, expired or already
   committed hold is a no-op (a committed spend is never undone).
+* ``release_intent(intent_key)`` drops every live hold filed under that intent key
+  that is not committed, in one atomic step, and counts them; committed spends are
+  never touched. It serves crash recovery, which knows the intent key but may have
+  lost the hold (the process died between ``reserve`` and journaling the hold).
 * ``committed(hold_id)`` tells what a hold committed, within the retention.
 """
 
@@ -101,6 +105,19 @@ class Ledger(Protocol):
 
         Idempotent: a missing, expired or already committed hold is left as it is
         (releasing a committed hold never un-spends it).
+        """
+        ...
+
+    async def release_intent(self, intent_key: str) -> int:
+        """Drop every live, uncommitted hold filed under ``intent_key``; return how many.
+
+        One atomic step: a concurrent ``reserve`` for the same intent either lands
+        before it (and is dropped) or after it (and survives). Committed holds are not
+        affected (``spent`` never decreases), expired holds are not counted, an unknown
+        key drops nothing and returns 0, so a repeated call is a harmless 0. A later
+        ``commit`` of a dropped hold raises :class:`StaleHoldError`, as after
+        ``release``. An invalid key (not a non-empty ``str``) raises
+        ``InvalidRequestError`` before any I/O.
         """
         ...
 

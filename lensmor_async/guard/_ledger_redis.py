@@ -1,8 +1,8 @@
 """A ledger in Redis, shared by every process on every host that can reach it.
 
-Why it stays atomic: reserve, commit, release, purge and snapshot are each one Lua
-script, and Redis runs a script with nothing interleaved, so the budget check and
-the update are one step for every client everywhere.
+Why it stays atomic: reserve, commit, release, release_intent, purge and snapshot
+are each one Lua script, and Redis runs a script with nothing interleaved, so the
+budget check and the update are one step for every client everywhere.
 
 Layout under ``key`` (one hash tag, so a cluster keeps them in one slot)::
 
@@ -10,6 +10,16 @@ Layout under ``key`` (one hash tag, so a cluster keeps them in one slot)::
     {key}:holds   hash   hold_id -> "amount:fence:intent_key"
     {key}:expiry  zset   hold_id scored by its expiry time
     {key}:committed:<hold_id>  string  "fence:actual", expiring after the commit retention
+    {key}:intent:<intent_key>  set     ids of that intent's live holds
+
+The per-intent sets let ``release_intent`` find an intent's holds in O(its holds).
+Every script that drops a hold (commit, release, release_intent and the purge of
+expired holds) removes its id from its set, and Redis deletes an emptied set; as a
+backstop, each set expires a second after the longest hold added to it. The purge
+cannot name in ``KEYS`` the sets of the holds it will find expired, so it derives
+their names from ``{key}:meta``: they carry the same hash tag, so on a cluster they
+live in the script's slot. Holds reserved by an SDK version without these sets are
+not found by ``release_intent``; they still expire with their TTL.
 
 Holds expire: every script first purges holds whose expiry has passed (subtracting
 them from ``reserved``), so an abandoned hold stops counting. Commits are fenced:
@@ -70,9 +80,12 @@ _INSTALL_HINT = "RedisLedger needs the redis package: pip install 'lensmor-async
 _HEALTH_CHECK_INTERVAL = 30
 
 # Shared by every script. KEYS: meta, holds, expiry (+ a hold's committed marker for the
-# settle and committed scripts). ARGV[1]: the expected budget.
+# settle and committed scripts, or an intent's set for reserve and release_intent).
+# ARGV[1]: the expected budget.
 _PRELUDE = """
 local meta, holds, expiry = KEYS[1], KEYS[2], KEYS[3]
+-- "{key}:meta" minus "meta": the prefix (and hash tag) every key of this ledger shares.
+local prefix = string.sub(meta, 1, -5)
 
 local function now()
   local t = redis.call('TIME')
@@ -91,10 +104,17 @@ local function budget_mismatch(expected)
   return false
 end
 
+-- An entry is "amount:fence:intent_key"; the intent key may itself contain ':'.
+local function intent_of(entry)
+  return string.match(entry, '^%d+:%d+:(.*)$')
+end
+
 local function drop(id, entry)
   local amount = string.match(entry, '^(%d+):')
   redis.call('HDEL', holds, id)
   redis.call('ZREM', expiry, id)
+  -- SREM of the last member deletes the set, so settled intents leave nothing behind.
+  redis.call('SREM', prefix .. 'intent:' .. intent_of(entry), id)
   -- HINCRBY refuses '-0', so a zero hold leaves the total alone.
   if amount ~= '0' then redis.call('HINCRBY', meta, 'reserved', '-' .. amount) end
 end
@@ -124,7 +144,7 @@ local t = now()
 local purged = purge(t)
 """
 
-# ARGV: budget, amount, ttl, hold_id, intent_key
+# KEYS[4]: the intent's set. ARGV: budget, amount, ttl, hold_id, intent_key
 _RESERVE = (
     _PRELUDE
     + """
@@ -138,6 +158,12 @@ local expires = stamp(t + tonumber(ARGV[3]))
 redis.call('HSET', holds, ARGV[4], ARGV[2] .. ':' .. fence .. ':' .. ARGV[5])
 redis.call('ZADD', expiry, expires, ARGV[4])
 redis.call('HINCRBY', meta, 'reserved', ARGV[2])
+redis.call('SADD', KEYS[4], ARGV[4])
+-- The set outlives its longest hold by a second (capped so PEXPIRE cannot overflow).
+local keep = math.min(math.ceil(tonumber(ARGV[3]) * 1000) + 1000, 2 ^ 52)
+if redis.call('PTTL', KEYS[4]) < keep then
+  redis.call('PEXPIRE', KEYS[4], string.format('%d', keep))
+end
 return {'ok', fence, expires}
 """
 )
@@ -171,6 +197,25 @@ _COMMITTED = (
 local marker = redis.call('GET', KEYS[4])
 if not marker then return {'none'} end
 return {'ok', string.match(marker, ':(%d+)$')}
+"""
+)
+
+# KEYS[4]: the intent's set. ARGV: budget, intent_key
+_RELEASE_INTENT = (
+    _PRELUDE
+    + """
+local released = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+  local entry = redis.call('HGET', holds, id)
+  -- Hold ids are unique, so this always matches; checking keeps a stray id harmless.
+  if entry and intent_of(entry) == ARGV[2] then
+    drop(id, entry)
+    released = released + 1
+  end
+end
+-- Whatever is left names holds that are already gone.
+redis.call('DEL', KEYS[4])
+return {'ok', released}
 """
 )
 
@@ -269,6 +314,7 @@ class RedisLedger:
         self._reserve = self._redis.register_script(_RESERVE)
         self._settle = self._redis.register_script(_SETTLE)
         self._committed = self._redis.register_script(_COMMITTED)
+        self._release_intent = self._redis.register_script(_RELEASE_INTENT)
         self._record = self._redis.register_script(_RECORD)
         self._purge = self._redis.register_script(_PURGE)
         self._snapshot = self._redis.register_script(_SNAPSHOT)
@@ -290,7 +336,14 @@ class RedisLedger:
         amount = check_amount("amount", amount)
         seconds = check_ttl(ttl, self._hold_ttl)
         hold_id = new_hold_id()
-        reply = await self._call(self._reserve, amount, repr(seconds), hold_id, intent_key)
+        reply = await self._call(
+            self._reserve,
+            amount,
+            repr(seconds),
+            hold_id,
+            intent_key,
+            extra_key=self._intent_key(intent_key),
+        )
         if reply[0] == "refused":
             assert self._budget is not None  # only a capped ledger refuses
             raise budget_exceeded(amount, self._budget, int(reply[1]))
@@ -310,13 +363,24 @@ class RedisLedger:
     async def committed(self, hold_id: str) -> int | None:
         """The actual committed for ``hold_id`` within the retention, or None."""
         hold_id = check_hold_id(hold_id)
-        reply = await self._call(self._committed, marker=self._marker_key(hold_id))
+        reply = await self._call(self._committed, extra_key=self._marker_key(hold_id))
         return int(reply[1]) if reply[0] == "ok" else None
 
     async def release(self, hold: Hold) -> None:
         """Drop the hold without spending; a missing or committed hold is left alone."""
         hold = check_hold(hold)
         await self._settle_hold(hold, "")
+
+    async def release_intent(self, intent_key: str) -> int:
+        """Drop every live hold filed under ``intent_key`` in one script; count them.
+
+        Committed holds are no longer in the intent's set, so they cannot be touched.
+        """
+        intent_key = check_intent_key(intent_key)
+        reply = await self._call(
+            self._release_intent, intent_key, extra_key=self._intent_key(intent_key)
+        )
+        return int(reply[1])
 
     async def record_unheld(self, intent_key: str, actual: int) -> None:
         """Record a spend whose hold expired, so ``spent`` stays truthful."""
@@ -345,20 +409,27 @@ class RedisLedger:
         # Under the same hash tag as the other keys, so every script stays in one slot.
         return f"{{{self._key}}}:committed:{hold_id}"
 
+    def _intent_key(self, intent_key: str) -> str:
+        # The scripts derive the same name from the meta key when they drop a hold.
+        return f"{{{self._key}}}:intent:{intent_key}"
+
     async def _settle_hold(self, hold: Hold, actual: int | str) -> list[Any]:
         marker = self._marker_key(hold.hold_id)
         return await self._call(
-            self._settle, hold.hold_id, hold.fence, actual, self._retention_ms, marker=marker
+            self._settle, hold.hold_id, hold.fence, actual, self._retention_ms, extra_key=marker
         )
 
     async def _call(
-        self, script: AsyncScript, *args: str | int, marker: str | None = None
+        self, script: AsyncScript, *args: str | int, extra_key: str | None = None
     ) -> list[Any]:
-        """Run one script; translate redis errors and a budget mismatch at this boundary."""
+        """Run one script; translate redis errors and a budget mismatch at this boundary.
+
+        ``extra_key`` is the script's ``KEYS[4]`` (a commit marker or an intent's set).
+        """
         from redis.exceptions import RedisError
 
         check_open(self._closed)
-        keys = self._keys if marker is None else [*self._keys, marker]
+        keys = self._keys if extra_key is None else [*self._keys, extra_key]
         try:
             reply = await script(keys=keys, args=[self._budget_arg, *args])
         except RedisError as exc:

@@ -20,6 +20,11 @@ fence and actual into ``lensmor_committed_holds`` in the same transaction, so a
 repeated commit (crash recovery) finds the marker and changes nothing. Markers older
 than ``commit_retention`` are deleted by later commits, keeping the table bounded.
 
+``release_intent`` deletes an intent's live holds in one ``BEGIN IMMEDIATE``
+transaction through the ``lensmor_holds_intent`` index. Opening a file runs the
+whole (``IF NOT EXISTS``) schema, so files made by older versions gain new tables
+and indexes on their next open.
+
 The budget lives in the file: the first opener stores it, and every later opener
 must pass the same ``budget`` (``None`` included) or gets a ``ConfigurationError``.
 Expiry uses this host's wall clock (``time.time()``), shared by all its processes.
@@ -82,6 +87,9 @@ _SCHEMA = (
         expires_at REAL NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS lensmor_holds_expiry ON lensmor_holds (expires_at)",
+    # release_intent looks holds up by intent key; files created before it gain the
+    # index on their next open (every statement here is IF NOT EXISTS).
+    "CREATE INDEX IF NOT EXISTS lensmor_holds_intent ON lensmor_holds (intent_key)",
     """CREATE TABLE IF NOT EXISTS lensmor_committed_holds (
         hold_id TEXT PRIMARY KEY,
         fence INTEGER NOT NULL,
@@ -259,6 +267,21 @@ class SqliteLedger:
         """Drop the hold without spending; a missing or committed hold is left alone."""
         hold = check_hold(hold)
         await self._run(lambda conn: self._delete_hold(conn, hold), "IMMEDIATE")
+
+    async def release_intent(self, intent_key: str) -> int:
+        """Drop every live hold filed under ``intent_key`` in one transaction; count them.
+
+        Committed holds are no longer in ``lensmor_holds``, so they cannot be touched.
+        """
+        intent_key = check_intent_key(intent_key)
+
+        def op(conn: sqlite3.Connection) -> int:
+            # Purge first so expired holds of this intent are not counted as released.
+            _purge(conn, time.time())
+            cursor = conn.execute("DELETE FROM lensmor_holds WHERE intent_key = ?", (intent_key,))
+            return cursor.rowcount
+
+        return await self._run(op, "IMMEDIATE")
 
     async def record_unheld(self, intent_key: str, actual: int) -> None:
         """Record a spend whose hold expired, so ``spent`` stays truthful."""

@@ -136,6 +136,7 @@ async def _resume_task(
             decision=QuoteDecision(credits=entry.estimate),
             journal_key=entry.intent_key,
             polling=True,
+            recovered=True,
         )
     handle = UnlockTaskHandle(
         guard=guard, kind=kind, task_id=task_id, requested=_body_ids(entry.request), skipped=()

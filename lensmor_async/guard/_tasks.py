@@ -49,6 +49,8 @@ class PendingTask:
     decision: QuoteDecision
     journal_key: str | None = None
     polling: bool = False
+    recovered: bool = False
+    """Taken over from a crashed process: its hold is not in this guard's local count."""
 
 
 @attrs.frozen(slots=True)

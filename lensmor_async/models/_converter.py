@@ -23,9 +23,13 @@ Conventions applied from the field description:
   ``*_ids`` tuples likewise;
 * ``int`` fields accept integral floats (``2000.0``) and refuse fractions;
 * millisecond timestamps (``metadata=ms()``) accept integers, integral floats and
-  strings of ASCII digits, and always decode to ``int``;
+  numeric strings (whatever ``int()`` accepts), and always decode to ``int``;
 * ``null`` for an optional tuple decodes to its default (``()``);
-* unknown keys land in ``extra`` in wire order.
+* unknown keys land in ``extra``, sorted by key.
+
+The fast path trusts what costs too much to check on every item: nullable leaf strings
+and numbers, and the elements of string arrays. Required strings and numbers, booleans,
+ids, integers, timestamps and every container shape are checked.
 """
 
 from __future__ import annotations
@@ -187,6 +191,8 @@ def _source_type(value: Any) -> tuple[str, ...]:
 def _extra(data: Mapping[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
     """The unknown keys of ``data`` (sorted, so that ``repr`` is stable)."""
     keys = data.keys() - known
+    if not keys:
+        return EMPTY
     if len(keys) == 1:  # the usual case: one field added by a newer server
         (key,) = keys
         return MappingProxyType({key: data[key]})
@@ -364,7 +370,6 @@ class _Source:
             "_bad": _bad,
             "_id": _id,
             "_int": _int,
-            "_ms": _ms,
             "_ids": _ids,
             "_null_default": _null_default,
             "_source_type": _source_type,
@@ -478,12 +483,9 @@ def _emit_read(src: _Source, index: int, field: _Field) -> bool:
 
     Plain fields are assigned directly; returns whether ``v`` still needs converting.
     """
-    if field.required:
-        read = f"d[{field.wire!r}]"
-    else:
-        # Only UNSET needs to survive a missing key; containers map None to their default.
-        default = "_UNSET" if field.default is UNSET else "None"
-        read = f"d.get({field.wire!r}, {default})"
+    # Only UNSET needs to survive a missing key; containers map None to their default.
+    default = "_UNSET" if field.default is UNSET else "None"
+    read = f"d[{field.wire!r}]" if field.required else f"d.get({field.wire!r}, {default})"
     if _is_plain(field):
         src.add(f"o.{field.attr} = {read}")
         return False
@@ -508,15 +510,16 @@ def _emit_assign(src: _Source, index: int, field: _Field, v: str) -> None:
         src.add(f"if not ({null_ok}{check}):", "    _bad()", f"{target} = {v}")
     elif kind == _BOOL:
         src.add(f"if not ({null_ok}{v}.__class__ is _bool):", "    _bad()", f"{target} = {v}")
-    elif kind in (_INT, _MS, _ID):
-        helper = {_INT: "_int", _MS: "_ms", _ID: "_id"}[kind]
-        exact = "_str_t" if kind == _ID else "_int_t"
-        src.add(f"{target} = {v} if {null_ok}{v}.__class__ is {exact} else {helper}({v})")
-        if kind == _MS:
-            # Digit strings are the common timestamp form: convert inline, skip a call.
-            src.lines[-1] = src.lines[-1].replace(
-                f"_ms({v})", f"(_int_t({v}) if {v}.__class__ is _str_t else _int({v}))"
-            )
+    elif kind == _ID:
+        src.add(f"{target} = {v} if {null_ok}{v}.__class__ is _str_t else _id({v})")
+    elif kind in (_INT, _MS):
+        # Digit strings are the common timestamp form: converted inline (same as _ms).
+        other = (
+            f"(_int_t({v}) if {v}.__class__ is _str_t else _int({v}))"
+            if kind == _MS
+            else f"_int({v})"
+        )
+        src.add(f"{target} = {v} if {null_ok}{v}.__class__ is _int_t else {other}")
     else:
         _emit_container(src, index, field, target, v)
 

@@ -200,6 +200,8 @@ class Personnel(Resource):
         Generation is asynchronous; read results with :meth:`outreach`.
         """
         ids = check_ids("personnel_ids", personnel_ids, max_items=MAX_OUTREACH_BATCH)
+        if isinstance(channels, str) or not isinstance(channels, Iterable):
+            raise InvalidRequestError(f"channels must be a list drawn from {OUTREACH_CHANNELS}")
         chosen = tuple(dict.fromkeys(channels))
         if not chosen or any(c not in OUTREACH_CHANNELS for c in chosen):
             raise InvalidRequestError(f"channels must be a non-empty subset of {OUTREACH_CHANNELS}")

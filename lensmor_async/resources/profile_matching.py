@@ -16,11 +16,14 @@ from lensmor_async._core.validation import (
     check_text,
 )
 from lensmor_async.errors import InvalidRequestError
-from lensmor_async.models import Page, RecommendedEvent, RecommendedExhibitor
-from lensmor_async.resources._base import Resource, build_body, build_query, page_decoder
+from lensmor_async.models import (
+    RecommendedEventPage,
+    RecommendedExhibitorPage,
+)
+from lensmor_async.resources._base import Resource, build_body, build_query, model_decoder
 
-_EVENTS = page_decoder(RecommendedEvent)
-_EXHIBITORS = page_decoder(RecommendedExhibitor)
+_EVENTS = model_decoder(RecommendedEventPage)
+_EXHIBITORS = model_decoder(RecommendedExhibitorPage)
 _MIN_TIMEOUT_MS, _MAX_TIMEOUT_MS = 60_000, 3_600_000
 
 
@@ -53,7 +56,7 @@ class ProfileMatching(Resource):
         attendee_count_min: int | None = None,
         attendee_count_max: int | None = None,
         legacy_route: bool = False,
-    ) -> Page[RecommendedEvent]:
+    ) -> RecommendedEventPage:
         """``POST /external/profile-matching/actions/apply-recommended-events/paged``.
 
         Synchronous and possibly slow (seconds). ``legacy_route=True`` uses the older
@@ -99,7 +102,7 @@ class ProfileMatching(Resource):
         industry: Iterable[str] | str | None = None,
         employees_min: int | None = None,
         employees_max: int | None = None,
-    ) -> Page[RecommendedExhibitor]:
+    ) -> RecommendedExhibitorPage:
         """``GET /external/profile-matching/recommendations/exhibitors`` for one event."""
         check_page(page, page_size)
         query = build_query(

@@ -7,35 +7,44 @@ Every aiohttp/OS exception is translated here, at the boundary, into the SDK's t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
-from types import MappingProxyType
 
 import aiohttp
+from multidict import CIMultiDict, CIMultiDictProxy
+from yarl import URL
 
 from lensmor_async._config import ClientConfig
 from lensmor_async.errors import (
     APIConnectionError,
     APITimeoutError,
+    ConfigurationError,
     MalformedResponseError,
     TransportError,
 )
-from lensmor_async.transport._base import Request, Response
+from lensmor_async.transport._base import QueryParams, Request, Response
 
 _USER_AGENT = "lensmor-async/0.1.0"
+_JSON_HEADERS = {"Content-Type": "application/json"}
+_URL_CACHE_SIZE = 256
+"""Rendered (path, query) pairs whose parsed URL is kept; paths embed ids, so it is bounded."""
 
 
-def _build_headers(config: ClientConfig) -> tuple[Mapping[str, str], Mapping[str, str]]:
-    """Headers for plain calls and for credit-relevant calls, built once per client."""
+def _build_headers(config: ClientConfig) -> tuple[CIMultiDictProxy[str], ...]:
+    """The four header sets (plain/credit-relevant × without/with a JSON body), built once.
+
+    They are read-only ``CIMultiDictProxy`` objects: aiohttp copies multidicts as they
+    are, while any other mapping is first converted, on every request.
+    """
     base = {
         "Authorization": f"Bearer {config.api_key.get_secret_value()}",
         "Accept": "application/json",
         "User-Agent": _USER_AGENT,
     }
     credit = {**base, "x-call-source": config.call_source}
-    return MappingProxyType(base), MappingProxyType(credit)
-
-
-_JSON_HEADERS = MappingProxyType({"Content-Type": "application/json"})
+    return tuple(
+        CIMultiDictProxy(CIMultiDict({**headers, **extra}))
+        for headers in (base, credit)
+        for extra in ({}, _JSON_HEADERS)
+    )
 
 
 class AiohttpTransport:
@@ -56,8 +65,11 @@ class AiohttpTransport:
         self._prefix = config.base_url
         self._box = _box or _SessionBox(session, max_connections=max(100, config.max_concurrency))
         self._owner = _box is None
-        self._plain_headers, self._credit_headers = _build_headers(config)
+        self._header_sets = _build_headers(config)
         self._default_timeout = aiohttp.ClientTimeout(total=config.timeout)
+        # Parsed URLs per rendered (path, query): aiohttp would otherwise parse the URL
+        # and re-encode the query on every request. Copies share the cache (same base URL).
+        self._urls = self._box.urls
 
     def __repr__(self) -> str:
         return f"AiohttpTransport(base_url={self._prefix!r})"
@@ -69,11 +81,22 @@ class AiohttpTransport:
     def _ensure_session(self) -> aiohttp.ClientSession:
         return self._box.get()
 
-    def _headers(self, request: Request) -> Mapping[str, str]:
-        headers = self._credit_headers if request.credit_relevant else self._plain_headers
-        if request.body is not None:
-            return {**headers, **_JSON_HEADERS}
-        return headers
+    def _headers(self, request: Request) -> CIMultiDictProxy[str]:
+        # Index into (plain, plain+JSON, credit, credit+JSON) as built by _build_headers.
+        return self._header_sets[2 * request.credit_relevant + (request.body is not None)]
+
+    def _url(self, path: str, query: QueryParams) -> URL:
+        key = (path, query)
+        url = self._urls.get(key)
+        if url is None:
+            url = URL(self._prefix + path)
+            if query:
+                url = url.extend_query(query)
+            if len(self._urls) >= _URL_CACHE_SIZE:
+                # Evict the oldest entry (dicts keep insertion order): bounded, no LRU upkeep.
+                del self._urls[next(iter(self._urls))]
+            self._urls[key] = url
+        return url
 
     def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
         if seconds is None or seconds == self._config.timeout:
@@ -86,8 +109,7 @@ class AiohttpTransport:
         try:
             async with session.request(
                 request.method,
-                self._prefix + request.path,
-                params=request.query or None,
+                self._url(request.path, request.query),
                 data=request.body,
                 headers=self._headers(request),
                 allow_redirects=False,
@@ -136,10 +158,12 @@ class _SessionBox:
         self._owns = session is None
         self._max_connections = max_connections
         self._closed = False
+        self.urls: dict[tuple[str, QueryParams], URL] = {}
 
     def get(self) -> aiohttp.ClientSession:
         if self._closed:
-            raise APIConnectionError("the client is closed", request_sent=False)
+            # Not a transport failure: retrying a closed client can never succeed.
+            raise ConfigurationError("this client is closed; create a new AsyncLensmor")
         if self._session is None:
             connector = aiohttp.TCPConnector(
                 limit=self._max_connections, limit_per_host=0, ttl_dns_cache=300
@@ -150,6 +174,10 @@ class _SessionBox:
                 cookie_jar=aiohttp.DummyCookieJar(),
                 trust_env=False,
             )
+            # aiohttp silently re-sends idempotent requests once when a pooled connection
+            # drops; our retry policy and retry budget must be the only source of retries.
+            if hasattr(self._session, "_retry_connection"):
+                self._session._retry_connection = False
         return self._session
 
     async def aclose(self) -> None:
