@@ -56,6 +56,22 @@ def _static_server_sections(
                     progress=progress,
                 )
             )
+        if "overhead" in sections:
+            progress(
+                f"client CPU per request over in-memory connections: {mode.overhead_rounds} rounds"
+            )
+            line = run_child(
+                "benchmarks._inmemory",
+                [
+                    str(path),
+                    "--rounds",
+                    str(mode.overhead_rounds),
+                    "--requests",
+                    str(mode.overhead_requests),
+                ],
+                timeout=300,
+            )
+            results.overhead = json.loads(line)
         if "memory" in sections:
             for variant in ("sdk", "aiohttp+json"):
                 progress(f"peak RSS of {mode.load_requests} requests with {variant}")
@@ -131,7 +147,7 @@ def run(mode: Mode, sections: Sequence[str], command: str) -> Results:
     )
     payloads = asyncio.run(capture())
     with tempfile.TemporaryDirectory(prefix="lensmor-bench-") as workdir:
-        if "throughput" in sections or "memory" in sections:
+        if {"throughput", "overhead", "memory"} & set(sections):
             _static_server_sections(results, payloads, sections, Path(workdir))
     if "decode" in sections:
         progress("decode cost")

@@ -11,7 +11,7 @@ from benchmarks._decode import DecodeResult
 from benchmarks._imports import ImportResult
 from benchmarks._throughput import ThroughputResult
 
-SECTIONS = ("throughput", "decode", "bulk", "memory", "imports")
+SECTIONS = ("throughput", "overhead", "decode", "bulk", "memory", "imports")
 
 
 @attrs.frozen
@@ -32,16 +32,65 @@ class Mode:
     load_requests: int
     load_concurrency: int
     import_rounds: int
+    overhead_rounds: int
+    overhead_requests: int
 
 
 MODES = {
     "full": Mode(
-        "full", 5, 0.25, 1.0, (1, 16, 128), 7, 1000, 1000, 150, 100, 100_000, 10_000, 128, 9
+        name="full",
+        rounds=12,
+        warmup=0.15,
+        duration=0.4,
+        concurrencies=(1, 16, 128),
+        decode_rounds=7,
+        decode_number=1000,
+        bulk_actions=1000,
+        bulk_events=150,
+        bulk_affordable_events=100,
+        stream_records=100_000,
+        load_requests=10_000,
+        load_concurrency=128,
+        import_rounds=9,
+        overhead_rounds=7,
+        overhead_requests=3000,
     ),
     "quick": Mode(
-        "quick", 2, 0.15, 0.4, (1, 16, 128), 3, 300, 1000, 150, 100, 20_000, 10_000, 128, 3
+        name="quick",
+        rounds=3,
+        warmup=0.1,
+        duration=0.25,
+        concurrencies=(1, 16, 128),
+        decode_rounds=3,
+        decode_number=300,
+        bulk_actions=1000,
+        bulk_events=150,
+        bulk_affordable_events=100,
+        stream_records=20_000,
+        load_requests=10_000,
+        load_concurrency=128,
+        import_rounds=3,
+        overhead_rounds=3,
+        overhead_requests=1500,
     ),
-    "smoke": Mode("smoke", 1, 0.05, 0.1, (1, 16, 128), 1, 20, 40, 12, 8, 500, 300, 16, 1),
+    "smoke": Mode(
+        name="smoke",
+        rounds=1,
+        warmup=0.05,
+        duration=0.1,
+        concurrencies=(1, 16, 128),
+        decode_rounds=1,
+        decode_number=20,
+        bulk_actions=40,
+        bulk_events=12,
+        bulk_affordable_events=8,
+        stream_records=500,
+        load_requests=300,
+        load_concurrency=16,
+        import_rounds=1,
+        overhead_rounds=1,
+        overhead_requests=100,
+    ),
 }
 
 
@@ -62,3 +111,5 @@ class Results:
     stream: dict[str, Any] | None = None
     load_memory: list[dict[str, Any]] = attrs.Factory(list)
     imports: ImportResult | None = None
+    overhead: dict[str, dict[str, dict[str, float]]] | None = None
+    """In-memory client CPU µs per request: endpoint → client → median_us/best_us."""

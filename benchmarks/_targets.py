@@ -26,6 +26,12 @@ def _ratio_verdict(
     if ratio is None:
         return Verdict(label, "not measured", None)
     measured = f"{ratio.median:.2f}× (rounds {ratio.low:.2f}–{ratio.high:.2f})"
+    if ratio.cpu_median is not None:
+        measured += f"; CPU efficiency {ratio.cpu_median:.2f}×"
+    overhead = (results.overhead or {}).get(endpoint, {}) if conc == 16 else {}
+    if baseline in overhead and "sdk" in overhead:
+        in_memory = overhead[baseline]["median_us"] / overhead["sdk"]["median_us"]
+        measured += f"; in-memory {in_memory:.2f}×"
     return Verdict(label, measured, ratio.median >= goal)
 
 

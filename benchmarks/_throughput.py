@@ -44,6 +44,8 @@ class Ratio:
     median: float
     low: float
     high: float
+    cpu_median: float | None
+    """Baseline ÷ SDK client CPU per request (above 1: the SDK spends less CPU)."""
 
 
 @attrs.frozen
@@ -81,6 +83,18 @@ def _summarize(cells: Sequence[Cell]) -> Summary:
     )
 
 
+def _cpu_per_request(cell: Cell) -> float | None:
+    return cell.client_cpu * cell.seconds / cell.completed if cell.completed else None
+
+
+def _pair_ratios(sdk: Cell, base: Cell) -> tuple[float | None, float | None]:
+    """(throughput ratio, CPU-efficiency ratio) of one round, None where undefined."""
+    throughput = sdk.throughput / base.throughput if base.throughput > 0 else None
+    sdk_cpu, base_cpu = _cpu_per_request(sdk), _cpu_per_request(base)
+    cpu = base_cpu / sdk_cpu if sdk_cpu and base_cpu else None
+    return throughput, cpu
+
+
 def _ratios(cells: Sequence[Cell], concurrencies: Sequence[int]) -> list[Ratio]:
     by_key = {(c.variant, c.endpoint, c.concurrency, c.round): c for c in cells}
     rounds = sorted({c.round for c in cells})
@@ -88,21 +102,28 @@ def _ratios(cells: Sequence[Cell], concurrencies: Sequence[int]) -> list[Ratio]:
     for endpoint in ENDPOINTS:
         for conc in concurrencies:
             for baseline in BASELINES:
-                per_round = []
+                speed: list[float] = []
+                cpu: list[float] = []
                 for r in rounds:
                     sdk = by_key.get(("sdk", endpoint, conc, r))
                     base = by_key.get((baseline, endpoint, conc, r))
-                    if sdk and base and base.throughput > 0:
-                        per_round.append(sdk.throughput / base.throughput)
-                if per_round:
+                    if sdk is None or base is None:
+                        continue
+                    pair = _pair_ratios(sdk, base)
+                    if pair[0] is not None:
+                        speed.append(pair[0])
+                    if pair[1] is not None:
+                        cpu.append(pair[1])
+                if speed:
                     ratios.append(
                         Ratio(
-                            endpoint,
-                            conc,
-                            baseline,
-                            statistics.median(per_round),
-                            min(per_round),
-                            max(per_round),
+                            endpoint=endpoint,
+                            concurrency=conc,
+                            baseline=baseline,
+                            median=statistics.median(speed),
+                            low=min(speed),
+                            high=max(speed),
+                            cpu_median=statistics.median(cpu) if cpu else None,
                         )
                     )
     return ratios

@@ -49,11 +49,13 @@ from lensmor_async.guard import (
     SpendOutcome,
     SpendRecord,
     SpendRequest,
+    SqliteJournal,
     SqliteLedger,
     UnlockTaskHandle,
     always_confirm,
     confirm_up_to,
 )
+from lensmor_async.bulk import BulkCheckpoint, BulkReport, run_bulk
 from lensmor_async.models import Page
 
 __version__ = "0.1.0"
@@ -67,6 +69,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BudgetExceededError",
+    "BulkCheckpoint",
+    "BulkReport",
     "ClientConfig",
     "ConfigurationError",
     "ConfirmationRequiredError",
@@ -100,6 +104,7 @@ __all__ = [
     "SpendOutcome",
     "SpendRecord",
     "SpendRequest",
+    "SqliteJournal",
     "SqliteLedger",
     "TransportError",
     "UnlockTaskHandle",
@@ -107,4 +112,5 @@ __all__ = [
     "__version__",
     "always_confirm",
     "confirm_up_to",
+    "run_bulk",
 ]

@@ -11,7 +11,7 @@ import contextvars
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import anyio
@@ -132,12 +132,16 @@ class Pipeline:
         limit = self.config.deadline
         return None if limit is None else self._clock() + limit
 
-    async def run(self, call: Call[T]) -> T:
-        """Run one call through the guard (if paid) and the send step."""
+    def run(self, call: Call[T]) -> Coroutine[Any, Any, T]:
+        """Run one call through the guard (if paid) and the send step: ``await run(call)``.
+
+        A plain function returning the step's coroutine, not a coroutine of its own: one
+        frame less on every suspension and resumption of every request.
+        """
         deadline = self.deadline()
         if call.operation.paid:
-            return await self.guard.run_paid(call, self.send, deadline=deadline)
-        return await self.send(call, deadline=deadline)
+            return self.guard.run_paid(call, self.send, deadline=deadline)
+        return self.send(call, deadline=deadline)
 
     async def send(
         self, call: Call[T], *, deadline: float | None, probe: SendProbe | None = None

@@ -7,15 +7,18 @@ descriptors, log records and exception text.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import pickle
+import time
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
 
 import anyio
+import orjson
 import psutil
 import pytest
 from aiohttp import web
@@ -173,24 +176,38 @@ def key_leaks(
 Responder = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """One request a :class:`StubServer` received."""
+
+    method: str
+    path_qs: str
+    headers: dict[str, str]
+    at: float
+    """``time.monotonic()`` when it arrived."""
+
+
 class StubServer:
     """A tiny loopback server that answers every request with ``responder`` and logs it.
 
     Used where FakeLensmor cannot misbehave the right way (deep JSON, odd Retry-After
     values, hostile error messages) and as the "other origin" of redirect tests.
+    ``responders`` are used in turn for successive requests; the last one repeats.
     """
 
-    def __init__(self, responder: Responder | None = None) -> None:
-        self.seen: list[tuple[str, str, dict[str, str]]] = []
-        self.responder = responder or _ok
+    def __init__(self, *responders: Responder) -> None:
+        self.seen: list[Seen] = []
+        self.responders = responders or (_ok,)
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._server = TestServer(app, host="127.0.0.1")
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        at = time.monotonic()
         await request.read()
-        self.seen.append((request.method, request.path_qs, dict(request.headers)))
-        return await self.responder(request)
+        self.seen.append(Seen(request.method, request.path_qs, dict(request.headers), at))
+        turn = min(len(self.seen), len(self.responders)) - 1
+        return await self.responders[turn](request)
 
     @property
     def url(self) -> str:
@@ -211,7 +228,7 @@ class StubServer:
 
 async def _ok(request: web.Request) -> web.StreamResponse:
     del request
-    return web.json_response({"ok": True})
+    return web.Response(body=EMPTY_PAGE, content_type="application/json")
 
 
 def answer(status: int, body: bytes | str, headers: Mapping[str, str] | None = None) -> Responder:
@@ -229,13 +246,66 @@ def answer(status: int, body: bytes | str, headers: Mapping[str, str] | None = N
 
 def envelope(status: int, message: str, error_key: str = "ERROR") -> bytes:
     """An API error envelope body."""
-    import orjson
-
     return orjson.dumps(
         {"code": status, "message": message, "errorKey": error_key, "traceId": "t-1"}
     )
 
 
-def first(items: Iterable[Any]) -> Any:
-    """The first item (tests use it on one-element collections)."""
-    return next(iter(items))
+EMPTY_PAGE = orjson.dumps(
+    {"items": [], "total": 0, "page": 1, "pageSize": 20, "totalPages": 0, "hasMore": False}
+)
+"""A valid, empty list page (what ``events.list`` decodes)."""
+
+
+class RawServer:
+    """A loopback TCP server that answers each request with fixed raw bytes.
+
+    aiohttp's own server refuses to send broken or hostile HTTP; this one sends
+    whatever it is given (garbage status lines, control characters in headers).
+    """
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        self.requests = 0
+        self._server: asyncio.Server | None = None
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            self.requests += 1
+            writer.write(self.raw)
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    async def __aenter__(self) -> RawServer:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+
+def raw_response(body: bytes, *, status: str = "200 OK", headers: bytes = b"") -> bytes:
+    """A complete raw HTTP/1.1 response (``headers`` are extra raw header lines)."""
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n".encode()
+        + headers
+        + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+        + body
+    )

@@ -10,20 +10,22 @@ A failure names its seed: rerun with ``LENSMOR_CHAOS_SEEDS=<seed>`` to replay it
 from __future__ import annotations
 
 import gc
+import inspect
+import itertools
 import logging
 import random
 import time
 import tracemalloc
 import warnings
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 import anyio
 import pytest
 from aiohttp import web
-
 from chaos_support import (
     RouteSplitSchedule,
     StubServer,
@@ -35,8 +37,8 @@ from chaos_support import (
     settled_client_sockets,
     settled_fd_count,
     summary_line,
-
 )
+
 from lensmor_async import (
     AsyncLensmor,
     ConfigurationError,
@@ -150,7 +152,9 @@ async def _run_intent(client: AsyncLensmor, spec: Spec) -> Outcome:
     try:
         if spec.kind == "email":
             assert spec.event_id is not None
-            handle = await client.contacts.unlock(event_id=spec.event_id, personnel_ids=spec.targets)
+            handle = await client.contacts.unlock(
+                event_id=spec.event_id, personnel_ids=spec.targets
+            )
             outcome.report = await handle.wait(deadline=60)
         elif spec.kind == "event":
             await client.events.unlock(spec.targets[0])
@@ -193,12 +197,12 @@ def _gap_class(record: SpendRecord | None) -> str:
         return "in_doubt:" + ("cancelled" if "cancelled" in reason else reason.split(":")[0])
     if record.outcome is SpendOutcome.SUCCEEDED and "estimate" in (record.reason or ""):
         return "reconciled_at_estimate"
-    return record.outcome.value
+    return str(record.outcome.value)
 
 
 def _final_state(outcome: Outcome, records: list[SpendRecord]) -> str:
     if records:
-        return records[-1].outcome.value
+        return str(records[-1].outcome.value)
     if outcome.error is None:
         return "no_record_but_returned"
     return f"before_hold:{type(outcome.error).__name__}"
@@ -207,7 +211,7 @@ def _final_state(outcome: Outcome, records: list[SpendRecord]) -> str:
 def _item_states(outcome: Outcome, state: str) -> dict[str, str]:
     """The one final state of each contact of an email batch."""
     if outcome.report is None:
-        return {pid: state for pid in outcome.spec.targets}
+        return dict.fromkeys(outcome.spec.targets, state)
     report = outcome.report
     states: dict[str, str] = {}
     groups = {
@@ -263,10 +267,13 @@ async def test_mixed_faults_never_overspend_or_pay_twice_and_account_for_every_c
             await client.aclose()
             leaked = await settled_client_sockets(port)
             gc.collect()
-        unclosed = [w for w in caught if "nclosed" in str(w.message) or w.category is ResourceWarning]
+        unclosed = [
+            w for w in caught if "nclosed" in str(w.message) or w.category is ResourceWarning
+        ]
 
         figures = _mixed_figures(fake, guard, specs, outcomes, caplog.records)
-        figures["leaked_conns"] = leaked + len(unclosed)
+        figures["leaked_conns"] = leaked
+        figures["resource_warnings"] = len(unclosed)
         line = summary_line("chaos-mixed", seed, figures)
         emit(line, capsys)
 
@@ -279,6 +286,7 @@ async def test_mixed_faults_never_overspend_or_pay_twice_and_account_for_every_c
     assert figures["under_reported"] == 0, where
     assert figures["unexplained_gap"] == 0, where
     assert figures["leaked_conns"] == 0, where
+    assert figures["resource_warnings"] == 0, where
     assert figures["key_leaks"] == 0, where
     assert guard.reserved == 0, where
 
@@ -438,9 +446,11 @@ def _storm_figures(exchanges: list[Exchange], calls: int) -> dict[str, object]:
         by_call[exchange.url].append(exchange)
     early_same_call = 0
     for chain in by_call.values():
-        for before, after in zip(chain, chain[1:], strict=False):
+        for before, after in itertools.pairwise(chain):
             if before.status == 429 and before.retry_after and before.received is not None:
-                early_same_call += after.sent < before.received + before.retry_after - EARLY_TOLERANCE
+                early_same_call += (
+                    after.sent < before.received + before.retry_after - EARLY_TOLERANCE
+                )
     refusals = sorted(
         (e.received, e.retry_after)
         for e in exchanges
@@ -565,7 +575,7 @@ async def test_random_cancellations_of_paid_calls_never_pay_twice_or_leak_holds(
                 while cancelled < CANCELLATIONS:
                     spec = rng.choice(specs)
                     calls += 1
-                    with anyio.move_on_after(rng.uniform(0.0, 0.05)) as scope:
+                    with anyio.move_on_after(rng.expovariate(1 / 0.06)) as scope:
                         outcome = await _run_intent(client, spec)
                         if outcome.error is not None and not isinstance(
                             outcome.error, SpendInDoubtError
@@ -583,33 +593,53 @@ async def test_random_cancellations_of_paid_calls_never_pay_twice_or_leak_holds(
                     await client.contacts.unlock_task_handle(record.task_id).wait(deadline=30)
                     settled_tasks += 1
             snapshot = await guard.ledger.snapshot()
-        net = fake.truth.net()
-        figures: dict[str, object] = {
-            "calls": calls,
-            "cancelled": cancelled,
-            "in_doubt": len(guard.in_doubt),
-            "cancelled_after_send": sum(
-                1 for r in guard.in_doubt if "cancelled" in (r.reason or "")
-            ),
-            "pending_settled_after": settled_tasks,
-            "charged": net,
-            "sdk_reported": guard.spent,
-            "gap": guard.spent - net,
-            "duplicates": len(fake.truth.duplicate_intents()),
-            "reserved": guard.reserved,
-            "ledger_holds": snapshot.holds,
-            "ledger_reserved": snapshot.reserved,
-            "errors": len(swallowed),
-        }
+        figures: dict[str, object] = {"calls": calls, "cancelled": cancelled}
+        figures.update(_cancel_figures(fake, guard, specs))
+        figures.update(
+            pending_settled_after=settled_tasks,
+            reserved=guard.reserved,
+            ledger_holds=snapshot.holds,
+            ledger_reserved=snapshot.reserved,
+            ledger_spent_matches=snapshot.spent == guard.spent,
+            errors=len(swallowed),
+        )
     line = summary_line("chaos-cancel", seed, figures)
     emit(line, capsys)
     where = f"(replay: LENSMOR_CHAOS_SEEDS={seed}) {line}"
     assert cancelled >= CANCELLATIONS, where
     assert figures["duplicates"] == 0, where
     assert figures["reserved"] == 0, where
-    assert figures["ledger_holds"] == 0 and figures["ledger_reserved"] == 0, where
-    assert guard.spent >= net, where
-    assert snapshot.spent == guard.spent, where
+    assert figures["ledger_holds"] == 0, where
+    assert figures["ledger_reserved"] == 0, where
+    assert figures["under_reported"] == 0, where
+    assert figures["unexplained_gap"] == 0, where
+    assert figures["ledger_spent_matches"] is True, where
+
+
+def _cancel_figures(fake: FakeLensmor, guard: CreditGuard, specs: list[Spec]) -> dict[str, object]:
+    """Per intent: the SDK's settled credits (every call of it) against the server's net."""
+    server = _server_credits(fake, specs)
+    history = _records_by_intent(guard)
+    under = unexplained = 0
+    for spec in specs:
+        records = history.get(spec.identity, [])
+        sdk = sum(r.actual or 0 for r in records if r.outcome is not SpendOutcome.FREE)
+        doubtful = any(r.outcome is SpendOutcome.IN_DOUBT for r in records)
+        under += sdk < server[spec.identity]
+        unexplained += sdk > server[spec.identity] and not doubtful
+    net = fake.truth.net()
+    in_doubt = guard.in_doubt
+    return {
+        "in_doubt": len(in_doubt),
+        "cancelled_after_send": sum(1 for r in in_doubt if "cancelled" in (r.reason or "")),
+        "in_doubt_credits": sum(r.actual or 0 for r in in_doubt),
+        "charged": net,
+        "sdk_reported": guard.spent,
+        "gap": guard.spent - net,
+        "under_reported": under,
+        "unexplained_gap": unexplained,
+        "duplicates": len(fake.truth.duplicate_intents()),
+    }
 
 
 # ----------------------------------------------------------------------------- 4. soak
@@ -704,3 +734,127 @@ async def test_soak_with_faults_keeps_memory_flat_and_leaks_no_descriptors(
     assert figures["calls"] == SOAK_CALLS, where
     assert growth < SOAK_GROWTH_LIMIT, where
     assert figures["fd_leaks"] == 0, where
+
+
+# ----------------------------------------------------------------------------- 5. bad input
+
+TOO_MANY_IDS = [str(n) for n in range(1000, 1101)]
+
+
+Case = Callable[[AsyncLensmor], object]
+
+
+def _client_side_cases(fake: FakeLensmor) -> dict[str, Case]:
+    """Calls the SDK must refuse before any I/O: API calls, or building a client."""
+
+    def build(key: str = fake.api_key, **options: Any) -> Case:
+        options.setdefault("base_url", fake.url)
+        return lambda _client: AsyncLensmor(key, **options)
+
+    return {
+        "traversal ../admin": lambda c: c.events.get("../admin"),
+        "encoded %2e%2e": lambda c: c.events.get("%2e%2e"),
+        "dot-dot": lambda c: c.events.get(".."),
+        "dot": lambda c: c.events.get("."),
+        "slash in id": lambda c: c.events.get("101/unlock"),
+        "NUL in id": lambda c: c.events.get("101\x00"),
+        "full-width digits": lambda c: c.events.get("\uff11\uff10\uff11"),
+        "over-long id": lambda c: c.events.get("1" * 101),
+        "paid traversal": lambda c: c.events.unlock("../admin"),
+        "paid encoded event": lambda c: c.contacts.unlock(event_id="%2e%2e", personnel_ids=["1"]),
+        "paid traversal contact": lambda c: c.contacts.unlock(
+            event_id="101", personnel_ids=["../x"]
+        ),
+        "oversized unlock batch": lambda c: c.contacts.unlock(
+            event_id="101", personnel_ids=TOO_MANY_IDS
+        ),
+        "oversized phone batch": lambda c: c.contacts.unlock_phone(
+            event_id="101", personnel_ids=TOO_MANY_IDS
+        ),
+        "oversized rank batch": lambda c: c.events.rank(TOO_MANY_IDS),
+        "task id traversal": lambda c: c.contacts.get_unlock_task("../901"),
+        "CR/LF in query text": lambda c: c.contacts.search("acme\r\nX-Evil: 1"),
+        "page size over max": lambda c: c.personnel.list("101", page_size=51),
+        "javascript url": lambda c: c.exhibitors.search(company_url="javascript:alert(1)"),
+        "CR/LF in api key": build(key=fake.api_key + "\r\nX-Evil: 1"),
+        "LF in api key": build(key="uak_test\nInjected: yes"),
+        "CR/LF in call source": build(call_source="api\r\nX-Evil: 1"),
+        "non-loopback http": build(base_url="http://api.example.com"),
+        "non-loopback http ip": build(base_url="http://10.0.0.1:8080"),
+        "credentials in url": build(base_url=fake.url.replace("//", "//user:pw@")),
+    }
+
+
+async def _deep_json(request: web.Request) -> web.StreamResponse:
+    del request
+    return web.Response(body=b"[" * 5000 + b"]" * 5000, content_type="application/json")
+
+
+@pytest.mark.parametrize("seed", chaos_seeds(default=(1,)))
+async def test_bad_input_is_refused_before_io_with_typed_errors(
+    seed: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    refused = typed = 0
+    wrong: list[str] = []
+    async with StubServer() as other, StubServer(_deep_json) as deep:
+        tuning = FaultTuning(redirect_location=f"{other.url}/steal", oversized_bytes=256 * 1024)
+        async with FakeLensmor(seed=seed, fault_tuning=tuning) as fake:
+            guard = CreditGuard(always_confirm)
+            async with AsyncLensmor(
+                fake.api_key,
+                base_url=fake.url,
+                guard=guard,
+                testing=True,
+                max_body_bytes=64 * 1024,
+            ) as client:
+                cases = _client_side_cases(fake)
+                for name, case in cases.items():
+                    try:
+                        made = case(client)
+                        if inspect.isawaitable(made):
+                            await made
+                        elif isinstance(made, AsyncLensmor):
+                            await made.aclose()
+                        wrong.append(f"{name}: accepted")
+                    except (InvalidRequestError, ConfigurationError):
+                        typed += 1
+                    except LensmorError as exc:
+                        wrong.append(f"{name}: {type(exc).__name__}")
+                    refused += not fake.requests
+                client_side_requests = len(fake.requests)
+
+                server_side = {
+                    FaultKind.MALFORMED_BODY: MalformedResponseError,
+                    FaultKind.TRUNCATED_BODY: MalformedResponseError,
+                    FaultKind.OVERSIZED_BODY: MalformedResponseError,
+                    FaultKind.REDIRECT_CROSS_ORIGIN: RedirectRefusedError,
+                }
+                for kind, expected in server_side.items():
+                    fake.reset_requests()
+                    fake.inject(kind, route="/external/events/list")
+                    with pytest.raises(expected):
+                        await client.events.list()
+                    assert fake.request_count("/external/events/list") == 1, kind
+                    typed += 1
+            async with AsyncLensmor(fake.api_key, base_url=deep.url, testing=True) as deep_client:
+                with pytest.raises(MalformedResponseError):
+                    await deep_client.events.list()
+                typed += 1
+    figures: dict[str, object] = {
+        "client_side_cases": len(cases),
+        "refused_before_io": refused,
+        "server_side_cases": len(server_side) + 1,
+        "typed_errors": typed,
+        "requests_sent": client_side_requests,
+        "other_origin_requests": len(other.seen),
+        "deep_json_requests": len(deep.seen),
+        "wrong": ";".join(wrong) or "-",
+    }
+    line = summary_line("chaos-bad-input", seed, figures)
+    emit(line, capsys)
+    assert wrong == [], line
+    assert refused == len(cases), line
+    assert client_side_requests == 0, line
+    assert typed == len(cases) + len(server_side) + 1, line
+    assert other.seen == [], line
+    assert len(deep.seen) == 1, line

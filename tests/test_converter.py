@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import lensmor_async.models as models
 from lensmor_async.errors import ResponseValidationError
 from lensmor_async.models import (
     AccessSemantics,
@@ -246,9 +247,21 @@ def test_structure_page_returns_the_typed_page_subclass() -> None:
     assert structure(data, RecommendedEventPage) == page
 
 
+def test_structure_accepts_a_parametrised_page() -> None:
+    data = _page([PERSON])
+    assert structure(data, Page[Person]) == structure_page(data, Person)
+
+
 def test_page_class_defaults_to_the_generic_page() -> None:
     assert _page_class(Person) is Page
     assert _page_class(RecommendedEvent) is RecommendedEventPage
+
+
+@pytest.mark.parametrize("cls", [c for c in vars(models).values() if attrs.has(c)])
+def test_every_model_field_has_a_decoding_kind_from_its_type(cls: type[Any]) -> None:
+    item_cls = Person if issubclass(cls, Page) else None
+    kinds = {field.attr: field.kind for field in _spec(cls, item_cls)}
+    assert "any" not in kinds.values(), kinds
 
 
 # --- invalid data: exact paths ---------------------------------------------------------------

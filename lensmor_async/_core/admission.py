@@ -35,6 +35,8 @@ class QuoteDecision:
     """For contact unlocks: the deduplicated ids that would actually be charged."""
     skipped_ids: tuple[str, ...] = ()
     """For contact unlocks: requested ids left out (already unlocked/unlocking)."""
+    available: int | None = None
+    """The balance precheck reported (``detail.available_balance``), when it did."""
 
 
 def refine_with_precheck(
@@ -44,12 +46,15 @@ def refine_with_precheck(
     should_charge: bool,
     credits: int,
     reason_code: str,
+    available: int | None = None,
 ) -> QuoteDecision:
     """Combine the cost table with a precheck answer for a single-target action."""
     if reason_code == "already_unlocked" or (allowed and not should_charge):
         return QuoteDecision(credits=0, free=True)
     if reason_code == "insufficient_balance":
-        return QuoteDecision(credits=credits or table_credits, refused_reason=reason_code)
+        return QuoteDecision(
+            credits=credits or table_credits, refused_reason=reason_code, available=available
+        )
     if not allowed or reason_code in _NOT_ALLOWED_REASONS:
         return QuoteDecision(credits=table_credits, refused_reason=reason_code)
     return QuoteDecision(credits=max(credits, table_credits or 0))

@@ -11,7 +11,8 @@ from lensmor_async.guard._confirm import (
 )
 from lensmor_async.guard._guard import CreditGuard
 from lensmor_async.guard._intent import Intent
-from lensmor_async.guard._journal_protocol import Journal, JournalEntry, JournalState
+from lensmor_async.guard._journal_protocol import Claim, Journal, JournalEntry, JournalState
+from lensmor_async.guard._journal_sqlite import SqliteJournal
 from lensmor_async.guard._ledger_memory import InMemoryLedger
 from lensmor_async.guard._ledger_protocol import Hold, Ledger, LedgerSnapshot
 from lensmor_async.guard._ledger_redis import RedisLedger
@@ -27,6 +28,7 @@ from lensmor_async.guard._tasks import (
 )
 
 __all__ = [
+    "Claim",
     "ConfirmCallback",
     "ContactUnlockReport",
     "CostTable",
@@ -49,6 +51,7 @@ __all__ = [
     "SpendOutcome",
     "SpendRecord",
     "SpendRequest",
+    "SqliteJournal",
     "SqliteLedger",
     "UnlockTaskHandle",
     "always_confirm",

@@ -23,6 +23,7 @@ from lensmor_async.errors import (
     APIStatusError,
     ConfigurationError,
     ConfirmationRequiredError,
+    ConflictError,
     InsufficientCreditsError,
     SpendDeclinedError,
     SpendInDoubtError,
@@ -60,6 +61,8 @@ T = TypeVar("T")
 PrecheckMode = Literal["auto", "always", "never"]
 _RECONCILE_SECONDS = 15.0
 _ATTACH_SECONDS = 60.0
+_CONFLICT_REQUOTES = 2
+_RETRYABLE_JOURNAL_STATES = frozenset({JournalState.FAILED_NO_CHARGE, JournalState.REJECTED_402})
 _JOURNAL_STATES = {
     SpendOutcome.SUCCEEDED: JournalState.SUCCEEDED,
     SpendOutcome.PENDING_TASK: JournalState.ACKNOWLEDGED,
@@ -211,6 +214,38 @@ class CreditGuard:
         )
 
     async def _guarded(
+        self,
+        policy: PaidPolicy,
+        call: Call[T],
+        send: Sender,
+        deadline: float | None,
+        *,
+        attached: bool = False,
+    ) -> T:
+        if not attached and quote_mode.get() is None:
+            existing = await self._journaled_intent(call)
+            if existing is not None:
+                return await self._attach(policy, call, send, deadline, existing)
+        for attempt in range(_CONFLICT_REQUOTES + 1):
+            try:
+                return await self._guarded_once(policy, call, send, deadline)
+            except ConflictError:
+                # A 409 charged nothing (e.g. another batch is unlocking some of these
+                # contacts): price again, so the overlap is left out, instead of failing.
+                if not policy.requote_on_conflict or attempt == _CONFLICT_REQUOTES:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _journaled_intent(self, call: Call[Any]) -> JournalEntry | None:
+        """A journal row for this same intent (another worker's), unless it cost nothing."""
+        if not self._journal.enabled:
+            return None
+        entry = await self._journal.get(self._journal.key_for(_intent_of(call)))
+        if entry is None or entry.state in _RETRYABLE_JOURNAL_STATES:
+            return None
+        return entry
+
+    async def _guarded_once(
         self, policy: PaidPolicy, call: Call[T], send: Sender, deadline: float | None
     ) -> T:
         decision = await policy.quote(call, self._require_services())
@@ -236,8 +271,9 @@ class CreditGuard:
         await self._record(intent, SpendOutcome.REFUSED, decision.credits, 0, reason=reason)
         if reason == "insufficient_balance":
             raise InsufficientCreditsError(
-                "precheck reports an insufficient balance",
+                f"{intent.describe()}: precheck reports an insufficient balance",
                 required=decision.credits,
+                available=decision.available,
                 preflight=True,
             )
         raise ActionNotAllowedError(
@@ -298,9 +334,8 @@ class CreditGuard:
         intent = _intent_of(call)
         balance_before = await self._check_balance(intent, required)
         mode = quote_mode.get()
-        request = self._spend_request(
-            intent, call, decision, balance_before, requote=mode is not None
-        )
+        requote = mode is not None and not mode.capture
+        request = self._spend_request(intent, call, decision, balance_before, requote=requote)
         if mode is not None and mode.capture:
             raise QuoteCaptured(request)
         # No await since the balance check: check-and-hold stays atomic on this loop.
@@ -337,7 +372,7 @@ class CreditGuard:
                 reason=settled.reason or "in doubt",
             )
         # Done by the other worker (now free), or it failed without charge: quote again.
-        return await self._guarded(policy, call, send, deadline)
+        return await self._guarded(policy, call, send, deadline, attached=True)
 
     async def _await_owner(self, entry: JournalEntry, deadline: float | None) -> JournalEntry:
         give_up = time.monotonic() + (_ATTACH_SECONDS if deadline is None else 0.0)
@@ -370,12 +405,15 @@ class CreditGuard:
 
     async def _check_balance(self, intent: Intent, required: int) -> int:
         balance = self._require_balance()
-        if self._latched_402 and time.monotonic() - self._latch_checked >= _LATCH_RECHECK_SECONDS:
+        if not self._latched_402:
+            total = await balance.current()
+        elif time.monotonic() - self._latch_checked < _LATCH_RECHECK_SECONDS:
+            total = balance.known or 0  # latched: refuse without I/O until the next recheck
+        else:
+            # Only a refresh that shows enough credits lifts the 402 latch.
             self._latch_checked = time.monotonic()
             total = await balance.current(max_age=0)
-            self._latched_402 = total < required
-        else:
-            total = await balance.current()
+            self._latched_402 = total - self._held < required
         verdict = admit(required, balance=total, held=self._held, latched_402=self._latched_402)
         if not verdict.ok:
             await self._record(intent, SpendOutcome.REFUSED, required, 0, reason=verdict.reason)
@@ -506,19 +544,36 @@ class CreditGuard:
             )
             return
         actual = settlement.actual
+        measured = actual is None
         if actual is None:
             actual = max(balance_before - await self._require_balance().current(max_age=0), 0)
-        await self._commit(hold, actual)
+        # A measured spend is already in the fresh balance; do not subtract it twice.
+        await self._commit(
+            hold, actual, balance_after=settlement.balance_after, adjust_balance=not measured
+        )
         self._checkpoint("after_settle")
-        if settlement.balance_after is not None:
-            self._require_balance().observe(settlement.balance_after)
-        else:
-            self._require_balance().spend(actual)
         await self._record(
             intent, SpendOutcome.SUCCEEDED, decision.credits, actual, trace_id=trace_id
         )
 
-    async def _commit(self, hold: Hold, actual: int) -> None:
+    async def _commit(
+        self,
+        hold: Hold,
+        actual: int,
+        *,
+        balance_after: int | None = None,
+        adjust_balance: bool = True,
+    ) -> None:
+        """Spend ``actual`` against ``hold``.
+
+        The cached balance drops in the same synchronous step as the local hold, so no
+        concurrent admission can see the hold gone but the balance not yet lowered.
+        """
+        balance = self._require_balance()
+        if balance_after is not None:
+            balance.observe(balance_after)
+        elif adjust_balance:
+            balance.spend(actual)
         self._held -= hold.amount
         self._spent += actual
         try:
@@ -568,7 +623,7 @@ class CreditGuard:
         return InsufficientCreditsError(
             f"the server refused {intent.describe()} for insufficient credits: {exc.message}",
             required=decision.credits,
-            available=self._require_balance().known,
+            available=None,  # the cached figure was evidently wrong; it is refreshed next
             status=402,
             error_key=exc.error_key,
             trace_id=exc.trace_id,
@@ -606,7 +661,6 @@ class CreditGuard:
         if verdict.charged is True:
             actual = verdict.actual if verdict.actual is not None else hold.amount
             await self._commit(hold, actual)
-            self._require_balance().spend(actual)
             await self._record(
                 intent, SpendOutcome.SUCCEEDED, decision.credits, actual, reason=verdict.reason
             )

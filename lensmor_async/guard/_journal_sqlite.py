@@ -133,7 +133,7 @@ class SqliteStore:
 
     async def run(self, op: Callable[[sqlite3.Connection], _T], mode: Mode) -> _T:
         """Run ``op`` in one transaction in a worker thread, retrying while SQLite is busy."""
-        deadline = time.monotonic() + self.busy_timeout
+        deadline: float | None = None
         delay = _BACKOFF_START
         attempt = 0
         while True:
@@ -141,6 +141,10 @@ class SqliteStore:
             async with self._lock:
                 if self._closed:
                     raise InvalidRequestError(f"{self.what} is closed")
+                # The clock starts at the first attempt: queueing behind this store's
+                # other callers is not time spent waiting for another process.
+                if deadline is None:
+                    deadline = time.monotonic() + self.busy_timeout
                 try:
                     return await anyio.to_thread.run_sync(self._transaction, op, mode, deadline)
                 except sqlite3.OperationalError as exc:

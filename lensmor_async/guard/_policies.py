@@ -50,6 +50,8 @@ class PaidPolicy:
 
     operation: Operation = ops.EXHIBITORS_SEARCH_BY_COMPANY
     measure_by_balance = False
+    requote_on_conflict = False
+    """A 409 means the state moved (e.g. contacts now unlocking): price again."""
 
     def __init__(self, costs: CostTable, state: UnlockState, *, precheck_mode: str) -> None:
         self.costs = costs
@@ -145,6 +147,7 @@ class EventUnlockPolicy(PaidPolicy):
             should_charge=answer.should_charge,
             credits=int(answer.credits),
             reason_code=answer.reason_code,
+            available=answer.detail.available_balance,
         )
         if decision.free:
             self.state.mark_event_unlocked(event_id)
@@ -201,6 +204,11 @@ class ContactUnlockPolicy(PaidPolicy):
     def _precheck_action(self) -> str | None:
         return self.operation.precheck_action if self.precheck_mode != "never" else None
 
+    @property
+    def requote_on_conflict(self) -> bool:  # type: ignore[override]
+        # Only a precheck can tell which contacts another batch is unlocking.
+        return self._precheck_action is not None
+
     async def quote(self, call: Call[Any], services: GuardServices) -> QuoteDecision:
         intent = _intent(call)
         requested = tuple(call.body["personnel_ids"])
@@ -216,7 +224,11 @@ class ContactUnlockPolicy(PaidPolicy):
             answer.reason_code not in ("ok", "already_unlocked", "unlock_in_progress")
             and not answer.allowed
         ):
-            return QuoteDecision(credits=None, refused_reason=answer.reason_code)
+            return QuoteDecision(
+                credits=int(answer.credits) or None,
+                refused_reason=answer.reason_code,
+                available=answer.detail.available_balance,
+            )
         chargeable = (
             answer.detail.personnel_ids if answer.detail.personnel_ids is not None else None
         )
@@ -308,7 +320,22 @@ class ItemPricedPolicy(PaidPolicy):
     def measure_by_balance(self) -> bool:  # type: ignore[override]
         return self.costs.price(self.operation.name).credits is None
 
+    async def quote(self, call: Call[Any], services: GuardServices) -> QuoteDecision:
+        del services
+        targets = _intent(call).targets
+        if self.operation is ops.PERSONNEL_UNLOCK_LINKEDIN:
+            # People this guard already unlocked cost nothing again; price only the rest.
+            known = self.state.known_chargeable(_LINKEDIN, targets)
+            if known == ():
+                return QuoteDecision(credits=0, free=True)
+            unknown = [t for t in targets if self.state.contact_state(_LINKEDIN, t) is None]
+            return QuoteDecision(credits=self.costs.estimate(self.operation.name, len(unknown)))
+        return QuoteDecision(credits=self.costs.estimate(self.operation.name, len(targets)))
+
     def settle(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Settlement:
+        if self.operation is ops.PERSONNEL_UNLOCK_LINKEDIN:
+            done = [item.personnel_id for item in result.items if item.success]
+            self.state.mark_contacts(_LINKEDIN, done, "unlocked")
         price = self.costs.price(self.operation.name).credits
         if price is None:
             return Settlement(actual=None)
@@ -318,6 +345,9 @@ class ItemPricedPolicy(PaidPolicy):
             if item.success and not getattr(item, "already_unlocked", False)
         )
         return Settlement(actual=price * charged)
+
+
+_LINKEDIN = "linkedin_activity"
 
 
 def build_policies(

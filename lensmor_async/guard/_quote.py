@@ -79,6 +79,7 @@ class Quote(Generic[T]):
         self.created_at = time.time()
         self.expires_at = self.created_at + ttl
         self.executed = False
+        self._result: T | None = None
 
     @property
     def credits(self) -> int | None:
@@ -90,7 +91,12 @@ class Quote(Generic[T]):
         return time.time() >= self.expires_at
 
     async def execute(self) -> T:
-        """Run the quoted call (re-checked; raises ``QuoteExpiredError`` after the TTL)."""
+        """Run the quoted call (re-checked; raises ``QuoteExpiredError`` after the TTL).
+
+        A quote buys once: executing it again returns the first result, spending nothing.
+        """
+        if self.executed:
+            return self._result  # type: ignore[return-value]
         if self.expired:
             raise QuoteExpiredError("this quote expired; ask for a new one before spending")
         approved = None
@@ -101,7 +107,7 @@ class Quote(Generic[T]):
             result = await self._method(*self._args, **self._kwargs)
         finally:
             quote_mode.reset(token)
-        self.executed = True
+        self._result, self.executed = result, True
         return result
 
     def __repr__(self) -> str:

@@ -189,7 +189,9 @@ class UnlockTaskHandle:
     async def wait(self, deadline: float | None = None) -> ContactUnlockReport:
         """Poll with growing intervals until the task ends or ``deadline`` seconds pass."""
         if self.task_id is None:
-            return self._finish(None)
+            # Nothing was submitted (all skipped), so nothing was spent.
+            self.report = attrs.evolve(self._finish(None), credits_spent=0)
+            return self.report
         give_up = None if deadline is None else time.monotonic() + deadline
         attempt = 0
         while True:

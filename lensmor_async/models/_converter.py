@@ -789,8 +789,11 @@ def structure(data: Any, cls: type[T]) -> T:
     """Decode parsed JSON ``data`` into model ``cls``.
 
     Raises :class:`~lensmor_async.errors.ResponseValidationError` (with ``path``) when
-    the data does not fit; no other exception escapes.
+    the data does not fit; no other exception escapes. ``Page[X]`` is accepted and
+    means :func:`structure_page` with ``X``.
     """
+    if typing.get_origin(cls) is Page:
+        return cast(T, structure_page(data, typing.get_args(cls)[0]))
     try:
         hook = _HOOKS.get(cls)
         if hook is None:

@@ -115,7 +115,11 @@ class AiohttpTransport:
                 allow_redirects=False,
                 timeout=self._timeout(request.timeout),
             ) as resp:
-                body = await self._read_capped(resp)
+                length = resp.content_length
+                if length is not None and length <= self._config.max_body_bytes:
+                    body = await resp.read()  # the common case, without a helper frame
+                else:
+                    body = await self._read_capped(resp)
                 return Response(status=resp.status, headers=resp.headers, body=body)
         except TransportError:
             raise

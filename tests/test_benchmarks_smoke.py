@@ -1,0 +1,120 @@
+"""The benchmark harness end to end in its smoke size: it runs, and writes sane results.
+
+Only structure is asserted (every ratio exists and is positive, every section is
+filled); timings never are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINES = {"aiohttp+json", "aiohttp+orjson", "httpx"}
+CONCURRENCIES = {1, 16, 128}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    out = tmp_path_factory.mktemp("bench")
+    markdown, data = out / "RESULTS.md", out / "results.json"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--smoke",
+            "--output",
+            str(markdown),
+            "--json",
+            str(data),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(data.read_text()), markdown.read_text()
+
+
+def test_smoke_run_reports_a_positive_ratio_for_every_route_concurrency_and_baseline(
+    smoke_run: tuple[dict[str, Any], str],
+) -> None:
+    results, _ = smoke_run
+    seen = {(r["endpoint"], r["concurrency"], r["baseline"]) for r in results["ratios"]}
+    expected = {
+        (endpoint, conc, baseline)
+        for endpoint in ("balance", "personnel")
+        for conc in CONCURRENCIES
+        for baseline in BASELINES
+    }
+    # httpx may complete nothing at C=128 in a 0.1 s smoke window; everything else must exist.
+    assert expected - {("personnel", 128, "httpx"), ("balance", 128, "httpx")} <= seen
+    assert all(r["median"] > 0 and r["low"] > 0 for r in results["ratios"])
+
+
+def test_smoke_run_measures_every_client_without_errors(
+    smoke_run: tuple[dict[str, Any], str],
+) -> None:
+    results, _ = smoke_run
+    clients = {(s["variant"], s["endpoint"], s["concurrency"]) for s in results["throughput"]}
+    assert len(clients) == 4 * 2 * len(CONCURRENCIES)
+    assert all(s["errors"] == 0 for s in results["throughput"])
+    sdk = [s for s in results["throughput"] if s["variant"] == "sdk"]
+    assert all(s["rps"] > 0 for s in sdk)
+
+
+def test_smoke_run_decodes_a_twenty_person_page_with_every_decoder(
+    smoke_run: tuple[dict[str, Any], str],
+) -> None:
+    decode = smoke_run[0]["decode"]
+    assert decode["items"] == 20
+    assert len(decode["personnel_us"]) == 4
+    assert all(us > 0 for us in decode["personnel_us"].values())
+
+
+def test_smoke_bulk_runs_never_overspend_or_double_charge_per_the_server_ledger(
+    smoke_run: tuple[dict[str, Any], str],
+) -> None:
+    bulk = smoke_run[0]["bulk"]
+    assert len(bulk) == 2
+    for run in bulk:
+        assert run["paid"] > 0
+        assert run["overspend"] == 0
+        assert run["charged"] <= run["budget"]
+        assert run["duplicates"] == 0
+        assert run["requests_per_paid"] > 0
+
+
+def test_smoke_run_reports_memory_and_import_time(
+    smoke_run: tuple[dict[str, Any], str],
+) -> None:
+    results, _ = smoke_run
+    stream = results["memory"]["stream"]
+    assert stream["records"] == stream["expected"] > 0
+    assert {run["variant"] for run in results["memory"]["load"]} == {"sdk", "aiohttp+json"}
+    assert all(run["errors"] == 0 for run in results["memory"]["load"])
+    assert set(results["imports"]["median_ms"]) == {
+        "lensmor_async",
+        "aiohttp+attrs+cattrs+anyio",
+    }
+    assert results["imports"]["ratio"] > 0
+
+
+def test_smoke_markdown_lists_targets_ratios_and_the_command(
+    smoke_run: tuple[dict[str, Any], str],
+) -> None:
+    _, markdown = smoke_run
+    for heading in ("## Targets", "## Throughput ratios", "## Decode cost", "## Memory"):
+        assert heading in markdown
+    assert "python -m benchmarks --smoke" in markdown
