@@ -182,9 +182,14 @@ class AsyncLensmor:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close connections this client owns (idempotent; caller-owned sessions stay open)."""
+        """Close connections this client owns (idempotent; caller-owned sessions stay open).
+
+        Also closes a journal the guard opened from a path. Copies made with
+        ``with_options`` close nothing: close the original.
+        """
         if self._owns_transport:
             await self._transport.aclose()
+            await self.guard.aclose()
 
     def __repr__(self) -> str:
         config = self.config

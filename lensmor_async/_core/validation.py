@@ -49,7 +49,9 @@ def check_ids(
     name: str, values: Iterable[object], *, max_items: int = MAX_UNLOCK_BATCH
 ) -> tuple[str, ...]:
     """A batch of ids: validated, de-duplicated (order kept), within the API's maximum size."""
-    if isinstance(values, str | bytes) or not isinstance(values, Iterable):
+    if isinstance(values, str | bytes):
+        raise InvalidRequestError(f"{name} must be a list of ids, not a single string")
+    if not isinstance(values, Iterable):
         raise InvalidRequestError(f"{name} must be a list of ids")
     unique = tuple(dict.fromkeys(check_id(name, v) for v in values))
     if not unique:

@@ -123,6 +123,8 @@ class CreditGuard:
         self._services: GuardServices | None = None
         self._balance: BalanceCache | None = None
         self._journal = IntentJournal(open_journal(journal))
+        # A journal opened here from a path is ours to close; a passed-in one is not.
+        self._owns_journal = journal is not None and not isinstance(journal, Journal)
         self._checkpoint_hook = checkpoint
         self.poll_intervals: tuple[float, ...] = (3.0, 5.0, 10.0)
 
@@ -757,6 +759,15 @@ class CreditGuard:
                 journal_key=pending.journal_key,
             )
         return actual
+
+    async def aclose(self) -> None:
+        """Close what the guard opened itself (a journal given as a path); idempotent.
+
+        ``AsyncLensmor.aclose()`` calls this. Ledgers and journals passed in are the
+        caller's to close.
+        """
+        if self._owns_journal and self._journal.journal is not None:
+            await self._journal.journal.aclose()
 
     # -- recovery ------------------------------------------------------------------------
 
