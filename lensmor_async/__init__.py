@@ -9,6 +9,7 @@ from lensmor_async._client import AsyncLensmor
 from lensmor_async._config import ClientConfig, Secret
 from lensmor_async._core.ratelimit import RateLimitInfo
 from lensmor_async._core.retry import RetryPolicy
+from lensmor_async.bulk import BulkCheckpoint, BulkReport, run_bulk
 from lensmor_async.errors import (
     ActionNotAllowedError,
     APIConnectionError,
@@ -55,7 +56,6 @@ from lensmor_async.guard import (
     always_confirm,
     confirm_up_to,
 )
-from lensmor_async.bulk import BulkCheckpoint, BulkReport, run_bulk
 from lensmor_async.models import Page
 
 __version__ = "0.1.0"

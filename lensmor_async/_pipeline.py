@@ -272,7 +272,7 @@ class Pipeline:
 
 
 def _retry_after_header(exc: RateLimitError) -> str | None:
-    return None if exc.retry_after is None else str(exc.retry_after)
+    return exc.retry_after_header
 
 
 def _failure_of(exc: LensmorError) -> Failure | None:

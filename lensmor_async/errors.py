@@ -239,12 +239,26 @@ class UnprocessableError(APIStatusError):
 
 
 class RateLimitError(APIStatusError):
-    """429: rate limited; ``retry_after`` is the server's wait in seconds, when known."""
+    """429: rate limited; ``retry_after`` is the server's wait in seconds, when known.
+
+    ``retry_after_header`` keeps the raw ``Retry-After`` value (seconds or an HTTP date)
+    so the retry policy judges exactly what the server sent.
+    """
 
     default_status = 429
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        retry_after_header: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         self.retry_after = retry_after
+        self.retry_after_header = (
+            None if retry_after_header is None else sanitize_message(retry_after_header, 64)
+        )
         super().__init__(message, **kwargs)
 
 

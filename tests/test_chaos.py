@@ -53,6 +53,7 @@ from lensmor_async import (
     SpendInDoubtError,
     SpendOutcome,
     SpendRecord,
+    UnlockTaskHandle,
     always_confirm,
 )
 from lensmor_async.testing import FakeLensmor, FaultKind, FaultSchedule, FaultTuning
@@ -147,6 +148,16 @@ def _mixed_specs(fake: FakeLensmor, seed: int) -> list[Spec]:
     return specs
 
 
+async def _wait_patiently(handle: UnlockTaskHandle, attempts: int = 5) -> ContactUnlockReport:
+    """What a careful caller does: a failed poll leaves the handle usable, so wait again."""
+    for _ in range(attempts - 1):
+        try:
+            return await handle.wait(deadline=60)
+        except LensmorError:
+            continue
+    return await handle.wait(deadline=60)
+
+
 async def _run_intent(client: AsyncLensmor, spec: Spec) -> Outcome:
     outcome = Outcome(spec)
     try:
@@ -155,7 +166,7 @@ async def _run_intent(client: AsyncLensmor, spec: Spec) -> Outcome:
             handle = await client.contacts.unlock(
                 event_id=spec.event_id, personnel_ids=spec.targets
             )
-            outcome.report = await handle.wait(deadline=60)
+            outcome.report = await _wait_patiently(handle)
         elif spec.kind == "event":
             await client.events.unlock(spec.targets[0])
         elif spec.kind == "search_events":

@@ -56,7 +56,9 @@ def error_from_envelope(
         "details": payload.get("details"),
     }
     if cls is RateLimitError:
-        fields["retry_after"] = parse_retry_after(headers.get("Retry-After"), now)
+        raw = headers.get("Retry-After")
+        fields["retry_after"] = parse_retry_after(raw, now)
+        fields["retry_after_header"] = raw
     return cls(sanitize_message(message), **fields)
 
 

@@ -7,6 +7,7 @@ in ``_policies``; this module only orchestrates, with cancellation-safe cleanup.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
@@ -58,10 +59,14 @@ if TYPE_CHECKING:
     from lensmor_async.models import UnlockSubmission
 
 T = TypeVar("T")
+logger = logging.getLogger("lensmor_async")
 PrecheckMode = Literal["auto", "always", "never"]
 _RECONCILE_SECONDS = 15.0
 _ATTACH_SECONDS = 60.0
 _CONFLICT_REQUOTES = 2
+_HOLD_SETTLED_STATES = frozenset(
+    {JournalState.SUCCEEDED, JournalState.FAILED_NO_CHARGE, JournalState.REJECTED_402}
+)
 _RETRYABLE_JOURNAL_STATES = frozenset({JournalState.FAILED_NO_CHARGE, JournalState.REJECTED_402})
 _JOURNAL_STATES = {
     SpendOutcome.SUCCEEDED: JournalState.SUCCEEDED,
@@ -116,6 +121,7 @@ class CreditGuard:
         self._task_records: dict[str, int] = {}
         self._pending: dict[str, PendingTask] = {}
         self._in_doubt: dict[str, SpendRecord] = {}
+        self._doubtful: dict[str, _Doubt] = {}
         self._held = 0
         self._spent = 0
         self._latched_402 = False
@@ -209,6 +215,7 @@ class CreditGuard:
             )
         policy = self._policies[call.operation.name]
         intent = _intent_of(call)
+        await self._settle_earlier_doubt(intent)
         if quote_mode.get() is not None:
             return await self._guarded(policy, call, send, deadline)
         return await self._flights.run(
@@ -347,9 +354,17 @@ class CreditGuard:
         try:
             await self._journal.advance(JournalState.RESERVED, hold=hold_to_json(hold))
             await self._confirm_spend(intent, decision, balance_before, mode, request)
-        except BaseException:
+        except BaseException as exc:
             with anyio.CancelScope(shield=True):
                 await self._release(hold)
+                if not isinstance(exc, SpendDeclinedError):  # a decline is recorded already
+                    await self._record(
+                        intent,
+                        SpendOutcome.CANCELLED,
+                        decision.credits,
+                        0,
+                        reason=f"{type(exc).__name__} before sending",
+                    )
             raise
         return await self._execute(policy, call, decision, hold, send, deadline, balance_before)
 
@@ -604,13 +619,17 @@ class CreditGuard:
             )
             await self._record(intent, outcome, decision.credits, 0, reason=type(exc).__name__)
             return None
-        if not isinstance(exc, Exception):  # cancelled after send: settle later
+        if not isinstance(exc, Exception):
+            # Cancelled after send: there is no time to reconcile now. The hold stays
+            # (the budget stays safe) and guard.reconcile() / recover() settles it later.
             await self._mark_in_doubt(
-                intent, decision, hold, "cancelled after the request was sent"
+                policy, call, decision, hold, "cancelled after the request was sent"
             )
             return None
-        verdict = await self._reconcile_now(policy, call, decision)
-        return await self._apply_reconciliation(intent, decision, hold, verdict, exc)
+        verdict = await self._reconcile_now(
+            policy, call, decision, settle_wait=policy.reconcile_wait
+        )
+        return await self._apply_reconciliation(policy, call, decision, hold, verdict, exc)
 
     async def _on_402(
         self, intent: Intent, decision: QuoteDecision, hold: Hold, exc: InsufficientCreditsError
@@ -648,12 +667,14 @@ class CreditGuard:
 
     async def _apply_reconciliation(
         self,
-        intent: Intent,
+        policy: PaidPolicy,
+        call: Call[Any],
         decision: QuoteDecision,
         hold: Hold,
         verdict: Reconciliation,
         exc: BaseException,
     ) -> BaseException | None:
+        intent = _intent_of(call)
         if verdict.charged is False:
             await self._release(hold)
             await self._record(
@@ -672,7 +693,9 @@ class CreditGuard:
                 intent=intent,
                 reason=verdict.reason,
             )
-        await self._mark_in_doubt(intent, decision, hold, f"{type(exc).__name__}: {verdict.reason}")
+        await self._mark_in_doubt(
+            policy, call, decision, hold, f"{type(exc).__name__}: {verdict.reason}"
+        )
         return SpendInDoubtError(
             f"{intent.describe()} may have been charged: {verdict.reason}",
             intent=intent,
@@ -680,15 +703,88 @@ class CreditGuard:
         )
 
     async def _mark_in_doubt(
-        self, intent: Intent, decision: QuoteDecision, hold: Hold, reason: str
+        self,
+        policy: PaidPolicy,
+        call: Call[Any],
+        decision: QuoteDecision,
+        hold: Hold,
+        reason: str,
     ) -> None:
-        # Counted as spent so a budget can never be crossed by unknown outcomes.
-        await self._commit(hold, hold.amount)
+        # The hold stays: an unknown outcome keeps counting against the budget and the
+        # balance until reconcile() (or recover() after a crash) settles it.
+        intent = _intent_of(call)
         self._require_balance().invalidate()
+        logger.warning("paid intent %s (%s) is in doubt: %s", intent.key, intent.operation, reason)
         record = await self._record(
-            intent, SpendOutcome.IN_DOUBT, decision.credits, hold.amount, reason=reason
+            intent, SpendOutcome.IN_DOUBT, decision.credits, None, reason=reason
         )
         self._in_doubt[intent.key] = record
+        self._doubtful[intent.key] = _Doubt(policy, call, decision, hold, current_key.get())
+
+    def _doubtful_journal_keys(self) -> frozenset[str]:
+        return frozenset(d.journal_key for d in self._doubtful.values() if d.journal_key)
+
+    async def reconcile(self) -> tuple[SpendRecord, ...]:
+        """Settle in-doubt intents of this process without re-sending them.
+
+        Each is checked (precheck, access mode, contact state); a charged one is spent,
+        an uncharged one releases its hold, an unknowable one stays in doubt (its hold
+        still counts against the budget). Returns the records that were settled.
+        """
+        settled: list[SpendRecord] = []
+        for key, doubt in list(self._doubtful.items()):
+            with anyio.CancelScope(shield=True):
+                record = await self._settle_doubt(key, doubt)
+            if record is not None:
+                settled.append(record)
+        return tuple(settled)
+
+    async def _settle_earlier_doubt(self, intent: Intent) -> None:
+        """The same intent went in doubt before: settle it first, or refuse to pay twice."""
+        doubt = self._doubtful.get(intent.key)
+        if doubt is None:
+            return
+        with anyio.CancelScope(shield=True):
+            record = await self._settle_doubt(intent.key, doubt)
+        if record is None:
+            raise SpendInDoubtError(
+                f"{intent.describe()} is still in doubt from an earlier attempt; "
+                "sending it again could pay twice",
+                intent=intent,
+                reason=self._in_doubt[intent.key].reason or "in doubt",
+            )
+
+    async def _settle_doubt(self, key: str, doubt: _Doubt) -> SpendRecord | None:
+        verdict = await self._reconcile_now(
+            doubt.policy, doubt.call, doubt.decision, settle_wait=doubt.policy.reconcile_wait
+        )
+        if verdict.charged is None:
+            return None
+        del self._doubtful[key]
+        self._in_doubt.pop(key, None)
+        intent = _intent_of(doubt.call)
+        token = current_key.set(doubt.journal_key)
+        try:
+            if verdict.charged:
+                actual = verdict.actual if verdict.actual is not None else doubt.hold.amount
+                await self._commit(doubt.hold, actual)
+                return await self._record(
+                    intent,
+                    SpendOutcome.SUCCEEDED,
+                    doubt.decision.credits,
+                    actual,
+                    reason=f"reconciled: {verdict.reason}",
+                )
+            await self._release(doubt.hold)
+            return await self._record(
+                intent,
+                SpendOutcome.FAILED_NO_CHARGE,
+                doubt.decision.credits,
+                0,
+                reason=f"reconciled: {verdict.reason}",
+            )
+        finally:
+            current_key.reset(token)
 
     # -- tasks ---------------------------------------------------------------------------
 
@@ -807,6 +903,15 @@ class CreditGuard:
             journal_key=entry.intent_key,
         )
         if outcome is SpendOutcome.IN_DOUBT:
+            # Recovery is the last resort: count the estimate as spent (the budget stays
+            # safe) and clear the hold so a later recover() does not process it again.
+            await self._journal.advance(
+                JournalState.IN_DOUBT,
+                key=entry.intent_key,
+                hold=None,
+                actual=actual,
+                reason=f"counted at the estimate after recovery: {verdict.reason}",
+            )
             self._in_doubt[entry.intent_key] = record
         return outcome.value
 
@@ -900,6 +1005,8 @@ class CreditGuard:
         if state is None:
             return
         fields: dict[str, Any] = {"reason": reason}
+        if state in _HOLD_SETTLED_STATES:
+            fields["hold"] = None  # settled: recovery must not touch this hold again
         if actual is not None:
             fields["actual"] = actual
         if task_id is not None:
@@ -915,6 +1022,17 @@ class CreditGuard:
         if self._balance is None:
             raise ConfigurationError("this CreditGuard is not attached to a client")
         return self._balance
+
+
+@attrs.frozen(slots=True)
+class _Doubt:
+    """What reconcile() needs to settle an in-doubt intent later."""
+
+    policy: PaidPolicy
+    call: Call[Any]
+    decision: QuoteDecision
+    hold: Hold
+    journal_key: str | None
 
 
 def _choose_ledger(ledger: Ledger | None, budget: int | None) -> Ledger:

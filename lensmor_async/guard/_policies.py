@@ -52,6 +52,8 @@ class PaidPolicy:
     measure_by_balance = False
     requote_on_conflict = False
     """A 409 means the state moved (e.g. contacts now unlocking): price again."""
+    reconcile_wait = 0.0
+    """Seconds an in-doubt reconciliation may wait for the server's state to settle."""
 
     def __init__(self, costs: CostTable, state: UnlockState, *, precheck_mode: str) -> None:
         self.costs = costs
@@ -187,6 +189,10 @@ def _event_ids(result: EventUnlockResult) -> tuple[str, ...]:
 class ContactUnlockPolicy(PaidPolicy):
     """Email/phone unlock: per chargeable contact; already unlocked/unlocking left out."""
 
+    # A lost answer is settled exactly once the task ends (failed contacts are
+    # refunded), so reconciliation waits briefly for it instead of guessing.
+    reconcile_wait = 10.0
+
     def __init__(
         self,
         operation: Operation,
@@ -294,11 +300,9 @@ class ContactUnlockPolicy(PaidPolicy):
         if unlocked + unlocking == 0:
             return Reconciliation(False, 0, "no requested contact changed state: not submitted")
         if unlocking:
-            return Reconciliation(
-                True,
-                decision.credits,
-                "submitted; its task still runs, so it is counted at the estimate",
-            )
+            # Charged, but by how much is known only when the task ends (failed contacts
+            # are refunded): stay in doubt, holding the estimate, until reconcile().
+            return Reconciliation(None, None, "submitted; its task still runs")
         price = self.costs.price(self.operation.name).credits or 0
         return Reconciliation(True, price * unlocked, f"submitted; {unlocked} contacts unlocked")
 

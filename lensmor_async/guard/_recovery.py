@@ -23,7 +23,7 @@ import attrs
 from lensmor_async._core import operations as ops
 from lensmor_async._core.admission import QuoteDecision
 from lensmor_async._pipeline import Call
-from lensmor_async.guard._journal_protocol import JournalEntry, JournalState
+from lensmor_async.guard._journal_protocol import Journal, JournalEntry, JournalState
 from lensmor_async.guard._journaling import hold_from_json, intent_from_record
 from lensmor_async.guard._tasks import EMAIL, PHONE, PendingTask, UnlockTaskHandle
 
@@ -88,16 +88,28 @@ async def recover(guard: CreditGuard, *, deadline: float = 30.0) -> RecoveryRepo
     if journal is None:
         released = await guard.ledger.release_expired()
         return RecoveryReport(expired_holds_released=released)
+    # This process's own in-doubt intents are settled by reconcile(), which knows them.
+    await guard.reconcile()
+    ours = guard._doubtful_journal_keys()
     actions: list[RecoveryAction] = []
     live: list[str] = []
     with anyio.move_on_after(deadline) as scope:
-        for entry in await journal.unfinished():
+        for entry in await _to_recover(journal):
+            if entry.intent_key in ours:
+                live.append(entry.intent_key)
+                continue
             if owner_is_alive(entry.owner):
                 live.append(entry.intent_key)
                 continue
             actions.append(await _recover_entry(guard, entry, scope.deadline))
     released = await guard.ledger.release_expired()
     return RecoveryReport(tuple(actions), released, tuple(live))
+
+
+async def _to_recover(journal: Journal) -> list[JournalEntry]:
+    """Unfinished rows, plus in-doubt rows whose hold was never settled."""
+    doubtful = [e for e in await journal.entries() if e.state is JournalState.IN_DOUBT and e.hold]
+    return [*await journal.unfinished(), *doubtful]
 
 
 async def _recover_entry(

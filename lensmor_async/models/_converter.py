@@ -416,7 +416,10 @@ def _generate(cls: type[Any], item_cls: Any) -> Callable[..., Any]:
 
     Two branches: when every known key is present (the common case for a given server
     version), one ``itemgetter`` call reads every value; otherwise each key is read with
-    ``get``. Unknown keys are collected into ``extra`` in both.
+    ``get``. Unknown keys are collected into ``extra`` in both. "Every key present" is
+    decided by the ``itemgetter`` call itself (it raises ``KeyError`` otherwise, which
+    costs nothing when it does not happen); with ``len(d) == N`` that also proves there
+    are no unknown keys, so no set operation is needed in the common case.
     """
     spec = _spec(cls, item_cls)
     primary = frozenset(field.wire for field in spec)
@@ -425,24 +428,23 @@ def _generate(cls: type[Any], item_cls: Any) -> Callable[..., Any]:
     src.ref("_C", cls)
     src.ref("_new", object.__new__)
     src.ref("_K", _known_keys(spec))
-    src.ref("_P", primary)
     src.ref("_N", len(primary))
     src.ref("_L", [frozenset()])
     src.add("o = _new(_B)")
     if spec:
         src.add(
             "n = _len(d)",
-            "if n == _N and _P.issuperset(d):",
-            "    e = _EMPTY",
-            "elif n > _N and d.keys() >= _P:",
-            "    e = _extra_of_complete(d, _K, _N, _L)",
-            "else:",
-            "    e = None",
-            "if e is not None:",
+            "vals = None",
+            "if n >= _N:",
+            "    try:",
+            f"        vals = {_all_values(src, spec)}",
+            "    except KeyError:",
+            "        pass",
+            "if vals is not None:",
         )
         src.indent = "        "
         _emit_all_present(src, spec)
-        src.add("o.extra = e")
+        src.add("o.extra = _EMPTY if n == _N else _extra_of_complete(d, _K, _N, _L)")
         src.indent = "    "
         src.add("else:")
         src.indent = "        "
@@ -458,18 +460,22 @@ def _generate(cls: type[Any], item_cls: Any) -> Callable[..., Any]:
     return cast(Callable[..., Any], src.namespace[name])
 
 
+def _all_values(src: _Source, spec: tuple[_Field, ...]) -> str:
+    """An expression giving the tuple of every primary wire value (``KeyError`` if absent)."""
+    if len(spec) == 1:
+        return f"(d[{spec[0].wire!r}],)"
+    src.ref("_ig", operator.itemgetter(*(field.wire for field in spec)))
+    return "_ig(d)"
+
+
 def _emit_all_present(src: _Source, spec: tuple[_Field, ...]) -> None:
-    """Every known key is present: unpack one ``itemgetter`` call, then convert."""
+    """Every known key is present: unpack the values, then convert."""
     direct = [_is_plain(field) for field in spec]
     targets = [
         f"o.{field.attr}" if plain else f"v{index}"
         for index, (field, plain) in enumerate(zip(spec, direct, strict=True))
     ]
-    if len(spec) == 1:
-        src.add(f"{targets[0]} = d[{spec[0].wire!r}]")
-    else:
-        getter = src.ref("_ig", operator.itemgetter(*(field.wire for field in spec)))
-        src.add(f"{', '.join(targets)} = {getter}(d)")
+    src.add(f"{', '.join(targets)}, = vals")
     for index, (field, plain) in enumerate(zip(spec, direct, strict=True)):
         if plain:
             continue
