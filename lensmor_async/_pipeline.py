@@ -11,7 +11,7 @@ import contextvars
 import logging
 import random
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import anyio
@@ -34,10 +34,12 @@ from lensmor_async._core.retry import (
 from lensmor_async._limiter import AdaptiveLimiter
 from lensmor_async.errors import (
     APIStatusError,
+    APITimeoutError,
     DeadlineExceededError,
     LensmorError,
     RateLimitError,
     TransportError,
+    sanitize_message,
 )
 from lensmor_async.transport import QueryParams, Request, Transport
 
@@ -47,6 +49,8 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 logger = logging.getLogger("lensmor_async")
+_DEADLINE_SLACK = 0.005
+"""Seconds of timer jitter tolerated when telling a deadline timeout from an attempt's."""
 
 
 @attrs.frozen(slots=True)
@@ -158,9 +162,9 @@ class Pipeline:
                 if remaining is None:
                     if fixed is None:
                         fixed = self._request(call, body, self.config.timeout)
-                    payload = await self._exchange(fixed, probe)
+                    payload = await self._exchange(fixed, probe, attempt, call)
                 else:
-                    payload = await self._attempt(call, body, remaining, probe)
+                    payload = await self._attempt(call, body, remaining, probe, attempt)
             except (TransportError, APIStatusError) as exc:
                 await self._after_failure(call, exc, attempt, deadline)
                 continue
@@ -180,37 +184,57 @@ class Pipeline:
         )
 
     async def _attempt(
-        self, call: Call[Any], body: bytes | None, remaining: float, probe: SendProbe | None
+        self,
+        call: Call[Any],
+        body: bytes | None,
+        remaining: float,
+        probe: SendProbe | None,
+        attempt: int,
     ) -> Any:
         """One attempt under the call's deadline: its timeout shrinks to the time left."""
         request = self._request(call, body, attempt_timeout(self.config.timeout, remaining))
+        started = self._clock()
         try:
             with anyio.fail_after(remaining):
-                return await self._exchange(request, probe)
+                return await self._exchange(request, probe, attempt, call)
         except TimeoutError as exc:
             raise DeadlineExceededError(
                 f"{request.method} {request.route}: the call's deadline ran out"
             ) from exc
+        except APITimeoutError as exc:
+            # aiohttp's own timer may fire first when the attempt's timeout was shrunk to
+            # the deadline; once the deadline has passed, that is the deadline's failure.
+            if self._clock() - started >= remaining - _DEADLINE_SLACK:
+                raise DeadlineExceededError(
+                    f"{request.method} {request.route}: the call's deadline ran out",
+                    request_sent=exc.request_sent,
+                ) from exc
+            raise
 
-    async def _exchange(self, request: Request, probe: SendProbe | None) -> Any:
+    async def _exchange(
+        self, request: Request, probe: SendProbe | None, attempt: int, call: Call[Any]
+    ) -> Any:
         async with self.limiter.slot():
             if probe is not None:
                 probe.started = True
             response = await self.transport.send(request)
         headers = response.headers
         now = time.time()
-        last_trace_id.set(headers.get("X-Request-ID"))
+        trace_id = _trace_id(headers)
+        last_trace_id.set(trace_id)
         info = parse_rate_limit(headers)
         if info is not None:
             self.rate_limit.last = info
             self.limiter.observe(info, now)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
-                "%s %s -> %s trace_id=%s",
+                "%s %s -> %s trace_id=%s attempt %d intent=%s",
                 request.method,
                 request.route,
                 response.status,
-                headers.get("X-Request-ID"),
+                trace_id,
+                attempt,
+                call.intent.key if call.intent is not None else "-",
             )
         return decode_payload(response.status, headers, response.body, now=now)
 
@@ -269,6 +293,12 @@ class Pipeline:
                 trace_id=getattr(exc, "trace_id", None),
             ) from exc
         raise exc
+
+
+def _trace_id(headers: Mapping[str, str]) -> str | None:
+    """The server's ``X-Request-ID``, made safe for logs and records (it is server-controlled)."""
+    raw = headers.get("X-Request-ID")
+    return None if raw is None else sanitize_message(raw, 80)
 
 
 def _retry_after_header(exc: RateLimitError) -> str | None:

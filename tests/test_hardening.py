@@ -202,14 +202,6 @@ async def test_an_invalid_http_answer_is_a_malformed_response(raw: bytes) -> Non
     assert _leaks(KEY, ["".join(traceback.format_exception(error)), str(error)]) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: transport/_aiohttp.py send() does 'raise _translate(exc, request) from exc'; "
-        "for an invalid HTTP answer the cause is aiohttp's ClientResponseError, whose "
-        "request_info.headers (in its repr and args) hold 'Authorization: Bearer <key>'"
-    ),
-)
 @pytest.mark.parametrize(
     "raw",
     [b"HTTP/1.1 abc OK\r\n\r\n", b"garbage\r\n\r\n"],

@@ -95,13 +95,6 @@ async def test_failed_attempts_are_logged_with_their_attempt_number_and_route_te
         assert "ServerError" in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: _pipeline.py _exchange logs '%s %s -> %s trace_id=%s' without the attempt "
-        "number (the issue asks for method, path template, status, trace id, attempt)"
-    ),
-)
 async def test_every_response_log_line_carries_its_attempt_number(
     fake: FakeLensmor, logs: pytest.LogCaptureFixture
 ) -> None:
@@ -114,14 +107,6 @@ async def test_every_response_log_line_carries_its_attempt_number(
     assert "attempt 2" in responses[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: no log record names the intent of a paid call (the issue asks for "
-        "'method, path template, status, trace id, attempt and intent'); the guard "
-        "(guard/_guard.py) logs nothing, not even when an intent goes in doubt"
-    ),
-)
 async def test_paid_call_log_lines_name_the_intent_by_its_key(
     fake: FakeLensmor, logs: pytest.LogCaptureFixture
 ) -> None:
@@ -181,14 +166,6 @@ async def test_hostile_server_error_text_never_reaches_the_logs(
         assert not CONTROL.search(line), repr(line)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: _pipeline.py _exchange logs response.headers['X-Request-ID'] raw (and stores "
-        "it raw in last_trace_id -> SpendRecord.trace_id): a hostile server puts terminal "
-        "escapes and kilobytes into log lines; it should go through errors.sanitize_message"
-    ),
-)
 async def test_a_hostile_trace_id_header_is_truncated_and_stripped_in_the_logs(
     logs: pytest.LogCaptureFixture,
 ) -> None:

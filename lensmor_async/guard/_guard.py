@@ -523,6 +523,12 @@ class CreditGuard:
         try:
             await self._journal.advance(JournalState.SENDING)
             self._checkpoint("after_journal_write")
+            logger.info(
+                "paid %s intent=%s estimate=%s: sending",
+                call.operation.name,
+                _intent_of(call).key,
+                decision.credits,
+            )
             result = await send(call, deadline=deadline, probe=probe)
             self._checkpoint("after_response")
         except BaseException as exc:
@@ -569,6 +575,13 @@ class CreditGuard:
             hold, actual, balance_after=settlement.balance_after, adjust_balance=not measured
         )
         self._checkpoint("after_settle")
+        logger.info(
+            "paid %s intent=%s settled: %s credits (trace_id=%s)",
+            intent.operation,
+            intent.key,
+            actual,
+            trace_id,
+        )
         await self._record(
             intent, SpendOutcome.SUCCEEDED, decision.credits, actual, trace_id=trace_id
         )

@@ -13,6 +13,7 @@ from lensmor_async._core import operations as ops
 from lensmor_async._core.admission import QuoteDecision
 from lensmor_async._core.operations import Operation
 from lensmor_async.guard._intent import Intent
+from lensmor_async.errors import NotFoundError, RateLimitError, ServerError, TransportError
 from lensmor_async.guard._ledger_protocol import Hold
 
 if TYPE_CHECKING:
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from lensmor_async.models import UnlockTask, UnlockTaskItem
 
 TERMINAL_TASK_STATES = frozenset({"completed", "failed"})
+_MAX_POLL_FAILURES = 20
 
 
 @attrs.frozen(slots=True)
@@ -194,8 +196,18 @@ class UnlockTaskHandle:
             return self.report
         give_up = None if deadline is None else time.monotonic() + deadline
         attempt = 0
+        failures = 0
+        task: UnlockTask | None = None
         while True:
-            task = await self.status()
+            try:
+                task = await self.status()
+                failures = 0
+            except (TransportError, ServerError, RateLimitError, NotFoundError):
+                # A failed poll is not a failed task (a 404 can be a replica lagging
+                # behind): keep polling until the deadline, within a bounded streak.
+                failures += 1
+                if failures > _MAX_POLL_FAILURES or (give_up is None and failures > 3):
+                    raise
             if task is not None and task.task_status in TERMINAL_TASK_STATES:
                 return await self._settle(task)
             delay = self._intervals[min(attempt, len(self._intervals) - 1)]

@@ -125,8 +125,14 @@ class AiohttpTransport:
             raise
         except MalformedResponseError:
             raise
+        except aiohttp.ClientResponseError as exc:
+            # Its request_info carries our request headers (the Authorization header):
+            # it must not stay reachable as __cause__ or __context__, so raise below,
+            # outside this except block, with no chain at all.
+            hidden = _translate(exc, request)
         except Exception as exc:
             raise _translate(exc, request) from exc
+        raise hidden
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
         cap = self._config.max_body_bytes
