@@ -12,8 +12,8 @@ import attrs
 from lensmor_async._core import operations as ops
 from lensmor_async._core.admission import QuoteDecision
 from lensmor_async._core.operations import Operation
-from lensmor_async.guard._intent import Intent
 from lensmor_async.errors import NotFoundError, RateLimitError, ServerError, TransportError
+from lensmor_async.guard._intent import Intent
 from lensmor_async.guard._ledger_protocol import Hold
 
 if TYPE_CHECKING:
