@@ -199,24 +199,6 @@ def _extra(data: Mapping[str, Any], known: frozenset[str]) -> Mapping[str, Any]:
     return MappingProxyType({key: data[key] for key in sorted(keys)})
 
 
-def _extra_of_complete(
-    data: Mapping[str, Any], known: frozenset[str], n_primary: int, last: list[frozenset[str]]
-) -> Mapping[str, Any]:
-    """``extra`` of an object known to hold every primary key plus some unknown ones.
-
-    A server that adds a field adds it to every item, so the unknown keys of the
-    previous object (``last``, one cell per model) are tried first: if they are all
-    present and the sizes add up, they are exactly the unknown keys. Otherwise the set
-    difference is computed and remembered.
-    """
-    keys = last[0]
-    if len(data) == n_primary + len(keys) and data.keys() >= keys:
-        return MappingProxyType({key: data[key] for key in sorted(keys)})
-    extra = _extra(data, known)
-    last[0] = frozenset(extra)
-    return extra
-
-
 def _frozen_mapping(value: Any) -> Mapping[str, Any]:
     if value.__class__ is dict:
         return MappingProxyType(dict(value))
@@ -361,11 +343,10 @@ def _fast_fn(cls: type[Any], item_cls: Any = None) -> Callable[..., Any]:
 
 
 class _Source:
-    """Collects generated lines (at the current indent) and the objects they refer to."""
+    """Collects generated lines and the objects they refer to."""
 
     def __init__(self) -> None:
         self.lines: list[str] = []
-        self.indent = "    "
         self.namespace: dict[str, Any] = {
             "_bad": _bad,
             "_id": _id,
@@ -376,7 +357,8 @@ class _Source:
             "_frozen_mapping": _frozen_mapping,
             "_mappings": _mappings,
             "_extra": _extra,
-            "_extra_of_complete": _extra_of_complete,
+            "_new": object.__new__,
+            "_mp": MappingProxyType,
             "_len": len,
             "_tuple": tuple,
             "_map": map,
@@ -394,7 +376,13 @@ class _Source:
         return name
 
     def add(self, *lines: str) -> None:
-        self.lines.extend(self.indent + line for line in lines)
+        self.lines.extend("    " + line for line in lines)
+
+    def compile(self, name: str, params: str, cls: type[Any]) -> Callable[..., Any]:
+        """Compile the collected lines as ``def name(params)`` and return the function."""
+        code = f"def {name}({params}):\n" + "\n".join(self.lines) + "\n"
+        exec(compile(code, f"<lensmor {name} {cls.__qualname__}>", "exec"), self.namespace)
+        return cast(Callable[..., Any], self.namespace[name])
 
 
 _PASSTHROUGH = (_ANY, _STR, _FLOAT, _SCALAR)
@@ -412,76 +400,145 @@ def _is_plain(field: _Field) -> bool:
 
 
 def _generate(cls: type[Any], item_cls: Any) -> Callable[..., Any]:
-    """Compile the fast structure function of ``cls``.
+    """The fast structure function of ``cls``: a dispatcher over known key *shapes*.
 
-    Two branches: when every known key is present (the common case for a given server
-    version), one ``itemgetter`` call reads every value; otherwise each key is read with
-    ``get``. Unknown keys are collected into ``extra`` in both. "Every key present" is
-    decided by the ``itemgetter`` call itself (it raises ``KeyError`` otherwise, which
-    costs nothing when it does not happen); with ``len(d) == N`` that also proves there
-    are no unknown keys, so no set operation is needed in the common case.
+    A server sends the same set of keys for every item of a response (and of the next
+    one), so for each observed key set a specialised converter is compiled that reads
+    every value with one ``itemgetter`` call and assigns absent fields their defaults
+    as constants. Shapes are looked up by ``len(d)``; the ``itemgetter`` call proves the
+    match (it raises ``KeyError`` when a key is missing, and with equal lengths no other
+    key can be present). Anything else goes through the generic converter, which reads
+    key by key with ``dict.get`` and then teaches the dispatcher the new shape.
     """
     spec = _spec(cls, item_cls)
-    primary = frozenset(field.wire for field in spec)
+    shapes = _Shapes(cls, spec)
+    shapes.learn(tuple(field.wire for field in spec), ())
+    src = _Source()
+    src.ref("_S", shapes.by_length)
+    src.ref("_learn", shapes.structure_and_learn)
+    src.ref("_KeyError", KeyError)
+    src.add(
+        "for getter, convert in _S.get(_len(d), ()):",
+        "    try:",
+        "        vals = getter(d)",
+        "    except _KeyError:",
+        "        continue",
+        "    return convert(d, vals)",
+        "return _learn(d)",
+    )
+    return src.compile(f"structure_{cls.__name__}", "d, _t=None", cls)
+
+
+class _Shapes:
+    """The specialised converters of one model class, by number of keys."""
+
+    MAX_PER_LENGTH = 4
+    MAX_COMPILED = 16
+
+    def __init__(self, cls: type[Any], spec: tuple[_Field, ...]) -> None:
+        self.cls = cls
+        self.spec = spec
+        self.known = _known_keys(spec)
+        self.by_length: dict[int, tuple[tuple[Callable[[Any], Any], Callable[..., Any]], ...]] = {}
+        self.compiled = 0
+        self.generic = _generate_generic(cls, spec, self.known)
+
+    def structure_and_learn(self, data: Any) -> Any:
+        """Convert with the generic converter; remember the shape of valid objects."""
+        result = self.generic(data)
+        if self.compiled < self.MAX_COMPILED:
+            present = tuple(key for key in _wire_order(self.spec) if key in data)
+            extras = tuple(sorted(data.keys() - self.known))
+            self.learn(present, extras)
+        return result
+
+    def learn(self, present: tuple[str, ...], extras: tuple[str, ...]) -> None:
+        keys = present + extras
+        entries = self.by_length.get(len(keys), ())
+        if len(entries) >= self.MAX_PER_LENGTH:
+            return
+        self.compiled += 1
+        convert = _generate_shape(self.cls, self.spec, frozenset(present), extras)
+        getter = _tuple_getter(keys)
+        # Replaced, never mutated: readers on other threads see the old or the new tuple.
+        self.by_length[len(keys)] = (*entries, (getter, convert))
+
+
+def _wire_order(spec: tuple[_Field, ...]) -> tuple[str, ...]:
+    return tuple(name for field in spec for name in (field.wire, *field.aliases))
+
+
+def _tuple_getter(keys: tuple[str, ...]) -> Callable[[Any], Any]:
+    """``d -> tuple of d[key]`` (``itemgetter`` returns a bare value for a single key)."""
+    if len(keys) == 1:
+        (key,) = keys
+        return lambda data: (data[key],)
+    if not keys:
+        # Anything with a length matches zero keys: insist on an object.
+        return lambda data: () if data.__class__ is dict else _bad()
+    return operator.itemgetter(*keys)
+
+
+def _generate_generic(
+    cls: type[Any], spec: tuple[_Field, ...], known: frozenset[str]
+) -> Callable[..., Any]:
+    """Read key by key (``get`` with defaults); unknown keys by set difference."""
     src = _Source()
     src.ref("_B", _builder_class(cls))
     src.ref("_C", cls)
-    src.ref("_new", object.__new__)
-    src.ref("_K", _known_keys(spec))
-    src.ref("_N", len(primary))
-    src.ref("_L", [frozenset()])
+    src.ref("_K", known)
     src.add("o = _new(_B)")
-    if spec:
-        src.add(
-            "n = _len(d)",
-            "vals = None",
-            "if n >= _N:",
-            "    try:",
-            f"        vals = {_all_values(src, spec)}",
-            "    except KeyError:",
-            "        pass",
-            "if vals is not None:",
-        )
-        src.indent = "        "
-        _emit_all_present(src, spec)
-        src.add("o.extra = _EMPTY if n == _N else _extra_of_complete(d, _K, _N, _L)")
-        src.indent = "    "
-        src.add("else:")
-        src.indent = "        "
     for index, field in enumerate(spec):
         if _emit_read(src, index, field):
             _emit_assign(src, index, field, "v")
-    src.add("o.extra = _EMPTY if _K.issuperset(d) else _extra(d, _K)")
-    src.indent = "    "
-    src.add("o.__class__ = _C", "return o")
-    name = f"structure_{cls.__name__}"
-    code = f"def {name}(d, _t=None):\n" + "\n".join(src.lines) + "\n"
-    exec(compile(code, f"<lensmor structure {cls.__qualname__}>", "exec"), src.namespace)
-    return cast(Callable[..., Any], src.namespace[name])
+    src.add(
+        "o.extra = _EMPTY if _K.issuperset(d) else _extra(d, _K)",
+        "o.__class__ = _C",
+        "return o",
+    )
+    return src.compile(f"structure_{cls.__name__}_generic", "d", cls)
 
 
-def _all_values(src: _Source, spec: tuple[_Field, ...]) -> str:
-    """An expression giving the tuple of every primary wire value (``KeyError`` if absent)."""
-    if len(spec) == 1:
-        return f"(d[{spec[0].wire!r}],)"
-    src.ref("_ig", operator.itemgetter(*(field.wire for field in spec)))
-    return "_ig(d)"
+def _generate_shape(
+    cls: type[Any], spec: tuple[_Field, ...], present: frozenset[str], extras: tuple[str, ...]
+) -> Callable[..., Any]:
+    """A converter for objects with exactly the keys ``present`` (in wire order) + ``extras``.
 
-
-def _emit_all_present(src: _Source, spec: tuple[_Field, ...]) -> None:
-    """Every known key is present: unpack the values, then convert."""
-    direct = [_is_plain(field) for field in spec]
-    targets = [
-        f"o.{field.attr}" if plain else f"v{index}"
-        for index, (field, plain) in enumerate(zip(spec, direct, strict=True))
-    ]
-    src.add(f"{', '.join(targets)}, = vals")
-    for index, (field, plain) in enumerate(zip(spec, direct, strict=True)):
-        if plain:
+    ``vals`` holds the values in that order. The source never contains a wire key:
+    unknown keys are server-controlled, so their names live in the namespace only.
+    """
+    src = _Source()
+    src.ref("_B", _builder_class(cls))
+    src.ref("_C", cls)
+    src.add("o = _new(_B)")
+    targets: list[str] = []
+    body: list[tuple[int, _Field, list[str]]] = []
+    for index, field in enumerate(spec):
+        names = [name for name in (field.wire, *field.aliases) if name in present]
+        variables = [f"v{index}_{n}" for n in range(len(names))]
+        if len(variables) == 1 and _is_plain(field):
+            targets.append(f"o.{field.attr}")
             continue
-        for alias in field.aliases:
-            src.add(f"if v{index} is None:", f"    v{index} = d.get({alias!r})")
-        _emit_assign(src, index, field, f"v{index}")
+        targets.extend(variables)
+        body.append((index, field, variables))
+    if extras:
+        targets.append("*x")
+    if targets:
+        src.add(f"{', '.join(targets)}, = vals")
+    for index, field, variables in body:
+        if not variables:  # absent: its default, decided now
+            src.add(f"o.{field.attr} = {src.ref(f'_a{index}', field.default)}")
+            continue
+        value = variables[0]
+        for alias in variables[1:]:
+            src.add(f"if {value} is None:", f"    {value} = {alias}")
+        _emit_assign(src, index, field, value)
+    if extras:
+        src.add(f"o.extra = _mp(dict(zip({src.ref('_X', extras)}, x)))")
+    else:
+        src.add("o.extra = _EMPTY")
+    src.add("o.__class__ = _C", "return o")
+    return src.compile(f"structure_{cls.__name__}_shape", "d, vals", cls)
 
 
 def _emit_read(src: _Source, index: int, field: _Field) -> bool:
