@@ -318,7 +318,7 @@ async def test_kill_9_then_recover_leaves_every_intent_explained_and_the_ledger_
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "BUG: lensmor_async/guard/_recovery.py _resume_task (line ~133) waits with "
+        "BUG: lensmor_async/guard/_recovery.py _resume_task (~line 156) waits with "
         "handle.wait(deadline=scope.deadline - now): the SAME instant at which recover()'s "
         "move_on_after(deadline) scope fires. A task still running then is cancelled inside "
         "the wait or inside guard._conclude_unresolved, so the row stays 'polling', its hold "
@@ -394,7 +394,7 @@ async def test_kill_9_while_polling_a_stuck_task_recovers_it_as_unresolved_at_th
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "BUG: lensmor_async/guard/_guard.py _attach (line ~377) re-quotes via "
+        "BUG: lensmor_async/guard/_guard.py _attach (~line 392) re-quotes via "
         "_guarded(attached=True), whose _spend claims the same key again; claim() returns the "
         "terminal 'succeeded' row as not owned, so _spend calls _attach again: unbounded "
         "recursion (one free precheck per level) ending in RecursionError, surfaced as "

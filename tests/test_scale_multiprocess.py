@@ -178,7 +178,7 @@ class _DelayFirstPrecheck:
 @pytest.mark.xfail(
     strict=True,
     reason=(
-        "BUG: lensmor_async/guard/_guard.py _guarded_once (free_result branch, line ~256) "
+        "BUG: lensmor_async/guard/_guard.py _guarded_once (the free_result branch, ~line 263) "
         "answers 'nothing chargeable' without looking at the journal again. A worker whose "
         "journal lookup (_journaled_intent) ran before the owner's claim, but whose precheck "
         "ran after the owner's submit, sees the contacts 'unlocking' and returns a report "

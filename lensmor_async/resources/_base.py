@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from lensmor_async._core.operations import Operation
 from lensmor_async._pipeline import Call
+from lensmor_async.errors import InvalidRequestError
 from lensmor_async.models import Page
 from lensmor_async.models._converter import structure, structure_page
 
@@ -35,6 +36,14 @@ def page_decoder(item_cls: type[T]) -> Callable[[Any], Page[T]]:
         return structure_page(data, item_cls)
 
     return decode
+
+
+def check_filter_names(filters: Mapping[str, object], allowed: type[Any]) -> None:
+    """Refuse unknown filter names before any I/O (a typo must not silently match all)."""
+    unknown = filters.keys() - allowed.__annotations__.keys()
+    if unknown:
+        names = ", ".join(sorted(allowed.__annotations__))
+        raise InvalidRequestError(f"unknown filter(s) {', '.join(sorted(unknown))}; use {names}")
 
 
 def build_query(**params: QueryValue) -> QueryParams:

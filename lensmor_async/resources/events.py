@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
 from datetime import date
+from typing import TypedDict, Unpack
 
 from lensmor_async._core import operations as ops
 from lensmor_async._core.validation import (
@@ -29,6 +30,7 @@ from lensmor_async.resources._base import (
     PageIterator,
     Resource,
     build_query,
+    check_filter_names,
     iter_pages,
     model_decoder,
     page_decoder,
@@ -47,92 +49,62 @@ def _detail(data: object) -> EventDetail:
     return structure(inner, EventDetail)
 
 
+class EventFilters(TypedDict, total=False):
+    """Filters of :meth:`Events.list`, :meth:`Events.pages` and :meth:`Events.iterate`."""
+
+    keyword: str | None
+    country: str | None
+    city: str | None
+    date_start_from: str | date | None
+    """Inclusive lower bound of the start date (``YYYY-MM-DD`` or a ``date``)."""
+    date_start_to: str | date | None
+    """Inclusive upper bound of the start date."""
+    event_type: Iterable[str] | str | None
+    quality: Iterable[str] | str | None
+
+
 class Events(Resource):
     """Find, inspect, score and unlock events."""
 
     async def list(
-        self,
-        *,
-        page: int = 1,
-        page_size: int | None = None,
-        keyword: str | None = None,
-        country: str | None = None,
-        city: str | None = None,
-        date_start_from: str | date | None = None,
-        date_start_to: str | date | None = None,
-        event_type: Iterable[str] | str | None = None,
-        quality: Iterable[str] | str | None = None,
+        self, *, page: int = 1, page_size: int | None = None, **filters: Unpack[EventFilters]
     ) -> Page[Event]:
-        """``GET /external/events/list``: one page of the neutral event catalogue."""
+        """``GET /external/events/list``: one page of the neutral event catalogue.
+
+        Filters: see :class:`EventFilters`.
+        """
+        check_filter_names(filters, EventFilters)
         check_page(page, page_size)
         query = build_query(
             page=page,
             pageSize=page_size,
-            keyword=check_text("keyword", keyword),
-            country=check_text("country", country, max_length=100),
-            city=check_text("city", city, max_length=100),
-            date_start_from=check_date("date_start_from", date_start_from),
-            date_start_to=check_date("date_start_to", date_start_to),
-            event_type=check_string_list("event_type", event_type),
-            quality=check_string_list("quality", quality),
+            keyword=check_text("keyword", filters.get("keyword")),
+            country=check_text("country", filters.get("country"), max_length=100),
+            city=check_text("city", filters.get("city"), max_length=100),
+            date_start_from=check_date("date_start_from", filters.get("date_start_from")),
+            date_start_to=check_date("date_start_to", filters.get("date_start_to")),
+            event_type=check_string_list("event_type", filters.get("event_type")),
+            quality=check_string_list("quality", filters.get("quality")),
         )
         return await self._run(ops.EVENTS_LIST, _EVENT_PAGE, query=query)
 
     def pages(
-        self,
-        *,
-        page_size: int | None = None,
-        keyword: str | None = None,
-        country: str | None = None,
-        city: str | None = None,
-        date_start_from: str | date | None = None,
-        date_start_to: str | date | None = None,
-        event_type: Iterable[str] | str | None = None,
-        quality: Iterable[str] | str | None = None,
+        self, *, page_size: int | None = None, **filters: Unpack[EventFilters]
     ) -> AsyncIterator[Page[Event]]:
         """Pages of :meth:`list` with the same filters, until ``has_more`` is false."""
+        check_filter_names(filters, EventFilters)
         check_page(1, page_size)
-
-        async def fetch(number: int) -> Page[Event]:
-            return await self.list(
-                page=number,
-                page_size=page_size,
-                keyword=keyword,
-                country=country,
-                city=city,
-                date_start_from=date_start_from,
-                date_start_to=date_start_to,
-                event_type=event_type,
-                quality=quality,
-            )
-
-        return iter_pages(fetch)
+        return iter_pages(lambda number: self.list(page=number, page_size=page_size, **filters))
 
     def iterate(
         self,
         *,
         limit: int | None = None,
         page_size: int | None = None,
-        keyword: str | None = None,
-        country: str | None = None,
-        city: str | None = None,
-        date_start_from: str | date | None = None,
-        date_start_to: str | date | None = None,
-        event_type: Iterable[str] | str | None = None,
-        quality: Iterable[str] | str | None = None,
+        **filters: Unpack[EventFilters],
     ) -> PageIterator[Event]:
         """Events across pages (at most ``limit``), with the filters of :meth:`list`."""
-        pages = self.pages(
-            page_size=page_size,
-            keyword=keyword,
-            country=country,
-            city=city,
-            date_start_from=date_start_from,
-            date_start_to=date_start_to,
-            event_type=event_type,
-            quality=quality,
-        )
-        return PageIterator(pages, limit)
+        return PageIterator(self.pages(page_size=page_size, **filters), limit)
 
     async def get(self, event_id: str) -> EventDetail:
         """``GET /external/events/{id}``: full detail (``id`` or ``eventId`` accepted)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from typing import TypedDict, Unpack
 
 from lensmor_async._core import operations as ops
 from lensmor_async._core.validation import (
@@ -21,6 +22,7 @@ from lensmor_async.resources._base import (
     Resource,
     build_body,
     build_query,
+    check_filter_names,
     iter_pages,
     model_decoder,
     page_decoder,
@@ -40,6 +42,22 @@ def _company_intent(operation: str, company_name: str, page: int, page_size: int
     return Intent(operation=operation, targets=(company_name.strip().casefold(),), params=params)
 
 
+class ExhibitorFilters(TypedDict, total=False):
+    """Filters of :meth:`Exhibitors.list` and its ``pages``/``iterate``."""
+
+    keyword: str | None
+    country: str | None
+    category: Iterable[str] | str | None
+    industry: Iterable[str] | str | None
+    job_title: Iterable[str] | str | None
+    management_level: Iterable[str] | str | None
+    """e.g. ``vp``, ``c_suite``."""
+    department: Iterable[str] | str | None
+    """e.g. ``marketing``, ``sales``."""
+    personnel_limit: int | None
+    """Best-effort nested personnel sample per exhibitor (0 or None: none)."""
+
+
 class Exhibitors(Resource):
     """Exhibitors of events, contextual and paid company searches, and profiles."""
 
@@ -49,58 +67,39 @@ class Exhibitors(Resource):
         *,
         page: int = 1,
         page_size: int | None = None,
-        keyword: str | None = None,
-        country: str | None = None,
-        category: Iterable[str] | str | None = None,
-        industry: Iterable[str] | str | None = None,
-        job_title: Iterable[str] | str | None = None,
-        management_level: Iterable[str] | str | None = None,
-        department: Iterable[str] | str | None = None,
-        personnel_limit: int | None = None,
+        **filters: Unpack[ExhibitorFilters],
     ) -> Page[Exhibitor]:
-        """``GET /external/exhibitors/list``: preview-gated on locked events (see ``semantics``)."""
+        """``GET /external/exhibitors/list``: preview-gated on locked events (see ``semantics``).
+
+        Filters: see :class:`ExhibitorFilters`.
+        """
+        check_filter_names(filters, ExhibitorFilters)
         check_page(page, page_size)
         query = build_query(
             event_id=check_id("event_id", event_id),
             page=page,
             pageSize=page_size,
-            keyword=check_text("keyword", keyword),
-            country=check_text("country", country, max_length=100),
-            category=check_string_list("category", category),
-            industry=check_string_list("industry", industry),
-            jobTitle=check_string_list("job_title", job_title),
-            managementLevel=check_string_list("management_level", management_level),
-            department=check_string_list("department", department),
-            personnelLimit=check_non_negative("personnel_limit", personnel_limit),
+            keyword=check_text("keyword", filters.get("keyword")),
+            country=check_text("country", filters.get("country"), max_length=100),
+            category=check_string_list("category", filters.get("category")),
+            industry=check_string_list("industry", filters.get("industry")),
+            jobTitle=check_string_list("job_title", filters.get("job_title")),
+            managementLevel=check_string_list("management_level", filters.get("management_level")),
+            department=check_string_list("department", filters.get("department")),
+            personnelLimit=check_non_negative("personnel_limit", filters.get("personnel_limit")),
         )
         return await self._run(ops.EXHIBITORS_LIST, _EXHIBITOR_PAGE, query=query)
 
     def pages(
-        self,
-        event_id: str,
-        *,
-        page_size: int | None = None,
-        keyword: str | None = None,
-        country: str | None = None,
-        category: Iterable[str] | str | None = None,
-        industry: Iterable[str] | str | None = None,
+        self, event_id: str, *, page_size: int | None = None, **filters: Unpack[ExhibitorFilters]
     ) -> AsyncIterator[Page[Exhibitor]]:
         """Pages of :meth:`list`; stops at ``has_more == False`` or the preview window."""
+        check_filter_names(filters, ExhibitorFilters)
         check_id("event_id", event_id)
         check_page(1, page_size)
-
-        async def fetch(number: int) -> Page[Exhibitor]:
-            return await self.list(
-                event_id,
-                page=number,
-                page_size=page_size,
-                keyword=keyword,
-                country=country,
-                category=category,
-                industry=industry,
-            )
-
-        return iter_pages(fetch)
+        return iter_pages(
+            lambda number: self.list(event_id, page=number, page_size=page_size, **filters)
+        )
 
     def iterate(
         self,
@@ -108,21 +107,10 @@ class Exhibitors(Resource):
         *,
         limit: int | None = None,
         page_size: int | None = None,
-        keyword: str | None = None,
-        country: str | None = None,
-        category: Iterable[str] | str | None = None,
-        industry: Iterable[str] | str | None = None,
+        **filters: Unpack[ExhibitorFilters],
     ) -> PageIterator[Exhibitor]:
         """Exhibitors across pages (at most ``limit``); see ``PageIterator.last_page``."""
-        pages = self.pages(
-            event_id,
-            page_size=page_size,
-            keyword=keyword,
-            country=country,
-            category=category,
-            industry=industry,
-        )
-        return PageIterator(pages, limit)
+        return PageIterator(self.pages(event_id, page_size=page_size, **filters), limit)
 
     async def search(
         self,

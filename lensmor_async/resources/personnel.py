@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from typing import TypedDict, Unpack
 
 from lensmor_async._core import operations as ops
 from lensmor_async._core.validation import (
@@ -29,6 +30,7 @@ from lensmor_async.resources._base import (
     Resource,
     build_body,
     build_query,
+    check_filter_names,
     iter_pages,
     model_decoder,
     page_decoder,
@@ -47,6 +49,19 @@ LINKEDIN_MESSAGE_TYPES = ("inmail", "connection_note", "connected_message")
 MAX_OUTREACH_BATCH = 50
 
 
+class PersonnelFilters(TypedDict, total=False):
+    """Filters of :meth:`Personnel.list`, :meth:`Personnel.pages` and :meth:`Personnel.iterate`."""
+
+    exhibitor_id: str | None
+    """Only people of this exhibitor (numeric string)."""
+    department: str | None
+    """Department, case-insensitive (at most 100 characters)."""
+    level: str | None
+    """Seniority level (at most 50 characters)."""
+    search_query: str | None
+    """Matches role text or full name (at most 200 characters)."""
+
+
 class Personnel(Resource):
     """People attending or exhibiting at events."""
 
@@ -56,53 +71,37 @@ class Personnel(Resource):
         *,
         page: int = 1,
         page_size: int | None = None,
-        exhibitor_id: str | None = None,
-        department: str | None = None,
-        level: str | None = None,
-        search_query: str | None = None,
+        **filters: Unpack[PersonnelFilters],
     ) -> Page[Person]:
         """``GET /external/personnel/list``: preview-gated on locked events (``semantics``).
 
-        ``page_size`` is 1–50 on this route (default 50).
+        ``page_size`` is 1–50 on this route (default 50). Filters: ``exhibitor_id``,
+        ``department``, ``level``, ``search_query`` (see :class:`PersonnelFilters`).
         """
+        check_filter_names(filters, PersonnelFilters)
         check_page(page, page_size, max_page_size=PERSONNEL_MAX_PAGE_SIZE)
+        exhibitor_id = filters.get("exhibitor_id")
         query = build_query(
             event_id=check_id("event_id", event_id),
             page=page,
             pageSize=page_size,
             exhibitor_id=None if exhibitor_id is None else check_id("exhibitor_id", exhibitor_id),
-            department=check_text("department", department, max_length=100),
-            level=check_text("level", level, max_length=50),
-            search_query=check_text("search_query", search_query),
+            department=check_text("department", filters.get("department"), max_length=100),
+            level=check_text("level", filters.get("level"), max_length=50),
+            search_query=check_text("search_query", filters.get("search_query")),
         )
         return await self._run(ops.PERSONNEL_LIST, _PERSON_PAGE, query=query)
 
     def pages(
-        self,
-        event_id: str,
-        *,
-        page_size: int | None = None,
-        exhibitor_id: str | None = None,
-        department: str | None = None,
-        level: str | None = None,
-        search_query: str | None = None,
+        self, event_id: str, *, page_size: int | None = None, **filters: Unpack[PersonnelFilters]
     ) -> AsyncIterator[Page[Person]]:
         """Pages of :meth:`list`; stops at ``has_more == False`` or the preview window."""
+        check_filter_names(filters, PersonnelFilters)
         check_id("event_id", event_id)
         check_page(1, page_size, max_page_size=PERSONNEL_MAX_PAGE_SIZE)
-
-        async def fetch(number: int) -> Page[Person]:
-            return await self.list(
-                event_id,
-                page=number,
-                page_size=page_size,
-                exhibitor_id=exhibitor_id,
-                department=department,
-                level=level,
-                search_query=search_query,
-            )
-
-        return iter_pages(fetch)
+        return iter_pages(
+            lambda number: self.list(event_id, page=number, page_size=page_size, **filters)
+        )
 
     def iterate(
         self,
@@ -110,21 +109,10 @@ class Personnel(Resource):
         *,
         limit: int | None = None,
         page_size: int | None = None,
-        exhibitor_id: str | None = None,
-        department: str | None = None,
-        level: str | None = None,
-        search_query: str | None = None,
+        **filters: Unpack[PersonnelFilters],
     ) -> PageIterator[Person]:
         """People across pages (at most ``limit``); see ``PageIterator.last_page``."""
-        pages = self.pages(
-            event_id,
-            page_size=page_size,
-            exhibitor_id=exhibitor_id,
-            department=department,
-            level=level,
-            search_query=search_query,
-        )
-        return PageIterator(pages, limit)
+        return PageIterator(self.pages(event_id, page_size=page_size, **filters), limit)
 
     async def profile(self, personnel_id: str) -> Person:
         """``GET /external/personnel/profile``: one person."""
