@@ -315,20 +315,6 @@ async def test_kill_9_then_recover_leaves_every_intent_explained_and_the_ledger_
     assert all(run["actions"] for run in runs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: lensmor_async/guard/_recovery.py _resume_task (~line 156) waits with "
-        "handle.wait(deadline=scope.deadline - now): the SAME instant at which recover()'s "
-        "move_on_after(deadline) scope fires. A task still running then is cancelled inside "
-        "the wait or inside guard._conclude_unresolved, so the row stays 'polling', its hold "
-        "stays live and the report says 'recovered 0 intents (nothing to do)' (later rows "
-        "are never reached either). Deterministic with poll interval 0; with the testing "
-        "interval (0.01 s) it happened in 3 of 4 runs. Fix: wait until a margin before the "
-        "deadline (as _reconcile_sending does with -1.0 s) and shield the conclusion, and "
-        "list rows not reached in the RecoveryReport."
-    ),
-)
 async def test_kill_9_while_polling_a_stuck_task_recovers_it_as_unresolved_at_the_estimate(
     tmp_path: Path,
 ) -> None:
@@ -391,20 +377,6 @@ async def test_kill_9_while_polling_a_stuck_task_recovers_it_as_unresolved_at_th
     assert later.snapshot.spent - later.server_net == CONTACT_PRICE  # over, never under
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: lensmor_async/guard/_guard.py _attach (~line 392) re-quotes via "
-        "_guarded(attached=True), whose _spend claims the same key again; claim() returns the "
-        "terminal 'succeeded' row as not owned, so _spend calls _attach again: unbounded "
-        "recursion (one free precheck per level) ending in RecursionError, surfaced as "
-        "APIConnectionError. Happens when a contact batch's row is 'succeeded' WITHOUT a "
-        "task id (written by recovery's or the live guard's reconciliation) and a contact "
-        "of it is still chargeable (failed and refunded). Fix: when an attached re-quote "
-        "still finds a terminal row it does not own, do not attach again: raise a clear "
-        "CreditError (or journal the remainder under a new key)."
-    ),
-)
 async def test_re_unlocking_a_reconciled_batch_with_a_refunded_contact_does_not_loop(
     tmp_path: Path,
 ) -> None:

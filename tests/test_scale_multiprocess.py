@@ -175,19 +175,6 @@ class _DelayFirstPrecheck:
             await anyio.sleep(self.seconds)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: lensmor_async/guard/_guard.py _guarded_once (the free_result branch, ~line 263) "
-        "answers 'nothing chargeable' without looking at the journal again. A worker whose "
-        "journal lookup (_journaled_intent) ran before the owner's claim, but whose precheck "
-        "ran after the owner's submit, sees the contacts 'unlocking' and returns a report "
-        "with task_id=None and every contact 'skipped' instead of the owner's task. No "
-        "double charge, but that caller never gets its result. Fix: when free_result is "
-        "about to answer for a journaled intent, re-read the journal row (or claim first) "
-        "and _attach to it if one exists."
-    ),
-)
 async def test_a_worker_whose_precheck_lands_after_the_owners_submit_still_gets_the_task(
     tmp_path: Path,
 ) -> None:

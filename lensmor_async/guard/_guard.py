@@ -25,6 +25,7 @@ from lensmor_async.errors import (
     ConfigurationError,
     ConfirmationRequiredError,
     ConflictError,
+    CreditError,
     InsufficientCreditsError,
     SpendDeclinedError,
     SpendInDoubtError,
@@ -38,6 +39,7 @@ from lensmor_async.guard._journal_protocol import Journal, JournalEntry, Journal
 from lensmor_async.guard._journaling import (
     IntentJournal,
     current_key,
+    follow_up_of,
     hold_from_json,
     hold_to_json,
     intent_from_record,
@@ -64,6 +66,7 @@ PrecheckMode = Literal["auto", "always", "never"]
 _RECONCILE_SECONDS = 15.0
 _ATTACH_SECONDS = 60.0
 _CONFLICT_REQUOTES = 2
+_MAX_FOLLOW_UPS = 3
 _HOLD_SETTLED_STATES = frozenset(
     {JournalState.SUCCEEDED, JournalState.FAILED_NO_CHARGE, JournalState.REJECTED_402}
 )
@@ -261,6 +264,12 @@ class CreditGuard:
         intent = _intent_of(call)
         await self._refuse_if_not_allowed(intent, decision)
         free = policy.free_result(call, decision)
+        if free is not None and not follow_up_of.get():
+            # Nothing chargeable may mean another worker just submitted this very intent:
+            # attach to its row for the real result rather than answer "all skipped".
+            existing = await self._journaled_intent(call)
+            if existing is not None:
+                return await self._attach(policy, call, send, deadline, existing)
         if free is not None:
             await self._record(
                 intent, SpendOutcome.FREE, decision.credits, 0, reason="nothing chargeable"
@@ -389,7 +398,19 @@ class CreditGuard:
                 reason=settled.reason or "in doubt",
             )
         # Done by the other worker (now free), or it failed without charge: quote again.
-        return await self._guarded(policy, call, send, deadline, attached=True)
+        # Should the new quote still find something to buy (e.g. contacts refunded after
+        # a failure), that is a follow-up purchase with its own journal key.
+        chain = follow_up_of.get()
+        if len(chain) >= _MAX_FOLLOW_UPS:
+            raise CreditError(
+                f"{_intent_of(call).describe()} was bought {len(chain)} times by other workers "
+                "and still has chargeable items; stopping instead of buying again"
+            )
+        token = follow_up_of.set((*chain, settled.intent_key))
+        try:
+            return await self._guarded(policy, call, send, deadline, attached=True)
+        finally:
+            follow_up_of.reset(token)
 
     async def _await_owner(self, entry: JournalEntry, deadline: float | None) -> JournalEntry:
         give_up = time.monotonic() + (_ATTACH_SECONDS if deadline is None else 0.0)

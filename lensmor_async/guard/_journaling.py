@@ -25,6 +25,12 @@ REPEATABLE_OPERATIONS = frozenset({"exhibitors.search_by_company_name", "exhibit
 current_key: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "lensmor_journal_key", default=None
 )
+follow_up_of: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
+    "lensmor_follow_up_of", default=()
+)
+"""Journal rows this call follows up (a finished purchase of the same intent that left
+something chargeable, e.g. refunded contacts). The follow-up gets its own key, derived
+from those rows, so every process agrees on it and it is still bought only once."""
 
 
 def owner_id() -> str:
@@ -98,6 +104,8 @@ class IntentJournal:
     def key_for(self, intent: Intent) -> str:
         """Deterministic per account and intent; unique per call for repeatable searches."""
         base = f"{self.fingerprint}:{intent.key}"
+        for previous in follow_up_of.get():
+            base += f":after:{previous}"
         if intent.operation in REPEATABLE_OPERATIONS:
             base += f":{uuid.uuid4().hex}"
         return hashlib.sha256(base.encode()).hexdigest()[:40]

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from lensmor_async.guard._guard import CreditGuard
 
 _BY_NAME = {op.name: op for op in ops.PAID_OPERATIONS}
+_STEP_MARGIN = 1.0
+"""Seconds each recovery step keeps free before the deadline to record its outcome."""
 
 
 @attrs.frozen(slots=True)
@@ -52,6 +54,8 @@ class RecoveryReport:
     expired_holds_released: int = 0
     skipped_live: tuple[str, ...] = ()
     """Unfinished intents owned by a process that is still alive (left alone)."""
+    unreached: tuple[str, ...] = ()
+    """Intents the deadline left no time for; run ``recover()`` again."""
 
     def summary(self) -> str:
         counts: dict[str, int] = {}
@@ -61,7 +65,8 @@ class RecoveryReport:
         return (
             f"recovered {len(self.actions)} intents ({parts}); "
             f"{self.expired_holds_released} expired holds released; "
-            f"{len(self.skipped_live)} owned by live workers"
+            f"{len(self.skipped_live)} owned by live workers; "
+            f"{len(self.unreached)} not reached before the deadline"
         )
 
 
@@ -93,17 +98,20 @@ async def recover(guard: CreditGuard, *, deadline: float = 30.0) -> RecoveryRepo
     ours = guard._doubtful_journal_keys()
     actions: list[RecoveryAction] = []
     live: list[str] = []
-    with anyio.move_on_after(deadline) as scope:
-        for entry in await _to_recover(journal):
-            if entry.intent_key in ours:
-                live.append(entry.intent_key)
-                continue
-            if owner_is_alive(entry.owner):
-                live.append(entry.intent_key)
-                continue
-            actions.append(await _recover_entry(guard, entry, scope.deadline))
+    unreached: list[str] = []
+    # Each step's own waits stop a margin before this end, so no step is cut off midway;
+    # rows the deadline leaves no time for are reported, not silently skipped.
+    end = anyio.current_time() + deadline
+    for entry in await _to_recover(journal):
+        if entry.intent_key in ours or owner_is_alive(entry.owner):
+            live.append(entry.intent_key)
+        elif anyio.current_time() >= end - _STEP_MARGIN:
+            unreached.append(entry.intent_key)
+        else:
+            with anyio.CancelScope(shield=True):
+                actions.append(await _recover_entry(guard, entry, end - _STEP_MARGIN))
     released = await guard.ledger.release_expired()
-    return RecoveryReport(tuple(actions), released, tuple(live))
+    return RecoveryReport(tuple(actions), released, tuple(live), tuple(unreached))
 
 
 async def _to_recover(journal: Journal) -> list[JournalEntry]:

@@ -405,10 +405,12 @@ def _generate(cls: type[Any], item_cls: Any) -> Callable[..., Any]:
     A server sends the same set of keys for every item of a response (and of the next
     one), so for each observed key set a specialised converter is compiled that reads
     every value with one ``itemgetter`` call and assigns absent fields their defaults
-    as constants. Shapes are looked up by ``len(d)``; the ``itemgetter`` call proves the
-    match (it raises ``KeyError`` when a key is missing, and with equal lengths no other
-    key can be present). Anything else goes through the generic converter, which reads
-    key by key with ``dict.get`` and then teaches the dispatcher the new shape.
+    as constants. Shapes are looked up by ``len(d)`` (one per length, the latest wins);
+    the ``itemgetter`` call proves the match (it raises ``KeyError`` when a key is
+    missing, and with equal lengths no other key can be present). Anything else goes
+    through the generic converter, which reads key by key with ``dict.get`` and then
+    teaches the dispatcher the new shape. A ``KeyError`` from a nested object also
+    lands in the generic converter, which re-raises it for the slow path.
     """
     spec = _spec(cls, item_cls)
     shapes = _Shapes(cls, spec)
@@ -418,28 +420,31 @@ def _generate(cls: type[Any], item_cls: Any) -> Callable[..., Any]:
     src.ref("_learn", shapes.structure_and_learn)
     src.ref("_KeyError", KeyError)
     src.add(
-        "for getter, convert in _S.get(_len(d), ()):",
+        "convert = _S.get(_len(d))",
+        "if convert is not None:",
         "    try:",
-        "        vals = getter(d)",
+        "        return convert(d)",
         "    except _KeyError:",
-        "        continue",
-        "    return convert(d, vals)",
+        "        pass",
         "return _learn(d)",
     )
     return src.compile(f"structure_{cls.__name__}", "d, _t=None", cls)
 
 
 class _Shapes:
-    """The specialised converters of one model class, by number of keys."""
+    """The specialised converters of one model class, by number of keys.
 
-    MAX_PER_LENGTH = 4
+    Compilation is capped per class, so hostile or chaotic key sets cannot make the
+    process compile without end; past the cap, new shapes use the generic converter.
+    """
+
     MAX_COMPILED = 16
 
     def __init__(self, cls: type[Any], spec: tuple[_Field, ...]) -> None:
         self.cls = cls
         self.spec = spec
         self.known = _known_keys(spec)
-        self.by_length: dict[int, tuple[tuple[Callable[[Any], Any], Callable[..., Any]], ...]] = {}
+        self.by_length: dict[int, Callable[[Any], Any]] = {}
         self.compiled = 0
         self.generic = _generate_generic(cls, spec, self.known)
 
@@ -453,15 +458,9 @@ class _Shapes:
         return result
 
     def learn(self, present: tuple[str, ...], extras: tuple[str, ...]) -> None:
-        keys = present + extras
-        entries = self.by_length.get(len(keys), ())
-        if len(entries) >= self.MAX_PER_LENGTH:
-            return
         self.compiled += 1
-        convert = _generate_shape(self.cls, self.spec, frozenset(present), extras)
-        getter = _tuple_getter(keys)
-        # Replaced, never mutated: readers on other threads see the old or the new tuple.
-        self.by_length[len(keys)] = (*entries, (getter, convert))
+        convert = _generate_shape(self.cls, self.spec, present, extras)
+        self.by_length[len(present) + len(extras)] = convert
 
 
 def _wire_order(spec: tuple[_Field, ...]) -> tuple[str, ...]:
@@ -500,17 +499,18 @@ def _generate_generic(
 
 
 def _generate_shape(
-    cls: type[Any], spec: tuple[_Field, ...], present: frozenset[str], extras: tuple[str, ...]
+    cls: type[Any], spec: tuple[_Field, ...], present: tuple[str, ...], extras: tuple[str, ...]
 ) -> Callable[..., Any]:
     """A converter for objects with exactly the keys ``present`` (in wire order) + ``extras``.
 
-    ``vals`` holds the values in that order. The source never contains a wire key:
-    unknown keys are server-controlled, so their names live in the namespace only.
+    Raises ``KeyError`` when the object lacks one of them. The source never contains an
+    unknown key: those are server-controlled, so their names live in the namespace only.
     """
     src = _Source()
     src.ref("_B", _builder_class(cls))
     src.ref("_C", cls)
-    src.add("o = _new(_B)")
+    src.ref("_G", _tuple_getter(present + extras))
+    src.add("vals = _G(d)", "o = _new(_B)")
     targets: list[str] = []
     body: list[tuple[int, _Field, list[str]]] = []
     for index, field in enumerate(spec):
@@ -521,8 +521,7 @@ def _generate_shape(
             continue
         targets.extend(variables)
         body.append((index, field, variables))
-    if extras:
-        targets.append("*x")
+    targets.extend(f"x{n}" for n in range(len(extras)))
     if targets:
         src.add(f"{', '.join(targets)}, = vals")
     for index, field, variables in body:
@@ -534,11 +533,12 @@ def _generate_shape(
             src.add(f"if {value} is None:", f"    {value} = {alias}")
         _emit_assign(src, index, field, value)
     if extras:
-        src.add(f"o.extra = _mp(dict(zip({src.ref('_X', extras)}, x)))")
+        items = ", ".join(f"{src.ref(f'_X{n}', key)}: x{n}" for n, key in enumerate(extras))
+        src.add(f"o.extra = _mp({{{items}}})")
     else:
         src.add("o.extra = _EMPTY")
     src.add("o.__class__ = _C", "return o")
-    return src.compile(f"structure_{cls.__name__}_shape", "d, vals", cls)
+    return src.compile(f"structure_{cls.__name__}_shape", "d", cls)
 
 
 def _emit_read(src: _Source, index: int, field: _Field) -> bool:
