@@ -298,7 +298,9 @@ class Pipeline:
 def _trace_id(headers: Mapping[str, str]) -> str | None:
     """The server's ``X-Request-ID``, made safe for logs and records (it is server-controlled)."""
     raw = headers.get("X-Request-ID")
-    return None if raw is None else sanitize_message(raw, 80)
+    if raw is None or (len(raw) <= 80 and raw.isascii() and raw.isprintable()):
+        return raw  # the usual UUID: nothing to clean, so skip the regex
+    return sanitize_message(raw, 80)
 
 
 def _retry_after_header(exc: RateLimitError) -> str | None:

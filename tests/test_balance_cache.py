@@ -13,11 +13,6 @@ pytestmark = pytest.mark.anyio
 GUARD_SECONDS = 10  # deadlock guard only
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class FakeClock:
     """Stands in for the module's ``time`` so TTL tests move time by hand, not by sleeping."""
 
@@ -57,10 +52,23 @@ class Server:
         return value
 
 
+async def primed(balance: int = 100, *, ttl: float = 30) -> tuple[Server, BalanceCache]:
+    """A server and a cache that has fetched the balance once."""
+    server = Server(balance)
+    cache = BalanceCache(server.fetch, ttl=ttl)
+    await cache.current()
+    return server, cache
+
+
+def held_mid_fetch(balance: int = 100) -> tuple[Server, BalanceCache, anyio.Event]:
+    """A server whose fetches wait until the returned gate is set, and a cache on it."""
+    server = Server(balance)
+    server.gate = gate = anyio.Event()
+    return server, BalanceCache(server.fetch, ttl=30), gate
+
+
 async def test_hundred_concurrent_callers_cause_exactly_one_fetch(clock: FakeClock) -> None:
-    server = Server(750)
-    server.gate = anyio.Event()
-    cache = BalanceCache(server.fetch, ttl=30)
+    server, cache, gate = held_mid_fetch(750)
     seen: list[int] = []
 
     async def caller() -> None:
@@ -71,7 +79,7 @@ async def test_hundred_concurrent_callers_cause_exactly_one_fetch(clock: FakeClo
             for _ in range(100):
                 tg.start_soon(caller)
             await anyio.wait_all_tasks_blocked()
-            server.gate.set()
+            gate.set()
 
     assert server.fetches == 1
     assert cache.refreshes == 1
@@ -86,9 +94,7 @@ async def test_unknown_until_first_fetch(clock: FakeClock) -> None:
 
 
 async def test_a_fresh_balance_is_served_from_cache(clock: FakeClock) -> None:
-    server = Server(100)
-    cache = BalanceCache(server.fetch, ttl=30)
-    await cache.current()
+    server, cache = await primed()
     server.balance = 90
     clock.now += 30
     assert await cache.current() == 100
@@ -96,9 +102,7 @@ async def test_a_fresh_balance_is_served_from_cache(clock: FakeClock) -> None:
 
 
 async def test_a_stale_balance_is_refreshed_after_the_ttl(clock: FakeClock) -> None:
-    server = Server(100)
-    cache = BalanceCache(server.fetch, ttl=30)
-    await cache.current()
+    server, cache = await primed()
     server.balance = 90
     clock.now += 30.5
     assert await cache.current() == 90
@@ -107,9 +111,7 @@ async def test_a_stale_balance_is_refreshed_after_the_ttl(clock: FakeClock) -> N
 
 
 async def test_max_age_overrides_the_ttl(clock: FakeClock) -> None:
-    server = Server(100)
-    cache = BalanceCache(server.fetch, ttl=300)
-    await cache.current()
+    server, cache = await primed(ttl=300)
     server.balance = 80
     clock.now += 5
     assert await cache.current() == 100
@@ -118,9 +120,7 @@ async def test_max_age_overrides_the_ttl(clock: FakeClock) -> None:
 
 
 async def test_spend_subtracts_from_the_cached_balance(clock: FakeClock) -> None:
-    server = Server(100)
-    cache = BalanceCache(server.fetch, ttl=30)
-    await cache.current()
+    server, cache = await primed()
     cache.spend(15)
     cache.spend(0)
     assert cache.known == 85
@@ -145,9 +145,7 @@ async def test_observe_adopts_a_server_reported_balance_as_fresh(clock: FakeCloc
 
 
 async def test_observe_restarts_the_ttl(clock: FakeClock) -> None:
-    server = Server(100)
-    cache = BalanceCache(server.fetch, ttl=30)
-    await cache.current()
+    server, cache = await primed()
     clock.now += 25
     cache.observe(70)
     clock.now += 25
@@ -156,9 +154,7 @@ async def test_observe_restarts_the_ttl(clock: FakeClock) -> None:
 
 
 async def test_invalidate_forces_the_next_call_to_refresh(clock: FakeClock) -> None:
-    server = Server(100)
-    cache = BalanceCache(server.fetch, ttl=30)
-    await cache.current()
+    server, cache = await primed()
     server.balance = 55
     cache.invalidate()
     assert cache.known == 100  # still readable without I/O
@@ -179,28 +175,24 @@ async def test_a_failed_fetch_propagates_and_the_next_call_retries(clock: FakeCl
 
 
 async def test_invalidate_during_a_refresh_still_forces_another_refresh(clock: FakeClock) -> None:
-    server = Server(100)
-    server.gate = anyio.Event()
-    cache = BalanceCache(server.fetch, ttl=30)
+    server, cache, gate = held_mid_fetch()
     with anyio.fail_after(GUARD_SECONDS):
         async with anyio.create_task_group() as tg:
             tg.start_soon(cache.current)
             await anyio.wait_all_tasks_blocked()
             cache.invalidate()  # e.g. a spend went in doubt while the fetch was in flight
             server.balance = 40
-            server.gate.set()
+            gate.set()
         assert await cache.current() == 40
     assert server.fetches == 2
 
 
 async def test_a_balance_observed_during_a_refresh_is_not_overwritten(clock: FakeClock) -> None:
-    server = Server(100)
-    server.gate = anyio.Event()
-    cache = BalanceCache(server.fetch, ttl=30)
+    _, cache, gate = held_mid_fetch()
     with anyio.fail_after(GUARD_SECONDS):
         async with anyio.create_task_group() as tg:
             tg.start_soon(cache.current)
             await anyio.wait_all_tasks_blocked()
             cache.observe(60)  # balanceAfter from a paid call that finished meanwhile
-            server.gate.set()
+            gate.set()
     assert cache.known == 60

@@ -31,10 +31,12 @@ from lensmor_async.models import (
     RecommendedExhibitor,
     UnlockSubmission,
     UnlockTask,
+    UnlockTaskItem,
 )
 from lensmor_async.models._converter import (
     _fast_fn,
     _page_class,
+    _Shapes,
     _spec,
     _structure_slow,
     structure,
@@ -237,6 +239,40 @@ def test_unknown_keys_are_found_when_every_known_key_is_present() -> None:
         {"newB": 3, "newC": 4},
     )
     assert decode(every_key).extra == {}
+
+
+def test_many_key_sets_decode_like_the_slow_path_past_the_compile_cap() -> None:
+    optional = [f.wire for f in _spec(Person) if not f.required]
+    decode = _fast_fn(Person)
+    shapes = [
+        {**PERSON, **dict.fromkeys(optional[:size]), **{f"new{n}": n for n in range(extra)}}
+        for size in range(len(optional) + 1)
+        for extra in (0, 1, 2)
+    ]
+    assert len(shapes) > _Shapes.MAX_COMPILED
+    for _ in range(2):  # the second round meets learned shapes (and the cap)
+        for data in shapes:
+            assert decode(data) == _structure_slow(data, Person)
+
+
+def test_same_length_shapes_replace_each_other_without_wrong_results() -> None:
+    decode = _fast_fn(UnlockTaskItem)
+    email = {"personnelId": "1", "status": "unlocked", "email": "a@example.com"}
+    failed = {"personnelId": "2", "status": "failed", "errorCode": "TASK_FAILED"}
+    for _ in range(3):
+        assert decode(email).email == "a@example.com"
+        assert decode(failed) == UnlockTaskItem(
+            personnel_id="2", status="failed", error_code="TASK_FAILED"
+        )
+
+
+def test_unknown_key_names_are_data_never_code() -> None:
+    hostile = "'); raise SystemExit('x"
+    data = {**PERSON, hostile: 1, "a\nb": 2, "__class__": 3}
+    for _ in range(2):  # learn the shape, then use it
+        person = structure(data, Person)
+        assert dict(person.extra) == {hostile: 1, "a\nb": 2, "__class__": 3}
+        assert type(person) is Person
 
 
 def test_structure_page_returns_the_typed_page_subclass() -> None:

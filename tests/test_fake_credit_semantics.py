@@ -27,21 +27,9 @@ SMALL_LOCKED = "103"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def fake() -> AsyncIterator[FakeLensmor]:
     async with FakeLensmor(seed=SEED, task_step_seconds=0.01) as server:
         yield server
-
-
-@pytest.fixture
-async def http(fake: FakeLensmor) -> AsyncIterator[aiohttp.ClientSession]:
-    headers = {"Authorization": f"Bearer {fake.api_key}"}
-    async with aiohttp.ClientSession(fake.url, headers=headers) as session:
-        yield session
 
 
 async def call(
@@ -668,52 +656,29 @@ async def test_precheck_with_invalid_body_is_400(
 # --------------------------------------------------------------------------- truth ledger
 
 
+# route, operation, amount, intent, trace id, task id: two charges of one event unlock,
+# a contact charge refunded by its task, two charges of one search.
+_ENTRIES: tuple[tuple[str, str, int, tuple[str, ...], str | None, str | None], ...] = (
+    ("/r", "events.unlock", 2000, ("events.unlock", "1"), "t1", None),
+    ("/r", "events.unlock", 2000, ("events.unlock", "1"), "t2", None),
+    ("/c", "contacts.unlock", 15, ("contacts.unlock", "1", "7"), "t3", "9"),
+    ("/c", "contacts.unlock", -15, ("contacts.unlock", "1", "7"), None, "9"),
+    ("/s", "exhibitors.search_events", 50, ("exhibitors.search_events", "a"), "t4", None),
+    ("/s", "exhibitors.search_events", 50, ("exhibitors.search_events", "a"), "t5", None),
+)
+
+
 def _ledger() -> TruthLedger:
     ledger = TruthLedger()
-    ledger.record(
-        route="/r",
-        operation="events.unlock",
-        amount=2000,
-        intent=("events.unlock", "1"),
-        trace_id="t1",
-    )
-    ledger.record(
-        route="/r",
-        operation="events.unlock",
-        amount=2000,
-        intent=("events.unlock", "1"),
-        trace_id="t2",
-    )
-    ledger.record(
-        route="/c",
-        operation="contacts.unlock",
-        amount=15,
-        intent=("contacts.unlock", "1", "7"),
-        trace_id="t3",
-        task_id="9",
-    )
-    ledger.record(
-        route="/c",
-        operation="contacts.unlock",
-        amount=-15,
-        intent=("contacts.unlock", "1", "7"),
-        trace_id=None,
-        task_id="9",
-    )
-    ledger.record(
-        route="/s",
-        operation="exhibitors.search_events",
-        amount=50,
-        intent=("exhibitors.search_events", "a"),
-        trace_id="t4",
-    )
-    ledger.record(
-        route="/s",
-        operation="exhibitors.search_events",
-        amount=50,
-        intent=("exhibitors.search_events", "a"),
-        trace_id="t5",
-    )
+    for route, operation, amount, intent, trace_id, task_id in _ENTRIES:
+        ledger.record(
+            route=route,
+            operation=operation,
+            amount=amount,
+            intent=intent,
+            trace_id=trace_id,
+            task_id=task_id,
+        )
     return ledger
 
 

@@ -29,21 +29,9 @@ TUNING = FaultTuning(
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def fake() -> AsyncIterator[FakeLensmor]:
     async with FakeLensmor(seed=9, task_step_seconds=0.01, fault_tuning=TUNING) as server:
         yield server
-
-
-@pytest.fixture
-async def http(fake: FakeLensmor) -> AsyncIterator[aiohttp.ClientSession]:
-    headers = {"Authorization": f"Bearer {fake.api_key}"}
-    async with aiohttp.ClientSession(fake.url, headers=headers) as session:
-        yield session
 
 
 async def unlock(http: aiohttp.ClientSession, **kwargs: Any) -> tuple[int, bytes, Any]:

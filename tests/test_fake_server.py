@@ -48,21 +48,9 @@ ERROR_KEYS = {"code", "message", "errorKey", "traceId"}
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def fake() -> AsyncIterator[FakeLensmor]:
     async with FakeLensmor(seed=SEED, task_step_seconds=0.01) as server:
         yield server
-
-
-@pytest.fixture
-async def http(fake: FakeLensmor) -> AsyncIterator[aiohttp.ClientSession]:
-    headers = {"Authorization": f"Bearer {fake.api_key}"}
-    async with aiohttp.ClientSession(fake.url, headers=headers) as session:
-        yield session
 
 
 class Answer:

@@ -16,6 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
+from guard_helpers import assert_books_match, connect
 
 from lensmor_async import AsyncLensmor
 from lensmor_async.errors import BudgetExceededError, InsufficientCreditsError, LensmorError
@@ -41,12 +42,6 @@ async def serving(subscription: int) -> AsyncIterator[FakeLensmor]:
         seed=0, task_step_seconds=0.01, subscription_balance=subscription, gift_balance=0
     ) as fake:
         yield fake
-
-
-@contextlib.asynccontextmanager
-async def connect(fake: FakeLensmor, guard: CreditGuard) -> AsyncIterator[AsyncLensmor]:
-    async with AsyncLensmor(fake.api_key, base_url=fake.url, guard=guard, testing=True) as client:
-        yield client
 
 
 async def run_all(client: AsyncLensmor, jobs: list[Job]) -> tuple[list[Any], list[BaseException]]:
@@ -76,13 +71,10 @@ def search(name: str) -> Job:
 
 def assert_truth_is_safe(fake: FakeLensmor, guard: CreditGuard, *, limit: int) -> None:
     """No overspend, nothing paid twice, and the guard agrees with the server."""
-    truth = fake.truth
-    assert truth.net() <= limit
+    assert fake.truth.net() <= limit
     assert fake.state.balance.subscription_balance >= 0
     assert fake.state.balance.gift_balance >= 0
-    assert truth.duplicate_intents() == {}
-    assert guard.reserved == 0
-    assert guard.spent == truth.net()
+    assert_books_match(guard, fake)
 
 
 async def test_500_same_cost_calls_under_a_budget_grant_exactly_budget_over_cost() -> None:

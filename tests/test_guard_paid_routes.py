@@ -9,11 +9,12 @@ outcomes. After every paid call the guard's accounting (``spent``, ``reserved``,
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from guard_helpers import CountingLedger, Recorder, assert_books_match, connect
 
 from lensmor_async import AsyncLensmor
 from lensmor_async.errors import (
@@ -26,10 +27,7 @@ from lensmor_async.guard import (
     ContactUnlockReport,
     CostTable,
     CreditGuard,
-    Hold,
-    InMemoryLedger,
     SpendOutcome,
-    SpendRequest,
     UnlockTaskHandle,
     always_confirm,
 )
@@ -38,7 +36,6 @@ from lensmor_async.testing import FakeLensmor, UnlockOutcome
 
 pytestmark = pytest.mark.anyio
 
-SEED = 0
 LOCKED_EVENT = "101"  # 237 personnel, locked
 UNLOCKED_EVENT = "102"  # unlocked from the start
 CONTACT_EVENT = "103"  # 30 personnel
@@ -60,42 +57,6 @@ NO_CHARGE = frozenset(
 # --------------------------------------------------------------------------- helpers
 
 
-class Recorder:
-    """A confirm callback that records each request and answers ``answer``."""
-
-    def __init__(self, answer: bool = True) -> None:
-        self.answer = answer
-        self.requests: list[SpendRequest] = []
-
-    def __call__(self, request: SpendRequest, /) -> bool:
-        self.requests.append(request)
-        return self.answer
-
-
-class CountingLedger(InMemoryLedger):
-    """The default ledger, counting reserves (to prove that free calls hold nothing)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reserves = 0
-
-    async def reserve(self, intent_key: str, amount: int, *, ttl: float | None = None) -> Hold:
-        self.reserves += 1
-        return await super().reserve(intent_key, amount, ttl=ttl)
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeLensmor]:
-    async with FakeLensmor(seed=SEED, task_step_seconds=0.01) as server:
-        yield server
-
-
-@contextlib.asynccontextmanager
-async def connect(fake: FakeLensmor, guard: CreditGuard | None) -> AsyncIterator[AsyncLensmor]:
-    async with AsyncLensmor(fake.api_key, base_url=fake.url, guard=guard, testing=True) as client:
-        yield client
-
-
 def people(fake: FakeLensmor, count: int = 3, event_id: str = CONTACT_EVENT) -> list[str]:
     return list(fake.state.rosters[event_id])[:count]
 
@@ -107,12 +68,10 @@ async def finish(result: Any) -> Any:
     return result
 
 
-async def assert_books_match(guard: CreditGuard, fake: FakeLensmor) -> None:
-    """The guard's accounting equals the server's truth ledger (nothing left pending)."""
+async def assert_books_and_ledger_match(guard: CreditGuard, fake: FakeLensmor) -> None:
+    """The books match the truth per record too, and the ledger agrees with the guard."""
+    assert_books_match(guard, fake)
     truth = fake.truth
-    assert guard.reserved == 0
-    assert guard.spent == truth.net()
-    assert sum(record.actual or 0 for record in guard.history) == truth.net()
     for record in guard.history:
         if record.outcome in NO_CHARGE:
             assert not record.actual, record
@@ -121,7 +80,6 @@ async def assert_books_match(guard: CreditGuard, fake: FakeLensmor) -> None:
         elif record.trace_id is not None:
             charged = sum(e.amount for e in truth.entries if e.trace_id == record.trace_id)
             assert record.actual == charged, record
-    assert truth.duplicate_intents() == {}
     snapshot = await guard.ledger.snapshot()
     assert (snapshot.spent, snapshot.reserved, snapshot.holds) == (guard.spent, 0, 0)
 
@@ -241,7 +199,7 @@ async def test_confirmed_run_charges_once_and_the_books_match_the_truth(
     (record,) = guard.history
     assert record.outcome is SpendOutcome.SUCCEEDED
     assert record.actual == route.charged
-    await assert_books_match(guard, fake)
+    await assert_books_and_ledger_match(guard, fake)
 
 
 @EACH_ROUTE
@@ -255,7 +213,7 @@ async def test_confirm_sees_the_remaining_budget(fake: FakeLensmor, route: PaidR
         await finish(await route.call(client, ids))
     assert recorder.requests[0].budget_remaining == 5000
     assert guard.spent == route.charged
-    await assert_books_match(guard, fake)
+    await assert_books_and_ledger_match(guard, fake)
 
 
 @EACH_ROUTE
@@ -272,7 +230,7 @@ async def test_declined_run_sends_nothing_to_the_paid_route_and_holds_nothing(
     assert fake.request_count(route.route) == 0
     assert len(fake.truth) == 0
     assert [record.outcome for record in guard.history] == [SpendOutcome.DECLINED]
-    await assert_books_match(guard, fake)
+    await assert_books_and_ledger_match(guard, fake)
 
 
 @EACH_ROUTE
@@ -286,7 +244,7 @@ async def test_run_without_confirm_callback_fails_closed_before_any_io(
             await route.call(client, ids)
     assert fake.requests == []
     assert len(fake.truth) == 0
-    await assert_books_match(guard, fake)
+    await assert_books_and_ledger_match(guard, fake)
 
 
 @EACH_ROUTE
@@ -320,7 +278,7 @@ async def test_server_402_is_reported_and_latches_until_a_refresh_shows_enough(
         assert "Insufficient credits" in str(error)
         assert fake.truth.net() == 50  # only the primer
         assert guard.history[-1].outcome is SpendOutcome.REJECTED_402
-        await assert_books_match(guard, fake)
+        await assert_books_and_ledger_match(guard, fake)
 
         sent = paid_requests(fake)
         with pytest.raises(InsufficientCreditsError) as latched:
@@ -332,7 +290,7 @@ async def test_server_402_is_reported_and_latches_until_a_refresh_shows_enough(
         fake.set_balance(subscription=30_000)
         await client.exhibitors.search_events("Other Co")
         assert paid_requests(fake) == sent + 1
-        await assert_books_match(guard, fake)
+        await assert_books_and_ledger_match(guard, fake)
 
 
 KNOWN_PRICE_ROUTES = [
@@ -357,7 +315,7 @@ async def test_short_balance_is_refused_before_sending_with_required_and_availab
             await finish(await route.call(client, people(fake)))
     assert paid_requests(fake) == 0
     assert len(fake.truth) == 0
-    await assert_books_match(guard, fake)
+    await assert_books_and_ledger_match(guard, fake)
     assert caught.value.preflight is True
     assert caught.value.required == route.expected
     assert caught.value.available == 10
@@ -392,7 +350,7 @@ async def test_unlocking_an_unlocked_event_is_free_without_confirm_or_hold(
     assert ledger.reserves == 0
     assert [record.outcome for record in guard.history] == [SpendOutcome.FREE]
     assert len(fake.truth) == 0
-    await assert_books_match(guard, fake)
+    await assert_books_and_ledger_match(guard, fake)
 
 
 async def test_an_event_this_guard_unlocked_is_free_the_second_time(fake: FakeLensmor) -> None:
@@ -400,7 +358,7 @@ async def test_an_event_this_guard_unlocked_is_free_the_second_time(fake: FakeLe
     guard = CreditGuard(recorder, ledger=ledger)
     async with connect(fake, guard) as client:
         await client.events.unlock(LOCKED_EVENT)
-        await assert_books_match(guard, fake)
+        await assert_books_and_ledger_match(guard, fake)
         fake.reset_requests()
         again = await client.events.unlock(LOCKED_EVENT)
     assert again.already_unlocked is True
@@ -408,7 +366,7 @@ async def test_an_event_this_guard_unlocked_is_free_the_second_time(fake: FakeLe
     assert ledger.reserves == 1
     assert fake.request_count("/external/actions/precheck") == 0  # known: no precheck
     assert fake.truth.net() == 2000
-    await assert_books_match(guard, fake)
+    await assert_books_and_ledger_match(guard, fake)
 
 
 async def test_email_unlock_of_unlocked_contacts_sends_nothing_and_asks_nothing(
@@ -428,7 +386,7 @@ async def test_email_unlock_of_unlocked_contacts_sends_nothing_and_asks_nothing(
     assert ledger.reserves == 0
     assert sorted(report.skipped) == sorted(ids)
     assert sorted(report.all_ids()) == sorted(ids)
-    await assert_books_match(guard, fake)
+    await assert_books_and_ledger_match(guard, fake)
 
 
 async def test_phone_unlock_of_contacts_this_guard_unlocked_is_free(fake: FakeLensmor) -> None:
@@ -441,7 +399,7 @@ async def test_phone_unlock_of_contacts_this_guard_unlocked_is_free(fake: FakeLe
             await client.contacts.unlock_phone(event_id=CONTACT_EVENT, personnel_ids=ids)
         ).wait()
         assert len(first.delivered) == 3
-        await assert_books_match(guard, fake)
+        await assert_books_and_ledger_match(guard, fake)
         again = await client.contacts.unlock_phone(event_id=CONTACT_EVENT, personnel_ids=ids)
         report = await again.wait()
     assert fake.request_count("/external/contacts/unlock-phone") == 1
@@ -449,7 +407,7 @@ async def test_phone_unlock_of_contacts_this_guard_unlocked_is_free(fake: FakeLe
     assert ledger.reserves == 1
     assert sorted(report.skipped) == sorted(ids)
     assert fake.truth.net() == 450
-    await assert_books_match(guard, fake)
+    await assert_books_and_ledger_match(guard, fake)
 
 
 async def test_phone_unlock_of_contacts_unlocked_elsewhere_charges_nothing(
@@ -467,20 +425,20 @@ async def test_phone_unlock_of_contacts_unlocked_elsewhere_charges_nothing(
             )
     assert fake.state.tasks == {}
     assert len(fake.truth) == 0
-    await assert_books_match(guard, fake)
+    await assert_books_and_ledger_match(guard, fake)
 
 
 async def test_a_repeated_search_is_a_new_purchase_each_time(fake: FakeLensmor) -> None:
     guard = CreditGuard(always_confirm)
     async with connect(fake, guard) as client:
         await client.exhibitors.search_events("Acme Analytics")
-        await assert_books_match(guard, fake)
+        await assert_books_and_ledger_match(guard, fake)
         await client.exhibitors.search_events("Acme Analytics")
     assert fake.truth.net() == 100
     assert fake.truth.duplicate_intents(include_repeatable=True) == {
         ("exhibitors.search_events", "acme analytics"): 2
     }
-    await assert_books_match(guard, fake)
+    await assert_books_and_ledger_match(guard, fake)
 
 
 async def test_linkedin_activity_of_people_already_unlocked_costs_nothing(
@@ -490,12 +448,12 @@ async def test_linkedin_activity_of_people_already_unlocked_costs_nothing(
     guard = CreditGuard(always_confirm, costs=PRICED_ITEMS)
     async with connect(fake, guard) as client:
         await client.personnel.unlock_linkedin_activity(ids)
-        await assert_books_match(guard, fake)
+        await assert_books_and_ledger_match(guard, fake)
         again = await client.personnel.unlock_linkedin_activity(ids)
     assert all(item.already_unlocked for item in again.items)
     assert fake.truth.net() == 30
     assert guard.history[-1].actual == 0
-    await assert_books_match(guard, fake)
+    await assert_books_and_ledger_match(guard, fake)
 
 
 async def test_linkedin_activity_this_guard_already_unlocked_asks_no_confirm(
@@ -522,17 +480,17 @@ async def test_outreach_for_unknown_people_charges_only_the_known_ones(
     assert recorder.requests[0].expected_credits == 15
     assert fake.truth.net() == 10
     assert guard.history[-1].actual == 10
-    await assert_books_match(guard, fake)
+    await assert_books_and_ledger_match(guard, fake)
 
 
 async def test_consecutive_unknown_price_calls_match_the_truth(fake: FakeLensmor) -> None:
     guard = CreditGuard(always_confirm)
     async with connect(fake, guard) as client:
         await client.personnel.unlock_linkedin_activity(people(fake, 3))
-        await assert_books_match(guard, fake)
+        await assert_books_and_ledger_match(guard, fake)
         await client.personnel.generate_outreach_message(people(fake, 3), channels=["email"])
     assert fake.truth.net() == 45
-    await assert_books_match(guard, fake)
+    await assert_books_and_ledger_match(guard, fake)
 
 
 # --------------------------------------------------------------------------- mixed task outcomes
@@ -571,4 +529,4 @@ async def test_mixed_task_outcomes_settle_to_exactly_what_the_server_kept(
     assert report.credits_spent == 3 * price
     assert fake.truth.net() == 3 * price  # failed items were refunded
     assert fake.truth.total_refunded() == 2 * price
-    await assert_books_match(guard, fake)
+    await assert_books_and_ledger_match(guard, fake)

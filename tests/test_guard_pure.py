@@ -13,6 +13,7 @@ from typing import Any
 
 import anyio
 import pytest
+from guard_helpers import CountingLedger, Recorder
 
 from lensmor_async._core import operations as ops
 from lensmor_async._core.operations import Operation
@@ -32,8 +33,6 @@ from lensmor_async.errors import (
 from lensmor_async.guard import (
     CostTable,
     CreditGuard,
-    Hold,
-    InMemoryLedger,
     Intent,
     SpendOutcome,
     SpendRequest,
@@ -155,39 +154,6 @@ class StubSender:
         return self.answer(call)
 
 
-class CountingLedger(InMemoryLedger):
-    """An in-memory ledger that counts reserves and can pause inside ``commit``."""
-
-    def __init__(self, budget: int | None = None) -> None:
-        super().__init__(budget)
-        self.reserves = 0
-        self.commit_gate: anyio.Event | None = None
-        self.in_commit = anyio.Event()
-
-    async def reserve(self, intent_key: str, amount: int, *, ttl: float | None = None) -> Hold:
-        self.reserves += 1
-        return await super().reserve(intent_key, amount, ttl=ttl)
-
-    async def commit(self, hold: Hold, actual: int) -> None:
-        if self.commit_gate is not None:
-            # Like a SQLite/Redis ledger awaiting its store: other tasks run meanwhile.
-            self.in_commit.set()
-            await self.commit_gate.wait()
-        await super().commit(hold, actual)
-
-
-class Recorder:
-    """A confirm callback that records every request and answers ``answer``."""
-
-    def __init__(self, answer: Any = True) -> None:
-        self.answer = answer
-        self.requests: list[SpendRequest] = []
-
-    def __call__(self, request: SpendRequest, /) -> Any:
-        self.requests.append(request)
-        return self.answer
-
-
 # --------------------------------------------------------------------------- calls
 
 
@@ -272,6 +238,31 @@ async def run(guard: CreditGuard, call: Call[Any], sender: StubSender) -> Any:
 
 def outcomes(guard: CreditGuard) -> list[SpendOutcome]:
     return [record.outcome for record in guard.history]
+
+
+async def paid_or_collect(
+    guard: CreditGuard,
+    call: Call[Any],
+    sender: StubSender,
+    errors: list[BaseException],
+    expected: type[BaseException],
+) -> None:
+    """A paid call whose ``expected`` error is collected instead of raised (in a task group)."""
+    try:
+        await guard.run_paid(call, sender, deadline=None)
+    except expected as exc:
+        errors.append(exc)
+
+
+async def cancel_once_blocked(guard: CreditGuard, sender: StubSender) -> int:
+    """Start a paid search, cancel it once every task is blocked; returns what was held then."""
+    with anyio.fail_after(GUARD_SECONDS):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(paid, guard, search_call(), sender)
+            await anyio.wait_all_tasks_blocked()
+            held = guard.reserved
+            tg.cancel_scope.cancel()
+    return held
 
 
 # --------------------------------------------------------------------------- fail closed
@@ -434,13 +425,6 @@ async def test_a_call_admitted_while_another_settles_never_exceeds_the_balance()
     slow = StubSender(block=release_b)
     late = StubSender()
     late_error: list[BaseException] = []
-
-    async def late_call() -> None:
-        try:
-            await guard.run_paid(search_call("c"), late, deadline=None)
-        except InsufficientCreditsError as exc:
-            late_error.append(exc)
-
     with anyio.fail_after(GUARD_SECONDS):
         async with anyio.create_task_group() as tg:
             tg.start_soon(paid, guard, search_call("b"), slow)  # holds 50, in flight
@@ -448,7 +432,10 @@ async def test_a_call_admitted_while_another_settles_never_exceeds_the_balance()
             ledger.commit_gate = anyio.Event()
             tg.start_soon(paid, guard, search_call("a"), fast)  # spends 50, settling
             await ledger.in_commit.wait()
-            tg.start_soon(late_call)  # 100 - 50 spent - 50 held: nothing is left for it
+            # 100 - 50 spent - 50 held: nothing is left for the late call.
+            tg.start_soon(
+                paid_or_collect, guard, search_call("c"), late, late_error, InsufficientCreditsError
+            )
             await anyio.wait_all_tasks_blocked()
             ledger.commit_gate.set()
             release_b.set()
@@ -624,6 +611,17 @@ async def _reject_with_402(guard: CreditGuard) -> InsufficientCreditsError:
     return caught.value
 
 
+async def _latched_guard(
+    monkeypatch: pytest.MonkeyPatch, recheck_seconds: float
+) -> tuple[StubServices, CreditGuard]:
+    """A guard whose 402 latch is set, rechecking the balance after ``recheck_seconds``."""
+    monkeypatch.setattr(guard_module, "_LATCH_RECHECK_SECONDS", recheck_seconds)
+    services = StubServices(10_000)
+    guard = bound(services)
+    await _reject_with_402(guard)
+    return services, guard
+
+
 async def test_a_402_is_reported_with_the_estimate_and_charges_nothing() -> None:
     guard = bound(StubServices(10_000))
     error = await _reject_with_402(guard)
@@ -638,10 +636,7 @@ async def test_a_402_is_reported_with_the_estimate_and_charges_nothing() -> None
 async def test_after_a_402_paid_calls_are_refused_before_sending(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(guard_module, "_LATCH_RECHECK_SECONDS", 3600.0)
-    services = StubServices(10_000)
-    guard = bound(services)
-    await _reject_with_402(guard)
+    _, guard = await _latched_guard(monkeypatch, 3600.0)
     sender = StubSender()
     for name in ("x", "y"):
         with pytest.raises(InsufficientCreditsError) as caught:
@@ -654,10 +649,7 @@ async def test_after_a_402_paid_calls_are_refused_before_sending(
 async def test_the_402_latch_holds_while_a_recheck_shows_too_little(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(guard_module, "_LATCH_RECHECK_SECONDS", 0.0)
-    services = StubServices(10_000)
-    guard = bound(services)
-    await _reject_with_402(guard)
+    services, guard = await _latched_guard(monkeypatch, 0.0)
     services.set_balance(20)
     sender = StubSender()
     with pytest.raises(InsufficientCreditsError):
@@ -668,10 +660,7 @@ async def test_the_402_latch_holds_while_a_recheck_shows_too_little(
 async def test_the_402_latch_lifts_when_a_recheck_shows_enough(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(guard_module, "_LATCH_RECHECK_SECONDS", 0.0)
-    services = StubServices(10_000)
-    guard = bound(services)
-    await _reject_with_402(guard)
+    services, guard = await _latched_guard(monkeypatch, 0.0)
     services.set_balance(5000)
     sender = StubSender()
     await run(guard, search_call("x"), sender)
@@ -682,10 +671,7 @@ async def test_the_402_latch_lifts_when_a_recheck_shows_enough(
 async def test_a_balance_refresh_the_guard_makes_is_never_ignored_by_the_latch(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(guard_module, "_LATCH_RECHECK_SECONDS", 3600.0)
-    services = StubServices(10_000)
-    guard = bound(services)
-    await _reject_with_402(guard)
+    services, guard = await _latched_guard(monkeypatch, 3600.0)
     services.set_balance(5000)
     fetched_before = services.balance_calls
     sender = StubSender()
@@ -710,12 +696,7 @@ async def test_cancelled_while_confirm_blocks_releases_the_hold_and_sends_nothin
 
     guard = bound(StubServices(1000), confirm=confirm)
     sender = StubSender()
-    with anyio.fail_after(GUARD_SECONDS):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(paid, guard, search_call(), sender)
-            await anyio.wait_all_tasks_blocked()
-            assert guard.reserved == 50  # held while the person decides
-            tg.cancel_scope.cancel()
+    assert await cancel_once_blocked(guard, sender) == 50  # held while the person decides
     assert sender.calls == []
     assert (guard.spent, guard.reserved) == (0, 0)
     snapshot = await guard.ledger.snapshot()
@@ -725,11 +706,7 @@ async def test_cancelled_while_confirm_blocks_releases_the_hold_and_sends_nothin
 async def test_cancelled_before_the_request_left_is_recorded_as_cancelled() -> None:
     guard = bound(StubServices(1000))
     sender = StubSender(block=anyio.Event(), block_after_start=False)
-    with anyio.fail_after(GUARD_SECONDS):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(paid, guard, search_call(), sender)
-            await anyio.wait_all_tasks_blocked()
-            tg.cancel_scope.cancel()
+    await cancel_once_blocked(guard, sender)
     assert len(sender.calls) == 1
     assert (guard.spent, guard.reserved) == (0, 0)
     assert outcomes(guard) == [SpendOutcome.CANCELLED]
@@ -739,11 +716,7 @@ async def test_cancelled_before_the_request_left_is_recorded_as_cancelled() -> N
 async def test_cancelled_after_the_request_left_is_marked_in_doubt_and_counted() -> None:
     guard = bound(StubServices(1000), budget=1000)
     sender = StubSender(block=anyio.Event(), block_after_start=True)
-    with anyio.fail_after(GUARD_SECONDS):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(paid, guard, search_call(), sender)
-            await anyio.wait_all_tasks_blocked()
-            tg.cancel_scope.cancel()
+    await cancel_once_blocked(guard, sender)
     assert outcomes(guard) == [SpendOutcome.IN_DOUBT]
     (doubt,) = guard.in_doubt
     assert doubt.actual is None
@@ -782,17 +755,12 @@ async def test_followers_of_a_failed_flight_get_the_same_error_and_nothing_is_re
     release = anyio.Event()
     sender = StubSender(error=NotFoundError("gone", status=404), block=release)
     errors: list[BaseException] = []
-
-    async def caller() -> None:
-        try:
-            await guard.run_paid(search_call("same"), sender, deadline=None)
-        except NotFoundError as exc:
-            errors.append(exc)
-
     with anyio.fail_after(GUARD_SECONDS):
         async with anyio.create_task_group() as tg:
             for _ in range(5):
-                tg.start_soon(caller)
+                tg.start_soon(
+                    paid_or_collect, guard, search_call("same"), sender, errors, NotFoundError
+                )
             await anyio.wait_all_tasks_blocked()
             release.set()
     assert len(errors) == 5

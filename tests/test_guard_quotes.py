@@ -10,11 +10,10 @@ from __future__ import annotations
 import contextlib
 import time
 import types
-from collections.abc import AsyncIterator
 
 import pytest
+from guard_helpers import Recorder, assert_books_match, connect
 
-from lensmor_async import AsyncLensmor
 from lensmor_async.errors import (
     BudgetExceededError,
     ConfirmationRequiredError,
@@ -22,7 +21,7 @@ from lensmor_async.errors import (
     QuoteExpiredError,
     SpendDeclinedError,
 )
-from lensmor_async.guard import CreditGuard, SpendOutcome, SpendRequest
+from lensmor_async.guard import CreditGuard, SpendOutcome
 from lensmor_async.guard import _quote as quote_module
 from lensmor_async.testing import FakeLensmor, UnlockOutcome
 
@@ -34,38 +33,6 @@ CONTACT_EVENT = "103"
 START_BALANCE = 30_050
 SEARCH_ROUTE = "/external/exhibitors/search-events"
 UNLOCK_ROUTE = "/external/events/{id}/unlock"
-
-
-class Recorder:
-    """A confirm callback that records each request; ``answer`` may depend on it."""
-
-    def __init__(self, answer: bool = True, *, requote_answer: bool | None = None) -> None:
-        self.answer = answer
-        self.requote_answer = answer if requote_answer is None else requote_answer
-        self.requests: list[SpendRequest] = []
-
-    def __call__(self, request: SpendRequest, /) -> bool:
-        self.requests.append(request)
-        return self.requote_answer if request.requote else self.answer
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeLensmor]:
-    async with FakeLensmor(seed=0, task_step_seconds=0.01) as server:
-        yield server
-
-
-@contextlib.asynccontextmanager
-async def connect(fake: FakeLensmor, guard: CreditGuard) -> AsyncIterator[AsyncLensmor]:
-    async with AsyncLensmor(fake.api_key, base_url=fake.url, guard=guard, testing=True) as client:
-        yield client
-
-
-def assert_books_match(guard: CreditGuard, fake: FakeLensmor) -> None:
-    assert guard.reserved == 0
-    assert guard.spent == fake.truth.net()
-    assert sum(record.actual or 0 for record in guard.history) == fake.truth.net()
-    assert fake.truth.duplicate_intents() == {}
 
 
 async def test_a_quote_shows_cost_balance_and_budget_without_spending(

@@ -8,47 +8,22 @@ what FakeLensmor's truth ledger kept after refunds.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
 import pytest
+from guard_helpers import SEED, Recorder, assert_books_match, connect
 
-from lensmor_async import AsyncLensmor
 from lensmor_async.errors import ConflictError
-from lensmor_async.guard import CreditGuard, SpendOutcome, SpendRequest, UnlockTaskHandle
+from lensmor_async.guard import CreditGuard, SpendRequest, UnlockTaskHandle
 from lensmor_async.testing import FakeLensmor, FaultKind, UnlockOutcome, unlock_outcome
 
 pytestmark = pytest.mark.anyio
 
-SEED = 0
 EVENT = "106"  # 120 personnel, locked
 UNLOCK_ROUTE = "/external/contacts/unlock"
 POLL_ROUTE = "/external/contacts/unlock-tasks/{taskId}"
 GUARD_SECONDS = 20  # deadlock guard only, never a timing assertion
-
-
-class Recorder:
-    """A confirm callback that approves and records each request."""
-
-    def __init__(self) -> None:
-        self.requests: list[SpendRequest] = []
-
-    def __call__(self, request: SpendRequest, /) -> bool:
-        self.requests.append(request)
-        return True
-
-
-@pytest.fixture
-async def fake() -> AsyncIterator[FakeLensmor]:
-    async with FakeLensmor(seed=SEED, task_step_seconds=0.01) as server:
-        yield server
-
-
-@contextlib.asynccontextmanager
-async def connect(fake: FakeLensmor, guard: CreditGuard) -> AsyncIterator[AsyncLensmor]:
-    async with AsyncLensmor(fake.api_key, base_url=fake.url, guard=guard, testing=True) as client:
-        yield client
 
 
 def roster(fake: FakeLensmor, start: int, count: int) -> list[str]:
@@ -62,16 +37,6 @@ def seeded(fake: FakeLensmor, outcome: UnlockOutcome, count: int) -> list[str]:
     found = [p for p in candidates if unlock_outcome(SEED, p, "email") is outcome]
     assert len(found) >= count, "seed 0 no longer has enough people with this outcome"
     return found[:count]
-
-
-def assert_books_match(guard: CreditGuard, fake: FakeLensmor) -> None:
-    assert guard.reserved == 0
-    assert guard.spent == fake.truth.net()
-    assert sum(record.actual or 0 for record in guard.history) == fake.truth.net()
-    for record in guard.history:
-        if record.task_id is not None and record.outcome is SpendOutcome.SUCCEEDED:
-            assert record.actual == sum(e.amount for e in fake.truth.for_task(record.task_id))
-    assert fake.truth.duplicate_intents() == {}
 
 
 def assert_each_id_once(report_ids: tuple[str, ...], submitted: list[str]) -> None:

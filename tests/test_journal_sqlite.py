@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import itertools
-import multiprocessing
 import os
-import queue
 import socket
 import sqlite3
-import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -16,6 +13,7 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import pytest
+from store_helpers import query, race_processes, store_modes, umask, write_locked
 
 from lensmor_async.errors import (
     ConfigurationError,
@@ -34,22 +32,6 @@ TERMINAL = (S.SUCCEEDED, S.FAILED_NO_CHARGE, S.REJECTED_402, S.IN_DOUBT, S.UNRES
 PROCS = 4
 RESULT_TIMEOUT = 120.0
 JOIN_TIMEOUT = 30.0
-
-
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-def _lock_database(path: Path, locked: threading.Event, release: threading.Event) -> None:
-    """Hold SQLite's write lock from another connection until ``release`` is set."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        locked.set()
-        release.wait(30)
-        conn.execute("ROLLBACK")
-    finally:
-        conn.close()
 
 
 def _reason(state: JournalState) -> dict[str, Any]:
@@ -174,28 +156,14 @@ def _claim_worker(path: str, start: Any, results: Any) -> None:
 
 
 def _race_claims(path: str) -> list[tuple[str, Any, str, int]]:
-    ctx = multiprocessing.get_context("spawn")
-    start = ctx.Barrier(PROCS)
-    results = ctx.Queue()
-    procs = [
-        ctx.Process(target=_claim_worker, args=(path, start, results), daemon=True)
-        for _ in range(PROCS)
-    ]
-    for proc in procs:
-        proc.start()
-    try:
-        return [results.get(timeout=RESULT_TIMEOUT) for _ in procs]
-    except queue.Empty:
-        pytest.fail("journal claim race: a worker sent no result in time")
-    finally:
-        for proc in procs:
-            proc.join(JOIN_TIMEOUT)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(JOIN_TIMEOUT)
-            proc.close()
-        results.close()
-        results.join_thread()
+    return race_processes(
+        _claim_worker,
+        lambda n: (path,),
+        PROCS,
+        what="journal claim race",
+        result_timeout=RESULT_TIMEOUT,
+        join_timeout=JOIN_TIMEOUT,
+    )
 
 
 @pytest.mark.slow
@@ -445,16 +413,11 @@ async def test_stats_of_an_empty_journal_are_all_zero(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_journal_file_is_created_with_mode_0600(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
-    old_umask = os.umask(0o000)
-    try:
+    with umask(0o000):
         journal = SqliteJournal(path)
         await journal.claim("k1", "events.unlock", REQUEST, estimate=1)
-    finally:
-        os.umask(old_umask)
     try:
-        assert _mode(path) == 0o600
-        assert _mode(Path(f"{path}-wal")) == 0o600
-        assert _mode(Path(f"{path}-shm")) == 0o600
+        assert store_modes(path) == (0o600, 0o600, 0o600)
     finally:
         await journal.aclose()
 
@@ -464,11 +427,7 @@ async def test_journal_uses_write_ahead_logging_and_survives_reopening(tmp_path:
     path = tmp_path / "journal.db"
     journal = await _journal_at(path, "k1", S.ACKNOWLEDGED)
     await journal.aclose()
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    finally:
-        conn.close()
+    assert query(path, "PRAGMA journal_mode") == [("wal",)]
     reopened = SqliteJournal(path)
     try:
         assert [e.state for e in await reopened.unfinished()] == [S.ACKNOWLEDGED]
@@ -516,19 +475,14 @@ async def test_a_file_that_is_not_a_database_is_a_configuration_error(tmp_path: 
 async def test_a_lock_held_for_a_while_is_waited_out(tmp_path: Path) -> None:
     path = tmp_path / "journal.db"
     journal = await _journal_at(path, "k1", S.PLANNED)
-    locked, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_lock_database, args=(path, locked, release))
-    holder.start()
     try:
-        await anyio.to_thread.run_sync(locked.wait, 10)
-        timer = threading.Timer(0.2, release.set)
-        timer.start()
-        entry = await journal.advance("k1", S.RESERVED, hold={"hold_id": "h1"})
-        timer.join(10)
+        async with write_locked(path) as release:
+            timer = threading.Timer(0.2, release.set)
+            timer.start()
+            entry = await journal.advance("k1", S.RESERVED, hold={"hold_id": "h1"})
+            timer.join(10)
         assert entry.state is S.RESERVED
     finally:
-        release.set()
-        holder.join(10)
         await journal.aclose()
 
 
@@ -540,17 +494,10 @@ async def test_a_persistent_lock_is_a_ledger_unavailable_error_not_sqlite_busy(
     journal = await _journal_at(path, "k1", S.PLANNED)
     await journal.aclose()
     journal = SqliteJournal(path, busy_timeout=0.05)
-    locked, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_lock_database, args=(path, locked, release))
-    holder.start()
-    try:
-        await anyio.to_thread.run_sync(locked.wait, 10)
+    async with write_locked(path):
         with pytest.raises(LedgerUnavailableError, match="locked") as info:
             await journal.claim("k2", "events.unlock", REQUEST, estimate=1)
         assert isinstance(info.value.__cause__, sqlite3.OperationalError)
-    finally:
-        release.set()
-        holder.join(10)
     try:
         claim = await journal.claim("k2", "events.unlock", REQUEST, estimate=1)
         assert claim.owned is True

@@ -7,13 +7,12 @@ Redis; exactly 133 intents may be granted and 1995 credits spent.
 
 from __future__ import annotations
 
-import multiprocessing
-import queue
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
+from store_helpers import race_processes
 
 from lensmor_async.errors import BudgetExceededError
 from lensmor_async.guard._ledger_protocol import Ledger
@@ -65,28 +64,14 @@ def _worker(backend: str, target: str, key: str, worker: int, start: Any, result
 
 
 def _race(backend: str, target: str, key: str) -> list[tuple[str, Any, int]]:
-    ctx = multiprocessing.get_context("spawn")
-    start = ctx.Barrier(PROCS)
-    results = ctx.Queue()
-    procs = [
-        ctx.Process(target=_worker, args=(backend, target, key, n, start, results), daemon=True)
-        for n in range(PROCS)
-    ]
-    for proc in procs:
-        proc.start()
-    try:
-        return [results.get(timeout=RESULT_TIMEOUT) for _ in procs]
-    except queue.Empty:
-        pytest.fail(f"ledger-mp backend={backend}: a worker sent no result in time")
-    finally:
-        for proc in procs:
-            proc.join(JOIN_TIMEOUT)
-            if proc.is_alive():
-                proc.kill()
-                proc.join(JOIN_TIMEOUT)
-            proc.close()
-        results.close()
-        results.join_thread()
+    return race_processes(
+        _worker,
+        lambda n: (backend, target, key, n),
+        PROCS,
+        what=f"ledger-mp backend={backend}",
+        result_timeout=RESULT_TIMEOUT,
+        join_timeout=JOIN_TIMEOUT,
+    )
 
 
 @pytest.mark.anyio

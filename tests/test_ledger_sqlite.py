@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
-import stat
 import threading
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import anyio
 import anyio.abc
 import anyio.to_thread
 import pytest
+from store_helpers import file_mode, query, store_modes, umask, write_locked
 
 from lensmor_async.errors import (
     BudgetExceededError,
@@ -27,35 +26,14 @@ pytestmark = pytest.mark.anyio
 LONG = 60.0
 
 
-def _mode(path: Path) -> int:
-    return stat.S_IMODE(path.stat().st_mode)
-
-
-def _lock_database(path: Path, locked: threading.Event, release: threading.Event) -> None:
-    """Hold SQLite's write lock from another connection until ``release`` is set."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        locked.set()
-        release.wait(30)
-        conn.execute("ROLLBACK")
-    finally:
-        conn.close()
-
-
 async def test_database_file_is_created_with_mode_0600(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
-    old_umask = os.umask(0o022)
-    try:
+    with umask(0o022):
         ledger = SqliteLedger(path, budget=100)
         await ledger.commit(await ledger.reserve("a", 5, ttl=LONG), 5)
-    finally:
-        os.umask(old_umask)
     try:
-        assert _mode(path) == 0o600
         # The connection is still open, so WAL's sidecar files exist; SQLite copies the mode.
-        assert _mode(Path(f"{path}-wal")) == 0o600
-        assert _mode(Path(f"{path}-shm")) == 0o600
+        assert store_modes(path) == (0o600, 0o600, 0o600)
     finally:
         await ledger.aclose()
 
@@ -67,7 +45,7 @@ async def test_an_existing_file_keeps_its_mode(tmp_path: Path) -> None:
     ledger = SqliteLedger(path, budget=None)
     try:
         await ledger.snapshot()
-        assert _mode(path) == 0o640
+        assert file_mode(path) == 0o640
     finally:
         await ledger.aclose()
 
@@ -77,11 +55,7 @@ async def test_database_uses_write_ahead_logging(tmp_path: Path) -> None:
     ledger = SqliteLedger(path, budget=10)
     await ledger.snapshot()
     await ledger.aclose()
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
-    finally:
-        conn.close()
+    assert query(path, "PRAGMA journal_mode") == [("wal",)]
 
 
 async def test_two_ledgers_on_one_file_share_the_budget(tmp_path: Path) -> None:
@@ -140,11 +114,7 @@ async def test_commit_markers_past_the_retention_are_deleted_by_later_commits(
         await anyio.sleep(0.2)
         fresh = await ledger.reserve("fresh", 1, ttl=LONG)
         await ledger.commit(fresh, 1)
-        conn = sqlite3.connect(path)
-        try:
-            rows = conn.execute("SELECT hold_id, actual FROM lensmor_committed_holds").fetchall()
-        finally:
-            conn.close()
+        rows = query(path, "SELECT hold_id, actual FROM lensmor_committed_holds")
         assert rows == [(fresh.hold_id, 1)]
         assert (await ledger.snapshot()).spent == 6
     finally:
@@ -156,12 +126,7 @@ async def test_a_file_from_before_commit_markers_gains_the_table(tmp_path: Path)
     ledger = SqliteLedger(path, budget=100)
     hold = await ledger.reserve("a", 10, ttl=LONG)
     await ledger.aclose()
-    conn = sqlite3.connect(path)
-    try:
-        conn.execute("DROP TABLE lensmor_committed_holds")
-        conn.commit()
-    finally:
-        conn.close()
+    query(path, "DROP TABLE lensmor_committed_holds")
     reopened = SqliteLedger(path, budget=100)
     try:
         await reopened.commit(hold, 10)
@@ -172,13 +137,9 @@ async def test_a_file_from_before_commit_markers_gains_the_table(tmp_path: Path)
 
 
 def _indexes(path: Path) -> set[str]:
-    conn = sqlite3.connect(path)
-    try:
-        rows = conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'lensmor_holds'"
-        ).fetchall()
-    finally:
-        conn.close()
+    rows = query(
+        path, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'lensmor_holds'"
+    )
     return {name for (name,) in rows}
 
 
@@ -187,13 +148,7 @@ async def test_release_intent_finds_holds_through_the_intent_index(tmp_path: Pat
     ledger = SqliteLedger(path, budget=None)
     await ledger.reserve("a", 1, ttl=LONG)
     await ledger.aclose()
-    conn = sqlite3.connect(path)
-    try:
-        plan = conn.execute(
-            "EXPLAIN QUERY PLAN DELETE FROM lensmor_holds WHERE intent_key = ?", ("a",)
-        ).fetchall()
-    finally:
-        conn.close()
+    plan = query(path, "EXPLAIN QUERY PLAN DELETE FROM lensmor_holds WHERE intent_key = ?", "a")
     assert any("lensmor_holds_intent" in row[-1] for row in plan)
 
 
@@ -203,12 +158,7 @@ async def test_a_file_from_before_the_intent_index_gains_it_on_open(tmp_path: Pa
     await ledger.reserve("crashed", 10, ttl=LONG)
     await ledger.reserve("other", 20, ttl=LONG)
     await ledger.aclose()
-    conn = sqlite3.connect(path)
-    try:
-        conn.execute("DROP INDEX lensmor_holds_intent")
-        conn.commit()
-    finally:
-        conn.close()
+    query(path, "DROP INDEX lensmor_holds_intent")
     assert "lensmor_holds_intent" not in _indexes(path)
     reopened = SqliteLedger(path, budget=100)
     try:
@@ -311,17 +261,10 @@ async def test_persistent_lock_surfaces_as_credit_error_not_sqlite_busy(tmp_path
     path = tmp_path / "ledger.db"
     ledger = SqliteLedger(path, budget=100, busy_timeout=0.01)
     await ledger.snapshot()
-    locked, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_lock_database, args=(path, locked, release))
-    holder.start()
-    try:
-        locked.wait(10)
+    async with write_locked(path):
         with pytest.raises(CreditError, match="locked") as info:
             await ledger.reserve("a", 1, ttl=LONG)
         assert isinstance(info.value.__cause__, sqlite3.OperationalError)
-    finally:
-        release.set()
-        holder.join(10)
     try:
         await ledger.reserve("a", 1, ttl=LONG)
         assert (await ledger.snapshot()).holds == 1
@@ -333,16 +276,13 @@ async def test_waiting_for_the_lock_does_not_block_the_event_loop(tmp_path: Path
     path = tmp_path / "ledger.db"
     ledger = SqliteLedger(path, budget=100, busy_timeout=20)
     await ledger.snapshot()
-    locked, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_lock_database, args=(path, locked, release))
-    holder.start()
     ticks = 0
 
     async def reserve_then_stop(tg: anyio.abc.TaskGroup) -> None:
         await ledger.reserve("a", 1, ttl=LONG)
         tg.cancel_scope.cancel()
 
-    async def tick_until_released() -> None:
+    async def tick_until_released(release: threading.Event) -> None:
         # Runs only if the loop stays free while reserve waits on SQLite's lock.
         nonlocal ticks
         while True:
@@ -352,15 +292,12 @@ async def test_waiting_for_the_lock_does_not_block_the_event_loop(tmp_path: Path
                 release.set()
 
     try:
-        await anyio.to_thread.run_sync(locked.wait, 10)
-        async with anyio.create_task_group() as tg:
+        async with write_locked(path) as release, anyio.create_task_group() as tg:
             tg.start_soon(reserve_then_stop, tg)
-            tg.start_soon(tick_until_released)
+            tg.start_soon(tick_until_released, release)
         assert ticks >= 5
         assert (await ledger.snapshot()).holds == 1
     finally:
-        release.set()
-        holder.join(10)
         await ledger.aclose()
 
 
@@ -368,17 +305,12 @@ async def test_short_lock_is_waited_out_by_the_busy_timeout(tmp_path: Path) -> N
     path = tmp_path / "ledger.db"
     ledger = SqliteLedger(path, budget=100, busy_timeout=20)
     await ledger.snapshot()
-    locked, release = threading.Event(), threading.Event()
-    holder = threading.Thread(target=_lock_database, args=(path, locked, release))
-    holder.start()
     try:
-        await anyio.to_thread.run_sync(locked.wait, 10)
-        timer = threading.Timer(0.1, release.set)
-        timer.start()
-        hold = await ledger.reserve("a", 10, ttl=LONG)
-        timer.join(10)
+        async with write_locked(path) as release:
+            timer = threading.Timer(0.1, release.set)
+            timer.start()
+            hold = await ledger.reserve("a", 10, ttl=LONG)
+            timer.join(10)
         assert hold.amount == 10
     finally:
-        release.set()
-        holder.join(10)
         await ledger.aclose()

@@ -12,11 +12,6 @@ pytestmark = pytest.mark.anyio
 GUARD_SECONDS = 10  # deadlock guard only
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Holder:
     """Enters the gate, records that it is inside, and leaves when released."""
 
@@ -60,24 +55,25 @@ async def test_shared_holders_run_concurrently() -> None:
     assert sorted(log[:2]) == ["a in", "b in"]
 
 
-async def test_exclusive_holder_keeps_shared_callers_out() -> None:
+@pytest.mark.parametrize("second_exclusive", [False, True], ids=["shared", "exclusive"])
+async def test_an_exclusive_holder_keeps_every_later_caller_out(second_exclusive: bool) -> None:
     gate = PaidGate()
     log: list[str] = []
-    writer = Holder(gate, log, "w", exclusive=True)
-    reader = Holder(gate, log, "r", exclusive=False)
+    first = Holder(gate, log, "1st", exclusive=True)
+    second = Holder(gate, log, "2nd", exclusive=second_exclusive)
     with anyio.fail_after(GUARD_SECONDS):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(writer)
+            tg.start_soon(first)
             await anyio.wait_all_tasks_blocked()
-            tg.start_soon(reader)
+            tg.start_soon(second)
             await anyio.wait_all_tasks_blocked()
-            assert writer.inside
-            assert not reader.inside
-            writer.release.set()
+            assert first.inside
+            assert not second.inside
+            first.release.set()
             await anyio.wait_all_tasks_blocked()
-            assert reader.inside
-            reader.release.set()
-    assert log == ["w in", "w out", "r in", "r out"]
+            assert second.inside
+            second.release.set()
+    assert log == ["1st in", "1st out", "2nd in", "2nd out"]
 
 
 async def test_shared_holders_keep_an_exclusive_caller_out() -> None:
@@ -104,49 +100,17 @@ async def test_shared_holders_keep_an_exclusive_caller_out() -> None:
     assert log[-2:] == ["w in", "w out"]
 
 
-async def test_exclusive_holders_exclude_each_other() -> None:
+@pytest.mark.parametrize("exclusive", [True, False], ids=["exclusive", "shared"])
+async def test_cancelling_a_holder_releases_the_gate(exclusive: bool) -> None:
     gate = PaidGate()
-    log: list[str] = []
-    w1 = Holder(gate, log, "w1", exclusive=True)
-    w2 = Holder(gate, log, "w2", exclusive=True)
+    holder = Holder(gate, [], "h", exclusive=exclusive)
     with anyio.fail_after(GUARD_SECONDS):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(w1)
-            await anyio.wait_all_tasks_blocked()
-            tg.start_soon(w2)
-            await anyio.wait_all_tasks_blocked()
-            assert w1.inside
-            assert not w2.inside
-            w1.release.set()
-            await anyio.wait_all_tasks_blocked()
-            assert w2.inside
-            w2.release.set()
-    assert log == ["w1 in", "w1 out", "w2 in", "w2 out"]
-
-
-async def test_cancelling_an_exclusive_holder_releases_the_gate() -> None:
-    gate = PaidGate()
-    log: list[str] = []
-    writer = Holder(gate, log, "w", exclusive=True)
-    with anyio.fail_after(GUARD_SECONDS):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(writer)
+            tg.start_soon(holder)
             await anyio.wait_all_tasks_blocked()
             tg.cancel_scope.cancel()
         assert await can_enter(gate, exclusive=True)
         assert await can_enter(gate, exclusive=False)
-
-
-async def test_cancelling_a_shared_holder_releases_the_gate() -> None:
-    gate = PaidGate()
-    log: list[str] = []
-    reader = Holder(gate, log, "r", exclusive=False)
-    with anyio.fail_after(GUARD_SECONDS):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(reader)
-            await anyio.wait_all_tasks_blocked()
-            tg.cancel_scope.cancel()
-        assert await can_enter(gate, exclusive=True)
 
 
 async def test_cancelling_a_waiting_exclusive_caller_leaves_the_gate_usable() -> None:

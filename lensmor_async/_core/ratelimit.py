@@ -48,6 +48,8 @@ class RateLimitInfo:
 def _to_int(value: str | None) -> int | None:
     if value is None:
         return None
+    if len(value) <= 20 and value.isascii() and value.isdigit():
+        return int(value)  # the usual case, without the regex
     text = value.strip()
     if not _NUMBER.fullmatch(text):
         return None

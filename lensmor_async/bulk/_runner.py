@@ -97,7 +97,8 @@ class _Run(Generic[T, R]):
         pending: list[int] = []
         for position, key in enumerate(self.keys):
             if key in finished:
-                self.record(position, "skipped_done", summary=finished[key])
+                # One progress report for all of them, after the loop.
+                self.finish(position, "skipped_done", summary=finished[key], emit=False)
             else:
                 pending.append(position)
         self.emit()
@@ -158,22 +159,6 @@ class _Run(Generic[T, R]):
             return None
         return summary
 
-    def record(
-        self,
-        position: int,
-        status: ItemStatus,
-        *,
-        value: R | None = None,
-        error: Exception | None = None,
-        summary: object = None,
-    ) -> None:
-        assert self.results[position] is None, "each item gets exactly one result"
-        self.results[position] = ItemResult(
-            self.items[position], self.keys[position], status, value, error, summary
-        )
-        self.counts[status] += 1
-        self.done += 1
-
     def finish(
         self,
         position: int,
@@ -182,9 +167,17 @@ class _Run(Generic[T, R]):
         value: R | None = None,
         error: Exception | None = None,
         summary: object = None,
+        emit: bool = True,
     ) -> None:
-        self.record(position, status, value=value, error=error, summary=summary)
-        self.emit()
+        """Give the item its one result, then report progress (unless ``emit`` is off)."""
+        assert self.results[position] is None, "each item gets exactly one result"
+        self.results[position] = ItemResult(
+            self.items[position], self.keys[position], status, value, error, summary
+        )
+        self.counts[status] += 1
+        self.done += 1
+        if emit:
+            self.emit()
 
     def emit(self) -> None:
         if self.on_progress is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
@@ -37,6 +38,7 @@ from lensmor_async.guard._gate import PaidGate
 from lensmor_async.guard._intent import Intent
 from lensmor_async.guard._journal_protocol import Journal, JournalEntry, JournalState
 from lensmor_async.guard._journaling import (
+    REPEATABLE_OPERATIONS,
     IntentJournal,
     current_key,
     follow_up_of,
@@ -66,6 +68,7 @@ PrecheckMode = Literal["auto", "always", "never"]
 _RECONCILE_SECONDS = 15.0
 _ATTACH_SECONDS = 60.0
 _CONFLICT_REQUOTES = 2
+_PENDING_OUTCOMES = frozenset({SpendOutcome.PENDING_TASK, SpendOutcome.IN_DOUBT})
 _MAX_FOLLOW_UPS = 3
 _HOLD_SETTLED_STATES = frozenset(
     {JournalState.SUCCEEDED, JournalState.FAILED_NO_CHARGE, JournalState.REJECTED_402}
@@ -121,7 +124,8 @@ class CreditGuard:
         self._flights = SingleFlight()
         self._gate = PaidGate()
         self._history: list[SpendRecord] = []
-        self._task_records: dict[str, int] = {}
+        self._record_slots: dict[str, int] = {}
+        """History positions of records that a later settlement replaces."""
         self._pending: dict[str, PendingTask] = {}
         self._in_doubt: dict[str, SpendRecord] = {}
         self._doubtful: dict[str, _Doubt] = {}
@@ -627,10 +631,7 @@ class CreditGuard:
             balance.spend(actual)
         self._held -= hold.amount
         self._spent += actual
-        try:
-            await self._ledger.commit(hold, actual)
-        except StaleHoldError:
-            await self._ledger.record_unheld(hold.intent_key, actual)
+        await self._ledger_commit(hold, hold.intent_key, actual)
 
     async def _on_failure(
         self,
@@ -709,31 +710,44 @@ class CreditGuard:
         exc: BaseException,
     ) -> BaseException | None:
         intent = _intent_of(call)
-        if verdict.charged is False:
-            await self._release(hold)
-            await self._record(
-                intent, SpendOutcome.FAILED_NO_CHARGE, decision.credits, 0, reason=verdict.reason
-            )
-            return None
-        if verdict.charged is True:
-            actual = verdict.actual if verdict.actual is not None else hold.amount
-            await self._commit(hold, actual)
-            await self._record(
-                intent, SpendOutcome.SUCCEEDED, decision.credits, actual, reason=verdict.reason
+        if verdict.charged is None:
+            await self._mark_in_doubt(
+                policy, call, decision, hold, f"{type(exc).__name__}: {verdict.reason}"
             )
             return SpendInDoubtError(
-                f"{intent.describe()} was charged ({actual} credits) but its response was lost "
-                f"({type(exc).__name__}); {verdict.reason}",
+                f"{intent.describe()} may have been charged: {verdict.reason}",
                 intent=intent,
                 reason=verdict.reason,
             )
-        await self._mark_in_doubt(
-            policy, call, decision, hold, f"{type(exc).__name__}: {verdict.reason}"
-        )
+        record = await self._settle_verdict(intent, decision, hold, verdict, verdict.reason)
+        if not verdict.charged:
+            return None
         return SpendInDoubtError(
-            f"{intent.describe()} may have been charged: {verdict.reason}",
+            f"{intent.describe()} was charged ({record.actual} credits) but its response was "
+            f"lost ({type(exc).__name__}); {verdict.reason}",
             intent=intent,
             reason=verdict.reason,
+        )
+
+    async def _settle_verdict(
+        self,
+        intent: Intent,
+        decision: QuoteDecision,
+        hold: Hold,
+        verdict: Reconciliation,
+        reason: str,
+        slot: str | None = None,
+    ) -> SpendRecord:
+        """Act on an established verdict: a charged intent commits, an uncharged one releases."""
+        if verdict.charged:
+            actual = verdict.actual if verdict.actual is not None else hold.amount
+            await self._commit(hold, actual)
+            return await self._record(
+                intent, SpendOutcome.SUCCEEDED, decision.credits, actual, reason=reason, slot=slot
+            )
+        await self._release(hold)
+        return await self._record(
+            intent, SpendOutcome.FAILED_NO_CHARGE, decision.credits, 0, reason=reason, slot=slot
         )
 
     async def _mark_in_doubt(
@@ -749,11 +763,12 @@ class CreditGuard:
         intent = _intent_of(call)
         self._require_balance().invalidate()
         logger.warning("paid intent %s (%s) is in doubt: %s", intent.key, intent.operation, reason)
+        key = _doubt_key(intent)
         record = await self._record(
-            intent, SpendOutcome.IN_DOUBT, decision.credits, None, reason=reason
+            intent, SpendOutcome.IN_DOUBT, decision.credits, None, reason=reason, slot=key
         )
-        self._in_doubt[intent.key] = record
-        self._doubtful[intent.key] = _Doubt(policy, call, decision, hold, current_key.get())
+        self._in_doubt[key] = record
+        self._doubtful[key] = _Doubt(policy, call, decision, hold, current_key.get())
 
     def _doubtful_journal_keys(self) -> frozenset[str]:
         return frozenset(d.journal_key for d in self._doubtful.values() if d.journal_key)
@@ -766,56 +781,51 @@ class CreditGuard:
         still counts against the budget). Returns the records that were settled.
         """
         settled: list[SpendRecord] = []
-        for key, doubt in list(self._doubtful.items()):
-            with anyio.CancelScope(shield=True):
-                record = await self._settle_doubt(key, doubt)
+        for key in list(self._doubtful):
+            record = await self._settle_doubt_once(key)
             if record is not None:
                 settled.append(record)
         return tuple(settled)
 
+    async def _settle_doubt_once(self, key: str) -> SpendRecord | None:
+        # Concurrent callers (reconcile() and repeats of the intent) share one settlement.
+        with anyio.CancelScope(shield=True):
+            record = await self._flights.run(f"doubt:{key}", lambda: self._settle_doubt(key))
+        # Returned outside the scope: a cancel scope may swallow its exception, and the
+        # type checker must see a return on every path.
+        return record  # noqa: RET504
+
     async def _settle_earlier_doubt(self, intent: Intent) -> None:
         """The same intent went in doubt before: settle it first, or refuse to pay twice."""
-        doubt = self._doubtful.get(intent.key)
-        if doubt is None:
-            return
-        with anyio.CancelScope(shield=True):
-            record = await self._settle_doubt(intent.key, doubt)
-        if record is None:
+        key = _doubt_key(intent)
+        if key not in self._doubtful:
+            return  # (a repeatable search never matches: each call is its own purchase)
+        await self._settle_doubt_once(key)
+        if key in self._doubtful:
+            record = self._in_doubt.get(key)
             raise SpendInDoubtError(
                 f"{intent.describe()} is still in doubt from an earlier attempt; "
                 "sending it again could pay twice",
                 intent=intent,
-                reason=self._in_doubt[intent.key].reason or "in doubt",
+                reason=(record.reason if record is not None else None) or "in doubt",
             )
 
-    async def _settle_doubt(self, key: str, doubt: _Doubt) -> SpendRecord | None:
+    async def _settle_doubt(self, key: str) -> SpendRecord | None:
+        doubt = self._doubtful.get(key)
+        if doubt is None:
+            return None  # settled meanwhile
         verdict = await self._reconcile_now(
             doubt.policy, doubt.call, doubt.decision, settle_wait=doubt.policy.reconcile_wait
         )
         if verdict.charged is None:
             return None
-        del self._doubtful[key]
+        self._doubtful.pop(key, None)
         self._in_doubt.pop(key, None)
         intent = _intent_of(doubt.call)
         token = current_key.set(doubt.journal_key)
         try:
-            if verdict.charged:
-                actual = verdict.actual if verdict.actual is not None else doubt.hold.amount
-                await self._commit(doubt.hold, actual)
-                return await self._record(
-                    intent,
-                    SpendOutcome.SUCCEEDED,
-                    doubt.decision.credits,
-                    actual,
-                    reason=f"reconciled: {verdict.reason}",
-                )
-            await self._release(doubt.hold)
-            return await self._record(
-                intent,
-                SpendOutcome.FAILED_NO_CHARGE,
-                doubt.decision.credits,
-                0,
-                reason=f"reconciled: {verdict.reason}",
+            return await self._settle_verdict(
+                intent, doubt.decision, doubt.hold, verdict, f"reconciled: {verdict.reason}", key
             )
         finally:
             current_key.reset(token)
@@ -964,12 +974,17 @@ class CreditGuard:
         if hold is not None and await self._ledger.committed(hold.hold_id) is not None:
             return  # It settled before the crash; only the journal missed it.
         self._spent += actual
+        await self._ledger_commit(hold, intent_key, actual)
+
+    async def _ledger_commit(self, hold: Hold | None, intent_key: str, actual: int) -> None:
+        """Spend ``actual`` in the ledger; without a live hold it is recorded as unheld."""
         if hold is None:
             await self._ledger.record_unheld(intent_key, actual)
             return
         try:
             await self._ledger.commit(hold, actual)
         except StaleHoldError:
+            # The hold expired meanwhile, but the spend happened: keep ``spent`` truthful.
             await self._ledger.record_unheld(intent_key, actual)
 
     # -- two-phase quotes ------------------------------------------------------------------
@@ -1006,6 +1021,7 @@ class CreditGuard:
         trace_id: str | None = None,
         task_id: str | None = None,
         journal_key: str | None = None,
+        slot: str | None = None,
     ) -> SpendRecord:
         record = SpendRecord(
             intent, outcome, estimate, actual, trace_id=trace_id, task_id=task_id, reason=reason
@@ -1013,12 +1029,14 @@ class CreditGuard:
         await self._journal_outcome(
             outcome, actual=actual, reason=reason, task_id=task_id, key=journal_key
         )
-        # One record per task: the settled record replaces its pending one in place.
-        index = None if task_id is None else self._task_records.get(task_id)
+        # One record per intent: a task's or an in-doubt intent's settled record replaces
+        # its pending one in place, so every intent ends in exactly one final state.
+        slot = slot or (None if task_id is None else f"task:{task_id}")
+        index = None if slot is None else self._record_slots.pop(slot, None)
         if index is None:
             self._history.append(record)
-            if task_id is not None:
-                self._task_records[task_id] = len(self._history) - 1
+            if slot is not None and outcome in _PENDING_OUTCOMES:
+                self._record_slots[slot] = len(self._history) - 1
         else:
             previous = self._history[index]
             self._history[index] = attrs.evolve(
@@ -1067,6 +1085,13 @@ class _Doubt:
     decision: QuoteDecision
     hold: Hold
     journal_key: str | None
+
+
+def _doubt_key(intent: Intent) -> str:
+    """Where an in-doubt intent is tracked: per intent, or per call for repeatable searches."""
+    if intent.operation in REPEATABLE_OPERATIONS:
+        return f"doubt:{intent.key}:{uuid.uuid4().hex}"
+    return f"doubt:{intent.key}"
 
 
 def _choose_ledger(ledger: Ledger | None, budget: int | None) -> Ledger:

@@ -1,4 +1,4 @@
-"""The in-process ledger, plus the argument checks every ledger backend shares.
+"""The in-process ledger (the default); its argument checks are ``_ledger_common``'s.
 
 :class:`InMemoryLedger` is the default ledger: one process, no I/O. Atomicity comes
 from never awaiting between the budget check and the update, so concurrent
@@ -13,125 +13,31 @@ commit order, so memory stays bounded by the commits of one retention window.
 from __future__ import annotations
 
 import heapq
-import math
 import threading
 import time
-import uuid
 from collections import deque
 
 import anyio.lowlevel
 
-from lensmor_async.errors import BudgetExceededError, ConfigurationError, InvalidRequestError
+from lensmor_async.guard._ledger_common import (
+    DEFAULT_COMMIT_RETENTION,
+    DEFAULT_HOLD_TTL,
+    budget_exceeded,
+    check_amount,
+    check_budget,
+    check_hold,
+    check_hold_id,
+    check_intent_key,
+    check_open,
+    check_reserve,
+    check_retention,
+    check_settle,
+    check_ttl,
+    new_hold_id,
+)
 from lensmor_async.guard._ledger_protocol import Hold, LedgerSnapshot, StaleHoldError
 
-__all__ = [
-    "DEFAULT_COMMIT_RETENTION",
-    "DEFAULT_HOLD_TTL",
-    "InMemoryLedger",
-    "budget_exceeded",
-    "check_amount",
-    "check_budget",
-    "check_hold",
-    "check_hold_id",
-    "check_intent_key",
-    "check_open",
-    "check_retention",
-    "check_ttl",
-    "new_hold_id",
-]
-
-DEFAULT_HOLD_TTL = 600.0
-"""Seconds a hold lives when ``reserve`` is given no ``ttl``."""
-
-DEFAULT_COMMIT_RETENTION = 7 * 24 * 3600.0
-"""Seconds a committed hold id is remembered (a repeated commit within it is a no-op)."""
-
-
-def check_budget(budget: object) -> int | None:
-    """Validate a ledger's budget: None (no cap) or an int ≥ 0."""
-    if budget is None:
-        return None
-    # bool is an int subclass, but True credits is always a caller bug.
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 0:
-        raise ConfigurationError(f"ledger budget must be an int >= 0 or None, got {budget!r}")
-    return budget
-
-
-def check_amount(name: str, amount: object) -> int:
-    """Validate a credit amount (int ≥ 0) before any I/O."""
-    if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
-        raise InvalidRequestError(f"{name} must be an int >= 0, got {amount!r}")
-    return amount
-
-
-def check_ttl(ttl: object, default: float) -> float:
-    """Validate a hold's lifetime in seconds; None means the ledger's default."""
-    if ttl is None:
-        return default
-    if (
-        isinstance(ttl, bool)
-        or not isinstance(ttl, int | float)
-        or not math.isfinite(ttl)
-        or ttl <= 0
-    ):
-        raise InvalidRequestError(f"ttl must be a finite number of seconds > 0, got {ttl!r}")
-    return float(ttl)
-
-
-def check_retention(retention: object) -> float:
-    """Validate how long committed hold ids are remembered (finite seconds > 0)."""
-    if (
-        isinstance(retention, bool)
-        or not isinstance(retention, int | float)
-        or not math.isfinite(retention)
-        or retention <= 0
-    ):
-        raise ConfigurationError(
-            f"commit_retention must be a finite number of seconds > 0, got {retention!r}"
-        )
-    return float(retention)
-
-
-def check_hold_id(hold_id: object) -> str:
-    """Validate a hold id passed on its own (``committed``)."""
-    if not isinstance(hold_id, str) or not hold_id:
-        raise InvalidRequestError("hold_id must be a non-empty str")
-    return hold_id
-
-
-def check_intent_key(intent_key: object) -> str:
-    """Validate the intent key a hold is filed under."""
-    if not isinstance(intent_key, str) or not intent_key:
-        raise InvalidRequestError("intent_key must be a non-empty str")
-    return intent_key
-
-
-def check_hold(hold: object) -> Hold:
-    """Refuse anything but a :class:`Hold` before touching the store."""
-    if not isinstance(hold, Hold):
-        raise InvalidRequestError(f"expected a Hold, got {type(hold).__name__}")
-    return hold
-
-
-def new_hold_id() -> str:
-    """A fresh, unguessable hold id (uuid4 hex)."""
-    return uuid.uuid4().hex
-
-
-def budget_exceeded(amount: int, budget: int, available: int) -> BudgetExceededError:
-    """The error every backend raises when a hold would cross the budget."""
-    return BudgetExceededError(
-        f"holding {amount} credits would cross the budget of {budget} ({available} left)",
-        required=amount,
-        available=available,
-        preflight=True,
-    )
-
-
-def check_open(closed: bool) -> None:
-    """Refuse to use a ledger after ``aclose``."""
-    if closed:
-        raise InvalidRequestError("the ledger is closed")
+__all__ = ["InMemoryLedger"]
 
 
 class InMemoryLedger:
@@ -170,9 +76,7 @@ class InMemoryLedger:
 
     async def reserve(self, intent_key: str, amount: int, *, ttl: float | None = None) -> Hold:
         """Hold ``amount`` credits, or raise ``BudgetExceededError(required, available)``."""
-        intent_key = check_intent_key(intent_key)
-        amount = check_amount("amount", amount)
-        seconds = check_ttl(ttl, self._hold_ttl)
+        intent_key, amount, seconds = check_reserve(intent_key, amount, ttl, self._hold_ttl)
         await anyio.lowlevel.checkpoint()
         with self._lock:
             check_open(self._closed)
@@ -194,8 +98,7 @@ class InMemoryLedger:
 
         StaleHoldError if the hold expired or was released without a commit.
         """
-        hold = check_hold(hold)
-        actual = check_amount("actual", actual)
+        hold, actual = check_settle(hold, actual)
         await anyio.lowlevel.checkpoint()
         with self._lock:
             check_open(self._closed)

@@ -49,11 +49,10 @@ only when a ``RedisLedger`` is created. One ledger serves one event loop.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from lensmor_async.errors import ConfigurationError, LedgerUnavailableError
-from lensmor_async.guard._ledger_memory import (
+from lensmor_async.guard._ledger_common import (
     DEFAULT_COMMIT_RETENTION,
     DEFAULT_HOLD_TTL,
     budget_exceeded,
@@ -63,8 +62,11 @@ from lensmor_async.guard._ledger_memory import (
     check_hold_id,
     check_intent_key,
     check_open,
+    check_reserve,
     check_retention,
+    check_settle,
     check_ttl,
+    is_seconds,
     new_hold_id,
 )
 from lensmor_async.guard._ledger_protocol import Hold, LedgerSnapshot, StaleHoldError
@@ -297,16 +299,13 @@ class RedisLedger:
         self._hold_ttl = check_ttl(hold_ttl, DEFAULT_HOLD_TTL)
         # PX needs whole milliseconds > 0.
         self._retention_ms = max(1, round(check_retention(commit_retention) * 1000))
-        if (
-            isinstance(socket_timeout, bool)
-            or not isinstance(socket_timeout, int | float)
-            or not math.isfinite(socket_timeout)
-            or socket_timeout <= 0
-        ):
+        if not is_seconds(socket_timeout):
             raise ConfigurationError(f"socket_timeout must be seconds > 0, got {socket_timeout!r}")
-        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
-            raise ConfigurationError("max_connections must be an int >= 1")
-        if max_connections < 1:
+        if (
+            isinstance(max_connections, bool)
+            or not isinstance(max_connections, int)
+            or max_connections < 1
+        ):
             raise ConfigurationError("max_connections must be an int >= 1")
         self._key = key
         self._keys = [f"{{{key}}}:meta", f"{{{key}}}:holds", f"{{{key}}}:expiry"]
@@ -332,9 +331,7 @@ class RedisLedger:
 
     async def reserve(self, intent_key: str, amount: int, *, ttl: float | None = None) -> Hold:
         """Hold ``amount`` credits, or raise ``BudgetExceededError(required, available)``."""
-        intent_key = check_intent_key(intent_key)
-        amount = check_amount("amount", amount)
-        seconds = check_ttl(ttl, self._hold_ttl)
+        intent_key, amount, seconds = check_reserve(intent_key, amount, ttl, self._hold_ttl)
         hold_id = new_hold_id()
         reply = await self._call(
             self._reserve,
@@ -354,8 +351,7 @@ class RedisLedger:
 
         StaleHoldError if the hold expired or was released without a commit.
         """
-        hold = check_hold(hold)
-        actual = check_amount("actual", actual)
+        hold, actual = check_settle(hold, actual)
         reply = await self._settle_hold(hold, actual)
         if reply[0] == "stale":
             raise StaleHoldError(f"hold {hold.hold_id} expired or was released")

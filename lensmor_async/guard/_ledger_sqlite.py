@@ -6,14 +6,14 @@ the budget check and the update can never interleave with another writer. WAL
 mode lets snapshots read while a writer works, and the busy timeout makes writers
 queue for the lock instead of failing at once.
 
-Why it never blocks the event loop: each transaction runs in a worker thread
-(``anyio.to_thread.run_sync``); an ``anyio.Lock`` serialises this ledger's use of
-its one connection, so waiting coroutines park on the loop, not in threads.
-
-``SQLITE_BUSY`` never reaches the caller: after the busy timeout a transaction is
-retried a few times with a short, jittered backoff; if the lock is still held the
-caller gets a :class:`~lensmor_async.errors.LedgerUnavailableError` (chained to the SQLite
-error), which fails the paid call closed.
+The file, its threads and its locking are
+:class:`~lensmor_async.guard._sqlite_store.SqliteStore`'s (shared with the spend
+journal): transactions run in a worker thread, never blocking the event loop, and
+``SQLITE_BUSY`` never reaches the caller: a busy transaction is retried with a short,
+jittered backoff until ``busy_timeout`` seconds have passed, then the caller gets a
+:class:`~lensmor_async.errors.LedgerUnavailableError` (chained to the SQLite error),
+which fails the paid call closed. ``synchronous = FULL``: a committed spend survives
+a power cut, so the budget cannot be re-spent.
 
 Commits are idempotent per hold: the commit that drops a hold also inserts its id,
 fence and actual into ``lensmor_committed_holds`` in the same transaction, so a
@@ -34,19 +34,12 @@ same mode).
 
 from __future__ import annotations
 
-import math
 import os
-import random
 import sqlite3
 import time
-from collections.abc import Callable
-from typing import Literal, TypeVar
 
-import anyio
-import anyio.to_thread
-
-from lensmor_async.errors import ConfigurationError, LedgerUnavailableError
-from lensmor_async.guard._ledger_memory import (
+from lensmor_async.errors import ConfigurationError
+from lensmor_async.guard._ledger_common import (
     DEFAULT_COMMIT_RETENTION,
     DEFAULT_HOLD_TTL,
     budget_exceeded,
@@ -55,22 +48,16 @@ from lensmor_async.guard._ledger_memory import (
     check_hold,
     check_hold_id,
     check_intent_key,
-    check_open,
+    check_reserve,
     check_retention,
+    check_settle,
     check_ttl,
     new_hold_id,
 )
 from lensmor_async.guard._ledger_protocol import Hold, LedgerSnapshot, StaleHoldError
+from lensmor_async.guard._sqlite_store import SqliteStore
 
 __all__ = ["SqliteLedger"]
-
-_T = TypeVar("_T")
-
-_BUSY_ATTEMPTS = 4
-_BACKOFF_START = 0.01
-_BACKOFF_MAX = 0.25
-_SQLITE_BUSY = 5
-_SQLITE_LOCKED = 6
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS lensmor_ledger (
@@ -111,34 +98,6 @@ class _Refused:
         self.available = available
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    code = getattr(exc, "sqlite_errorcode", None)
-    if isinstance(code, int):
-        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
-    text = str(exc).lower()
-    return "locked" in text or "busy" in text
-
-
-def _check_path(path: str | os.PathLike[str]) -> str:
-    text = os.fspath(path)
-    if not isinstance(text, str) or not text or text == ":memory:" or text.startswith("file:"):
-        raise ConfigurationError("SqliteLedger needs the path of a file shared by its processes")
-    return text
-
-
-def _create_private_file(path: str) -> None:
-    """Create the database file with mode 0600 unless it already exists."""
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-    except FileExistsError:
-        return
-    try:
-        # The umask may have removed bits we want; it can never have added any.
-        os.fchmod(fd, 0o600)
-    finally:
-        os.close(fd)
-
-
 def _purge(conn: sqlite3.Connection, now: float) -> int:
     return conn.execute("DELETE FROM lensmor_holds WHERE expires_at <= ?", (now,)).rowcount
 
@@ -164,21 +123,16 @@ class SqliteLedger:
         hold_ttl: float = DEFAULT_HOLD_TTL,
         commit_retention: float = DEFAULT_COMMIT_RETENTION,
     ) -> None:
-        self._path = _check_path(path)
         self._budget = check_budget(budget)
-        if (
-            isinstance(busy_timeout, bool)
-            or not isinstance(busy_timeout, int | float)
-            or not math.isfinite(busy_timeout)
-            or busy_timeout < 0
-        ):
-            raise ConfigurationError(f"busy_timeout must be seconds >= 0, got {busy_timeout!r}")
-        self._busy_timeout = float(busy_timeout)
         self._hold_ttl = check_ttl(hold_ttl, DEFAULT_HOLD_TTL)
         self._retention = check_retention(commit_retention)
-        self._conn: sqlite3.Connection | None = None
-        self._lock = anyio.Lock()
-        self._closed = False
+        self._store = SqliteStore(
+            path,
+            schema=_SCHEMA,
+            what="the SQLite ledger",
+            busy_timeout=busy_timeout,
+            on_open=self._settle_budget,
+        )
 
     @property
     def budget(self) -> int | None:
@@ -188,13 +142,11 @@ class SqliteLedger:
     @property
     def path(self) -> str:
         """The database file."""
-        return self._path
+        return self._store.path
 
     async def reserve(self, intent_key: str, amount: int, *, ttl: float | None = None) -> Hold:
         """Hold ``amount`` credits, or raise ``BudgetExceededError(required, available)``."""
-        intent_key = check_intent_key(intent_key)
-        amount = check_amount("amount", amount)
-        seconds = check_ttl(ttl, self._hold_ttl)
+        intent_key, amount, seconds = check_reserve(intent_key, amount, ttl, self._hold_ttl)
         hold_id = new_hold_id()
 
         def op(conn: sqlite3.Connection) -> Hold | _Refused:
@@ -216,7 +168,7 @@ class SqliteLedger:
             )
             return hold
 
-        result = await self._run(op, "IMMEDIATE")
+        result = await self._store.run(op, "IMMEDIATE")
         if isinstance(result, _Refused):
             raise budget_exceeded(amount, result.budget, result.available)
         return result
@@ -226,8 +178,7 @@ class SqliteLedger:
 
         StaleHoldError if the hold expired or was released without a commit.
         """
-        hold = check_hold(hold)
-        actual = check_amount("actual", actual)
+        hold, actual = check_settle(hold, actual)
 
         def op(conn: sqlite3.Connection) -> bool:
             now = time.time()
@@ -247,7 +198,7 @@ class SqliteLedger:
             ).fetchone()
             return row is not None
 
-        if not await self._run(op, "IMMEDIATE"):
+        if not await self._store.run(op, "IMMEDIATE"):
             raise StaleHoldError(f"hold {hold.hold_id} expired or was released")
 
     async def committed(self, hold_id: str) -> int | None:
@@ -261,12 +212,12 @@ class SqliteLedger:
             ).fetchone()
             return None if row is None else int(row[0])
 
-        return await self._run(op, "DEFERRED")
+        return await self._store.run(op, "DEFERRED")
 
     async def release(self, hold: Hold) -> None:
         """Drop the hold without spending; a missing or committed hold is left alone."""
         hold = check_hold(hold)
-        await self._run(lambda conn: self._delete_hold(conn, hold), "IMMEDIATE")
+        await self._store.run(lambda conn: self._delete_hold(conn, hold), "IMMEDIATE")
 
     async def release_intent(self, intent_key: str) -> int:
         """Drop every live hold filed under ``intent_key`` in one transaction; count them.
@@ -281,7 +232,7 @@ class SqliteLedger:
             cursor = conn.execute("DELETE FROM lensmor_holds WHERE intent_key = ?", (intent_key,))
             return cursor.rowcount
 
-        return await self._run(op, "IMMEDIATE")
+        return await self._store.run(op, "IMMEDIATE")
 
     async def record_unheld(self, intent_key: str, actual: int) -> None:
         """Record a spend whose hold expired, so ``spent`` stays truthful."""
@@ -291,7 +242,7 @@ class SqliteLedger:
         def op(conn: sqlite3.Connection) -> None:
             conn.execute("UPDATE lensmor_ledger SET spent = spent + ? WHERE id = 1", (actual,))
 
-        await self._run(op, "IMMEDIATE")
+        await self._store.run(op, "IMMEDIATE")
 
     async def release_expired(self) -> int:
         """Drop every expired hold (and commit markers past retention); count the holds."""
@@ -301,7 +252,7 @@ class SqliteLedger:
             _forget_commits(conn, now - self._retention)
             return _purge(conn, now)
 
-        return await self._run(op, "IMMEDIATE")
+        return await self._store.run(op, "IMMEDIATE")
 
     async def snapshot(self) -> LedgerSnapshot:
         """Current totals, counting live holds only (a read; takes no write lock)."""
@@ -316,15 +267,11 @@ class SqliteLedger:
             ).fetchone()
             return LedgerSnapshot(budget, int(spent), int(reserved), int(count))
 
-        return await self._run(op, "DEFERRED")
+        return await self._store.run(op, "DEFERRED")
 
     async def aclose(self) -> None:
-        """Close the connection (idempotent)."""
-        async with self._lock:
-            self._closed = True
-            conn, self._conn = self._conn, None
-            if conn is not None:
-                await anyio.to_thread.run_sync(conn.close)
+        """Close the connection (idempotent); later calls raise ``InvalidRequestError``."""
+        await self._store.aclose()
 
     @staticmethod
     def _delete_hold(conn: sqlite3.Connection, hold: Hold) -> bool:
@@ -335,95 +282,13 @@ class SqliteLedger:
         )
         return cursor.rowcount == 1
 
-    async def _run(
-        self, op: Callable[[sqlite3.Connection], _T], mode: Literal["IMMEDIATE", "DEFERRED"]
-    ) -> _T:
-        """Run ``op`` in one transaction in a worker thread, retrying while SQLite is busy."""
-        delay = _BACKOFF_START
-        for attempt in range(_BUSY_ATTEMPTS):
-            async with self._lock:
-                check_open(self._closed)
-                try:
-                    return await anyio.to_thread.run_sync(self._transaction, op, mode)
-                except sqlite3.OperationalError as exc:
-                    if not _is_busy(exc) or attempt == _BUSY_ATTEMPTS - 1:
-                        raise self._failure(exc) from exc
-                except sqlite3.Error as exc:
-                    raise self._failure(exc) from exc
-            # Back off outside the lock, with jitter so competing processes spread out.
-            await anyio.sleep(delay * (0.5 + random.random()))
-            delay = min(delay * 2, _BACKOFF_MAX)
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    @staticmethod
-    def _failure(exc: sqlite3.Error) -> LedgerUnavailableError:
-        if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
-            return LedgerUnavailableError(
-                "the SQLite ledger stayed locked by another process; retry later"
-            )
-        return LedgerUnavailableError(f"the SQLite ledger failed: {type(exc).__name__}")
-
-    def _transaction(
-        self, op: Callable[[sqlite3.Connection], _T], mode: Literal["IMMEDIATE", "DEFERRED"]
-    ) -> _T:
-        conn = self._connection()
-        try:
-            conn.execute(f"BEGIN {mode}")
-            result = op(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.rollback()
-            raise
-        return result
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            self._conn = self._open()
-        return self._conn
-
-    def _open(self) -> sqlite3.Connection:
-        """Create/open the file, switch to WAL, create the schema and settle the budget."""
-        try:
-            _create_private_file(self._path)
-        except OSError as exc:
-            raise ConfigurationError(
-                f"cannot create the SQLite ledger file: {exc.strerror or type(exc).__name__}"
-            ) from exc
-        conn = sqlite3.connect(
-            self._path,
-            timeout=self._busy_timeout,
-            isolation_level=None,
-            check_same_thread=False,
+    def _settle_budget(self, conn: sqlite3.Connection) -> None:
+        """Store the budget on first open; refuse an opener that passes another one."""
+        conn.execute(
+            "INSERT OR IGNORE INTO lensmor_ledger (id, budget, spent, fence) VALUES (1, ?, 0, 0)",
+            (self._budget,),
         )
-        try:
-            self._prepare(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return conn
-
-    def _prepare(self, conn: sqlite3.Connection) -> None:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            # FULL: a committed spend must survive a power cut, or the budget could be re-spent.
-            conn.execute("PRAGMA synchronous = FULL")
-            conn.execute("BEGIN IMMEDIATE")
-            for statement in _SCHEMA:
-                conn.execute(statement)
-            conn.execute(
-                "INSERT OR IGNORE INTO lensmor_ledger (id, budget, spent, fence)"
-                " VALUES (1, ?, 0, 0)",
-                (self._budget,),
-            )
-            (stored,) = conn.execute("SELECT budget FROM lensmor_ledger WHERE id = 1").fetchone()
-            conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:
-            if _is_busy(exc):
-                raise
-            raise ConfigurationError(f"cannot open the SQLite ledger: {exc}") from exc
-        except sqlite3.DatabaseError as exc:
-            raise ConfigurationError(f"the file is not a usable SQLite ledger: {exc}") from exc
+        (stored,) = conn.execute("SELECT budget FROM lensmor_ledger WHERE id = 1").fetchone()
         if stored != self._budget:
             raise ConfigurationError(
                 f"the SQLite ledger was created with budget={stored!r}; "

@@ -20,7 +20,12 @@ from lensmor_async.guard._intent import Intent
 from lensmor_async.guard._journal_protocol import JournalEntry
 from lensmor_async.guard._services import GuardServices
 from lensmor_async.guard._state import UnlockState
-from lensmor_async.models import BalanceAfter, EventUnlockResult, UnlockSubmission
+from lensmor_async.models import (
+    BalanceAfter,
+    EventUnlockResult,
+    PrecheckResult,
+    UnlockSubmission,
+)
 
 if TYPE_CHECKING:
     from lensmor_async._pipeline import Call
@@ -106,8 +111,22 @@ def _intent(call: Call[Any]) -> Intent:
     return call.intent
 
 
-class SearchPolicy(PaidPolicy):
-    """Paid searches: 50 per search; precheck only adds a round trip, so it is skipped."""
+def _refine(
+    table: int | None, answer: PrecheckResult, *, available: int | None = None
+) -> QuoteDecision:
+    """The table price refined by a single-target precheck ``answer``."""
+    return refine_with_precheck(
+        table,
+        allowed=answer.allowed,
+        should_charge=answer.should_charge,
+        credits=int(answer.credits),
+        reason_code=answer.reason_code,
+        available=available,
+    )
+
+
+class _RoutePolicy(PaidPolicy):
+    """A policy that serves several operations: which one is given, not fixed."""
 
     def __init__(
         self, operation: Operation, costs: CostTable, state: UnlockState, *, precheck_mode: str
@@ -115,19 +134,17 @@ class SearchPolicy(PaidPolicy):
         super().__init__(costs, state, precheck_mode=precheck_mode)
         self.operation = operation
 
+
+class SearchPolicy(_RoutePolicy):
+    """Paid searches: 50 per search; precheck only adds a round trip, so it is skipped."""
+
     async def quote(self, call: Call[Any], services: GuardServices) -> QuoteDecision:
         table = self.costs.estimate(self.operation.name)
         action = self.operation.precheck_action
         if self.precheck_mode != "always" or action is None:
             return QuoteDecision(credits=table)
         answer = await services.precheck(action, {"company_name": _intent(call).targets[0]})
-        return refine_with_precheck(
-            table,
-            allowed=answer.allowed,
-            should_charge=answer.should_charge,
-            credits=int(answer.credits),
-            reason_code=answer.reason_code,
-        )
+        return _refine(table, answer)
 
 
 class EventUnlockPolicy(PaidPolicy):
@@ -143,14 +160,7 @@ class EventUnlockPolicy(PaidPolicy):
         if self.precheck_mode == "never":
             return QuoteDecision(credits=table)
         answer = await services.precheck("unlock_event_contacts", {"event_id": event_id})
-        decision = refine_with_precheck(
-            table,
-            allowed=answer.allowed,
-            should_charge=answer.should_charge,
-            credits=int(answer.credits),
-            reason_code=answer.reason_code,
-            available=answer.detail.available_balance,
-        )
+        decision = _refine(table, answer, available=answer.detail.available_balance)
         if decision.free:
             self.state.mark_event_unlocked(event_id)
         return decision
@@ -186,7 +196,7 @@ def _event_ids(result: EventUnlockResult) -> tuple[str, ...]:
     return tuple(i for i in (ref.id, ref.event_id) if i)
 
 
-class ContactUnlockPolicy(PaidPolicy):
+class ContactUnlockPolicy(_RoutePolicy):
     """Email/phone unlock: per chargeable contact; already unlocked/unlocking left out."""
 
     # A lost answer is settled exactly once the task ends (failed contacts are
@@ -202,8 +212,7 @@ class ContactUnlockPolicy(PaidPolicy):
         precheck_mode: str,
         kind: str,
     ) -> None:
-        super().__init__(costs, state, precheck_mode=precheck_mode)
-        self.operation = operation
+        super().__init__(operation, costs, state, precheck_mode=precheck_mode)
         self.kind = kind
 
     @property
@@ -307,18 +316,12 @@ class ContactUnlockPolicy(PaidPolicy):
         return Reconciliation(True, price * unlocked, f"submitted; {unlocked} contacts unlocked")
 
 
-class ItemPricedPolicy(PaidPolicy):
+class ItemPricedPolicy(_RoutePolicy):
     """LinkedIn-activity unlock and outreach generation: per record, price often unknown.
 
     With an unknown price the guard measures the spend from the balance before and
     after, inside an exclusive section (no other paid call of this guard runs then).
     """
-
-    def __init__(
-        self, operation: Operation, costs: CostTable, state: UnlockState, *, precheck_mode: str
-    ) -> None:
-        super().__init__(costs, state, precheck_mode=precheck_mode)
-        self.operation = operation
 
     @property
     def measure_by_balance(self) -> bool:  # type: ignore[override]

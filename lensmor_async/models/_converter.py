@@ -3,13 +3,13 @@
 Two paths share one description of every model (:class:`_Field` tuples derived from
 the attrs fields, their types and their metadata):
 
-* **Fast path.** For each model class a structure function is generated once (source
-  text compiled with ``exec``) and registered as a structure hook on the private cattrs
-  ``Converter``. It reads each wire key once, coerces ids to ``str`` and whole-number
-  fields to ``int``, checks booleans and container shapes, and trusts leaf strings and
-  floats. The object is built without the frozen ``__init__`` (see
-  :func:`_builder_class`), and ``extra`` costs one C-level ``frozenset.issuperset``
-  call unless unknown keys are present.
+* **Fast path.** For each model class a structure function is generated (source text
+  compiled with ``exec``) and registered as a structure hook on the private cattrs
+  ``Converter``. It dispatches on the object's key set (see :func:`_generate`): for a
+  key set seen before, one ``itemgetter`` call reads every value and no set operation
+  is needed for ``extra``. It coerces ids to ``str`` and whole numbers to ``int``,
+  checks booleans, required strings and container shapes, and builds the object
+  without the frozen ``__init__`` (see :func:`_builder_class`).
 * **Slow path.** Only when the fast path raises (any exception), :func:`_slow` walks the
   same description with full type checks. It either returns the model (then equal to
   what the fast path would have built) or raises
@@ -315,6 +315,9 @@ def _known_keys(spec: tuple[_Field, ...]) -> frozenset[str]:
 _FAST: dict[tuple[type[Any], Any], Callable[..., Any]] = {}
 
 
+_BUILDERS: dict[type[Any], type[Any]] = {}
+
+
 def _builder_class(cls: type[Any]) -> type[Any]:
     """A layout-identical subclass of ``cls`` with plain attribute assignment.
 
@@ -322,8 +325,11 @@ def _builder_class(cls: type[Any]) -> type[Any]:
     which costs roughly four times a plain slot store. The generated function fills an
     instance of this twin with ordinary stores and then re-labels it as ``cls``
     (``__class__`` assignment is allowed because the twin adds no slots). The result is
-    an ordinary, frozen ``cls`` instance; the twin never escapes.
+    an ordinary, frozen ``cls`` instance; the twin never escapes. One twin per class.
     """
+    builder = _BUILDERS.get(cls)
+    if builder is not None:
+        return builder
     namespace = {
         "__slots__": (),
         # Both must be the C defaults so that CPython uses the generic slot store.
@@ -331,7 +337,8 @@ def _builder_class(cls: type[Any]) -> type[Any]:
         "__delattr__": object.__delattr__,
         "__module__": __name__,
     }
-    return type(f"_{cls.__name__}Builder", (cls,), namespace)
+    builder = _BUILDERS[cls] = type(f"_{cls.__name__}Builder", (cls,), namespace)
+    return builder
 
 
 def _fast_fn(cls: type[Any], item_cls: Any = None) -> Callable[..., Any]:

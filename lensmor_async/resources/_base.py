@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from lensmor_async._core.operations import Operation
@@ -72,7 +72,7 @@ class Resource:
     def __init__(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
 
-    async def _run(
+    def _run(
         self,
         operation: Operation,
         decode: Callable[[Any], T],
@@ -81,7 +81,12 @@ class Resource:
         query: QueryParams = (),
         body: Any = None,
         intent: Intent | None = None,
-    ) -> T:
+    ) -> Coroutine[Any, Any, T]:
+        """The pipeline's coroutine for this call (``await self._run(...)``).
+
+        A plain function, not a coroutine of its own: one frame less on every
+        suspension and resumption of every request.
+        """
         call = Call(
             operation=operation,
             path=path or operation.route,
@@ -90,7 +95,7 @@ class Resource:
             body=body,
             intent=intent,
         )
-        return await self._pipeline.run(call)
+        return self._pipeline.run(call)
 
 
 class PageIterator(Generic[T]):
