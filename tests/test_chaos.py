@@ -10,10 +10,10 @@ A failure names its seed: rerun with ``LENSMOR_CHAOS_SEEDS=<seed>`` to replay it
 from __future__ import annotations
 
 import gc
-import os
 import inspect
 import itertools
 import logging
+import os
 import random
 import time
 import tracemalloc
