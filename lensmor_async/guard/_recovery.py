@@ -65,8 +65,8 @@ class RecoveryReport:
         return (
             f"recovered {len(self.actions)} intents ({parts}); "
             f"{self.expired_holds_released} expired holds released; "
-            f"{len(self.skipped_live)} owned by live workers; "
-            f"{len(self.unreached)} not reached before the deadline"
+            f"{len(self.skipped_live)} owned by live workers"
+            + (f"; {len(self.unreached)} not reached before the deadline" if self.unreached else "")
         )
 
 
