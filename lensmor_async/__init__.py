@@ -5,11 +5,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lensmor_async._client import AsyncLensmor
 from lensmor_async._config import ClientConfig, Secret
 from lensmor_async._core.ratelimit import RateLimitInfo
 from lensmor_async._core.retry import RetryPolicy
-from lensmor_async.bulk import BulkCheckpoint, BulkReport, run_bulk
+from lensmor_async._lazy import lazy_getattr
 from lensmor_async.errors import (
     ActionNotAllowedError,
     APIConnectionError,
@@ -46,17 +48,32 @@ from lensmor_async.guard import (
     CreditGuard,
     InMemoryLedger,
     Quote,
-    RedisLedger,
     SpendOutcome,
     SpendRecord,
     SpendRequest,
-    SqliteJournal,
-    SqliteLedger,
     UnlockTaskHandle,
     always_confirm,
     confirm_up_to,
 )
-from lensmor_async.models import Page
+
+if TYPE_CHECKING:
+    from lensmor_async.bulk import BulkCheckpoint, BulkReport, run_bulk
+    from lensmor_async.guard import RedisLedger, SqliteJournal, SqliteLedger
+    from lensmor_async.models import Page
+
+# Loaded on first use, so `import lensmor_async` stays close to its dependencies' cost.
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        "BulkCheckpoint": "lensmor_async.bulk",
+        "BulkReport": "lensmor_async.bulk",
+        "run_bulk": "lensmor_async.bulk",
+        "RedisLedger": "lensmor_async.guard",
+        "SqliteJournal": "lensmor_async.guard",
+        "SqliteLedger": "lensmor_async.guard",
+        "Page": "lensmor_async.models",
+    },
+)
 
 __version__ = "0.1.0"
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import attrs
@@ -16,17 +17,19 @@ from lensmor_async._pipeline import Pipeline
 from lensmor_async.guard import CreditGuard
 from lensmor_async.guard._journaling import account_fingerprint
 from lensmor_async.guard._recovery import RecoveryReport
-from lensmor_async.models import CreditBalance, PrecheckResult, UnlockTask
-from lensmor_async.resources import (
-    Actions,
-    Contacts,
-    Credits,
-    Events,
-    Exhibitors,
-    Personnel,
-    ProfileMatching,
-)
 from lensmor_async.transport import AiohttpTransport, Transport
+
+if TYPE_CHECKING:
+    from lensmor_async.models import CreditBalance, PrecheckResult, UnlockTask
+    from lensmor_async.resources import (
+        Actions,
+        Contacts,
+        Credits,
+        Events,
+        Exhibitors,
+        Personnel,
+        ProfileMatching,
+    )
 
 _UNSET: Any = object()
 
@@ -60,14 +63,6 @@ class AsyncLensmor:
     ``api_key`` and ``base_url`` default to ``LENSMOR_API_KEY`` and ``LENSMOR_BASE_URL``.
     Plain ``http://`` is accepted only for loopback hosts (tests, FakeLensmor).
     """
-
-    credits: Credits
-    actions: Actions
-    events: Events
-    exhibitors: Exhibitors
-    personnel: Personnel
-    contacts: Contacts
-    profile_matching: ProfileMatching
 
     def __init__(
         self,
@@ -110,13 +105,58 @@ class AsyncLensmor:
 
     def _wire(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
-        self.credits = Credits(pipeline)
-        self.actions = Actions(pipeline)
-        self.events = Events(pipeline)
-        self.exhibitors = Exhibitors(pipeline)
-        self.personnel = Personnel(pipeline)
-        self.contacts = Contacts(pipeline, self.guard)
-        self.profile_matching = ProfileMatching(pipeline)
+
+    # Resource groups are built on first use: each pulls in its models, and a client that
+    # only checks the balance should not pay for importing all of them.
+
+    @cached_property
+    def credits(self) -> Credits:
+        """``client.credits``: the credit balance."""
+        from lensmor_async.resources.credits import Credits
+
+        return Credits(self._pipeline)
+
+    @cached_property
+    def actions(self) -> Actions:
+        """``client.actions``: the read-only precheck."""
+        from lensmor_async.resources.actions import Actions
+
+        return Actions(self._pipeline)
+
+    @cached_property
+    def events(self) -> Events:
+        """``client.events``: catalogue, detail, brief, fit score, rank, (paid) unlock."""
+        from lensmor_async.resources.events import Events
+
+        return Events(self._pipeline)
+
+    @cached_property
+    def exhibitors(self) -> Exhibitors:
+        """``client.exhibitors``: exhibitors of events, searches (two paid), profiles."""
+        from lensmor_async.resources.exhibitors import Exhibitors
+
+        return Exhibitors(self._pipeline)
+
+    @cached_property
+    def personnel(self) -> Personnel:
+        """``client.personnel``: people of events, profiles, events, outreach."""
+        from lensmor_async.resources.personnel import Personnel
+
+        return Personnel(self._pipeline)
+
+    @cached_property
+    def contacts(self) -> Contacts:
+        """``client.contacts``: company search and (paid) email/phone unlock tasks."""
+        from lensmor_async.resources.contacts import Contacts
+
+        return Contacts(self._pipeline, self.guard)
+
+    @cached_property
+    def profile_matching(self) -> ProfileMatching:
+        """``client.profile_matching``: profile-aware recommendations."""
+        from lensmor_async.resources.profile_matching import ProfileMatching
+
+        return ProfileMatching(self._pipeline)
 
     @property
     def config(self) -> ClientConfig:

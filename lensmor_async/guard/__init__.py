@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lensmor_async._core.costs import CostTable, Price
+from lensmor_async._lazy import lazy_getattr
 from lensmor_async.guard._confirm import (
     ConfirmCallback,
     SpendRequest,
@@ -12,11 +15,8 @@ from lensmor_async.guard._confirm import (
 from lensmor_async.guard._guard import CreditGuard
 from lensmor_async.guard._intent import Intent
 from lensmor_async.guard._journal_protocol import Claim, Journal, JournalEntry, JournalState
-from lensmor_async.guard._journal_sqlite import SqliteJournal
 from lensmor_async.guard._ledger_memory import InMemoryLedger
 from lensmor_async.guard._ledger_protocol import Hold, Ledger, LedgerSnapshot
-from lensmor_async.guard._ledger_redis import RedisLedger
-from lensmor_async.guard._ledger_sqlite import SqliteLedger
 from lensmor_async.guard._quote import Quote
 from lensmor_async.guard._records import SpendOutcome, SpendRecord
 from lensmor_async.guard._recovery import RecoveryAction, RecoveryReport
@@ -25,6 +25,21 @@ from lensmor_async.guard._tasks import (
     DeliveredContact,
     FailedContact,
     UnlockTaskHandle,
+)
+
+if TYPE_CHECKING:
+    from lensmor_async.guard._journal_sqlite import SqliteJournal
+    from lensmor_async.guard._ledger_redis import RedisLedger
+    from lensmor_async.guard._ledger_sqlite import SqliteLedger
+
+# The shared backends load on first use (they pull in sqlite3 and, for Redis, redis).
+__getattr__ = lazy_getattr(
+    __name__,
+    {
+        "SqliteJournal": "lensmor_async.guard._journal_sqlite",
+        "RedisLedger": "lensmor_async.guard._ledger_redis",
+        "SqliteLedger": "lensmor_async.guard._ledger_sqlite",
+    },
 )
 
 __all__ = [

@@ -20,15 +20,13 @@ from lensmor_async.guard._intent import Intent
 from lensmor_async.guard._journal_protocol import JournalEntry
 from lensmor_async.guard._services import GuardServices
 from lensmor_async.guard._state import UnlockState
-from lensmor_async.models import (
-    BalanceAfter,
-    EventUnlockResult,
-    PrecheckResult,
-    UnlockSubmission,
-)
 
 if TYPE_CHECKING:
     from lensmor_async._pipeline import Call
+    from lensmor_async.models import (
+        EventUnlockResult,
+        PrecheckResult,
+    )
 
 
 @attrs.frozen(slots=True)
@@ -166,7 +164,8 @@ class EventUnlockPolicy(PaidPolicy):
         return decision
 
     def settle(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Settlement:
-        assert isinstance(result, EventUnlockResult)
+        from lensmor_async.models import BalanceAfter
+
         self.state.mark_event_unlocked(_intent(call).event_id or "", *_event_ids(result))
         after = result.balance_after
         total = after.total_balance if isinstance(after, BalanceAfter) else None
@@ -265,6 +264,8 @@ class ContactUnlockPolicy(_RoutePolicy):
             return None
         # Nothing chargeable: answer like the 0.24+ API does, without sending (a send
         # would only earn a 409 for contacts already unlocked or unlocking).
+        from lensmor_async.models import UnlockSubmission
+
         return UnlockSubmission(
             status="success",
             task_id=None,
@@ -277,10 +278,11 @@ class ContactUnlockPolicy(_RoutePolicy):
         del call
         if entry.task_id is None:
             return None
+        from lensmor_async.models import UnlockSubmission
+
         return UnlockSubmission(status="accepted", task_id=entry.task_id, job_id=entry.task_id)
 
     def settle(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Settlement:
-        assert isinstance(result, UnlockSubmission)
         if result.task_id is None:
             return Settlement(actual=0)
         self.state.mark_contacts(self.kind, decision.chargeable_ids or (), "unlocking")
