@@ -1,0 +1,71 @@
+"""The facades: sorted ``__all__``, every name importable, lazy names load on first use."""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+import lensmor_async
+import lensmor_async.errors
+import lensmor_async.guard
+
+FACADES = [
+    "lensmor_async",
+    "lensmor_async.guard",
+    "lensmor_async.transport",
+    "lensmor_async.errors",
+]
+
+
+@pytest.mark.parametrize("name", FACADES)
+def test_all_is_sorted_and_unique(name: str) -> None:
+    module = importlib.import_module(name)
+    assert list(module.__all__) == sorted(set(module.__all__))
+
+
+@pytest.mark.parametrize("name", FACADES)
+def test_every_exported_name_resolves(name: str) -> None:
+    module = importlib.import_module(name)
+    missing = [attr for attr in module.__all__ if getattr(module, attr, None) is None]
+    assert missing == []
+
+
+def test_every_public_exception_is_reexported_by_the_package() -> None:
+    errors = {n for n in lensmor_async.errors.__all__ if n.endswith("Error")}
+    assert errors <= set(lensmor_async.__all__)
+
+
+def test_every_exception_derives_from_the_one_root() -> None:
+    for name in lensmor_async.errors.__all__:
+        value = getattr(lensmor_async.errors, name)
+        if isinstance(value, type):
+            assert issubclass(value, lensmor_async.LensmorError), name
+
+
+def test_unknown_attributes_raise_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute"):
+        _ = lensmor_async.DoesNotExist  # type: ignore[attr-defined]
+
+
+def test_importing_the_package_does_not_load_models_backends_or_the_bulk_runner() -> None:
+    # A fresh interpreter: this test process has loaded everything already.
+    code = (
+        "import sys, lensmor_async; "
+        "heavy = [m for m in ('lensmor_async.models', 'lensmor_async.bulk', "
+        "'lensmor_async.guard._ledger_sqlite', 'lensmor_async.guard._ledger_redis', "
+        "'lensmor_async.guard._journal_sqlite', 'sqlite3') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == ""
+
+
+def test_lazy_names_load_on_first_use() -> None:
+    assert lensmor_async.SqliteLedger is lensmor_async.guard.SqliteLedger
+    assert lensmor_async.run_bulk.__module__.startswith("lensmor_async.bulk")
+    assert lensmor_async.Page.__name__ == "Page"
