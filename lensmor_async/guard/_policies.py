@@ -150,6 +150,24 @@ class EventUnlockPolicy(PaidPolicy):
 
     operation = ops.EVENTS_UNLOCK
 
+    def __init__(self, costs: CostTable, state: UnlockState, *, precheck_mode: str) -> None:
+        super().__init__(costs, state, precheck_mode=precheck_mode)
+        self._refs: dict[str, Any] = {}
+        """The server's ``event`` ref per event this guard saw unlocked (for free repeats)."""
+
+    def free_result(self, call: Call[Any], decision: QuoteDecision) -> Any:
+        # Unlocking is idempotent on the server: a repeat for an event this guard saw
+        # unlocked is answered as the server would (already unlocked, 0 credits), without
+        # a round trip.
+        ref = self._refs.get(_intent(call).event_id or "")
+        if not decision.free or ref is None:
+            return None
+        from lensmor_async.models import EventUnlockResult
+
+        return EventUnlockResult(
+            success=True, already_unlocked=True, credits_used=0, balance_after=None, event=ref
+        )
+
     async def quote(self, call: Call[Any], services: GuardServices) -> QuoteDecision:
         event_id = _intent(call).event_id or ""
         table = self.costs.estimate(self.operation.name)
@@ -167,6 +185,9 @@ class EventUnlockPolicy(PaidPolicy):
         from lensmor_async.models import BalanceAfter
 
         self.state.mark_event_unlocked(_intent(call).event_id or "", *_event_ids(result))
+        for event_id in (_intent(call).event_id, *_event_ids(result)):
+            if event_id:
+                self._refs[event_id] = result.event
         after = result.balance_after
         total = after.total_balance if isinstance(after, BalanceAfter) else None
         return Settlement(actual=int(result.credits_used), balance_after=total)
