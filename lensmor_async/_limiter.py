@@ -113,6 +113,18 @@ class AdaptiveLimiter:
         return self
 
     async def __aenter__(self) -> None:
+        if not self.try_enter():
+            await self.enter()
+
+    def try_enter(self) -> bool:
+        """Take a slot at once if one is free and no pacing applies (the hot path)."""
+        if self._free > 0 and not self._waiters and not self._gated:
+            self._free -= 1
+            return True
+        return False
+
+    async def enter(self) -> None:
+        """Take a slot, waiting for one and for any pause or spacing; ``release()`` after."""
         if self._free > 0 and not self._waiters:
             self._free -= 1
         else:
@@ -125,6 +137,10 @@ class AdaptiveLimiter:
             # Cancelled (or failed) while pacing: give back the slot this task took.
             self._release()
             raise
+
+    def release(self) -> None:
+        """Give back a slot taken with ``try_enter()`` or ``enter()``."""
+        self._release()
 
     async def _wait_for_slot(self) -> None:
         event = anyio.Event()

@@ -253,3 +253,23 @@ async def test_observing_nothing_changes_nothing(fake: FakeTime) -> None:
 def test_refuses_a_nonsense_concurrency(value: int) -> None:
     with pytest.raises(ConfigurationError):
         AdaptiveLimiter(value)
+
+
+@pytest.mark.anyio
+async def test_try_enter_takes_a_free_slot_and_release_gives_it_back() -> None:
+    limiter = AdaptiveLimiter(1)
+    assert limiter.try_enter() is True
+    assert limiter.in_flight == 1
+    assert limiter.try_enter() is False  # full: the caller must await enter()
+    limiter.release()
+    assert limiter.in_flight == 0
+
+
+@pytest.mark.anyio
+async def test_try_enter_refuses_while_pacing_applies_so_the_caller_waits() -> None:
+    limiter = AdaptiveLimiter(4)
+    limiter.pause_for(0.05)
+    assert limiter.try_enter() is False
+    await limiter.enter()  # waits the pause out
+    assert limiter.in_flight == 1
+    limiter.release()
