@@ -2,30 +2,5 @@
 
 from __future__ import annotations
 
-from examples.webapp.app import (
-    WEBAPP,
-    Offer,
-    PendingQuote,
-    QuoteBook,
-    Receipt,
-    Settings,
-    Webapp,
-    create_app,
-    decline_unapproved,
-    main,
-    offer_of,
-)
-
-__all__ = [
-    "WEBAPP",
-    "Offer",
-    "PendingQuote",
-    "QuoteBook",
-    "Receipt",
-    "Settings",
-    "Webapp",
-    "create_app",
-    "decline_unapproved",
-    "main",
-    "offer_of",
-]
+from examples.webapp.app import *  # noqa: F403 - the package is a thin door to app.py
+from examples.webapp.app import __all__ as __all__
