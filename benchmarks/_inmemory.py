@@ -5,7 +5,8 @@ time spent *in the client process per request* does not. This child process swap
 aiohttp's ``TCPConnector`` for one whose connections are in-memory transports that
 answer each request with the captured FakeLensmor response (same status line,
 headers and body bytes), so every byte still goes through aiohttp's HTTP writer and
-parser — only the kernel is gone. The SDK and the raw aiohttp clients are measured
+parser — only the kernel is gone. The SDK's own connection pool gets the same
+in-memory connections (``ConnectionPool._create_connection`` is swapped alike). The SDK and the raw aiohttp clients are measured
 interleaved; httpx is left out (it does not use aiohttp's connector).
 
 Run as ``python -m benchmarks._inmemory PAYLOADS --rounds R --requests N``; prints
@@ -26,10 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiohttp.client_proto import ResponseHandler
 
 from benchmarks._load import CallFn, open_variant
 from benchmarks._payloads import BALANCE_PATH, PERSONNEL_PATH, Captured, Payloads
 from benchmarks._system import CLIENT_CPU, pin
+from lensmor_async.transport._connections import ConnectionPool
 
 VARIANTS = ("sdk", "aiohttp+json", "aiohttp+orjson")
 CONCURRENCY = 16
@@ -98,7 +101,7 @@ class MemoryTransport(asyncio.Transport):
         return 0
 
 
-def _connector_class(payloads: Payloads) -> type[aiohttp.TCPConnector]:
+def _responder(payloads: Payloads) -> Callable[[bytes], bytes]:
     answers = {
         BALANCE_PATH.encode(): raw_response(payloads.balance),
         PERSONNEL_PATH.encode(): raw_response(payloads.personnel),
@@ -107,6 +110,12 @@ def _connector_class(payloads: Payloads) -> type[aiohttp.TCPConnector]:
     def respond(head: bytes) -> bytes:
         target = head.split(b" ", 2)[1].split(b"?", 1)[0]
         return answers[target]
+
+    return respond
+
+
+def _connector_class(respond: Callable[[bytes], bytes]) -> type[aiohttp.TCPConnector]:
+    """aiohttp's connector (the raw clients' path) over in-memory connections."""
 
     class MemoryConnector(aiohttp.TCPConnector):
         # aiohttp's hook that opens a socket; it returns (transport, protocol).
@@ -119,6 +128,27 @@ def _connector_class(payloads: Payloads) -> type[aiohttp.TCPConnector]:
             return transport, protocol
 
     return MemoryConnector
+
+
+def _memory_connections(respond: Callable[[bytes], bytes]) -> Callable[..., Any]:
+    """The SDK's ``ConnectionPool._create_connection`` over in-memory connections."""
+
+    async def create_connection(
+        pool: ConnectionPool, loop: asyncio.AbstractEventLoop
+    ) -> tuple[asyncio.Transport, ResponseHandler]:
+        protocol = ResponseHandler(loop)
+        transport = MemoryTransport(loop, protocol, respond)
+        protocol.connection_made(transport)
+        return transport, protocol
+
+    return create_connection
+
+
+def install(payloads: Payloads) -> None:
+    """Swap both connection openers for in-memory ones (this process exists only for this)."""
+    respond = _responder(payloads)
+    aiohttp.TCPConnector = _connector_class(respond)  # type: ignore[misc]
+    ConnectionPool._create_connection = _memory_connections(respond)  # type: ignore[method-assign]
 
 
 async def _run(call: CallFn, requests: int) -> None:
@@ -161,8 +191,7 @@ def main() -> None:
     args = parser.parse_args()
     pin(CLIENT_CPU)
     payloads = Payloads.load(args.payloads)
-    # This process exists only for this measurement, so patching aiohttp globally is safe.
-    aiohttp.TCPConnector = _connector_class(payloads)  # type: ignore[misc]
+    install(payloads)
     result = asyncio.run(measure(payloads.api_key, args.rounds, args.requests))
     sys.stdout.write(json.dumps(result) + "\n")
 

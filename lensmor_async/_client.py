@@ -17,7 +17,7 @@ from lensmor_async._pipeline import Pipeline
 from lensmor_async.guard import CreditGuard
 from lensmor_async.guard._journaling import account_fingerprint
 from lensmor_async.guard._recovery import RecoveryReport
-from lensmor_async.transport import AiohttpTransport, Transport
+from lensmor_async.transport import PooledTransport, SessionTransport, Transport
 
 if TYPE_CHECKING:
     from lensmor_async.models import CreditBalance, PrecheckResult, UnlockTask
@@ -93,7 +93,7 @@ class AsyncLensmor:
             poll_intervals=poll_intervals,
             testing=testing,
         )
-        self._transport: Transport = transport or AiohttpTransport(config, session)
+        self._transport: Transport = transport or _default_transport(config, session)
         self._owns_transport = transport is None
         self.guard = guard if guard is not None else CreditGuard()
         self._wire(Pipeline(config, self._transport, self.guard))
@@ -199,7 +199,7 @@ class AsyncLensmor:
         return copy
 
     def _derived_transport(self, config: ClientConfig) -> Transport:
-        if isinstance(self._transport, AiohttpTransport):
+        if isinstance(self._transport, PooledTransport | SessionTransport):
             return self._transport.derive(config)
         return self._transport
 
@@ -237,3 +237,10 @@ class AsyncLensmor:
 
     def __reduce__(self) -> Any:
         raise TypeError("AsyncLensmor holds live connections and an API key; it cannot be pickled")
+
+
+def _default_transport(config: ClientConfig, session: aiohttp.ClientSession | None) -> Transport:
+    """Our pooled connections, unless the caller brings a session (then its settings apply)."""
+    if session is not None:
+        return SessionTransport(config, session)
+    return PooledTransport(config)

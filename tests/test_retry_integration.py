@@ -38,7 +38,7 @@ from lensmor_async import (
 from lensmor_async._config import load_config
 from lensmor_async.errors import AuthenticationError
 from lensmor_async.testing import FakeLensmor, FaultKind, FaultTuning, UnlockOutcome
-from lensmor_async.transport import AiohttpTransport, Request, Response
+from lensmor_async.transport import PooledTransport, Request, Response
 
 pytestmark = pytest.mark.anyio
 
@@ -169,7 +169,7 @@ async def test_a_paid_post_is_sent_once_when_bytes_may_have_left(
 class _RefuseFirstConnect:
     """A transport whose first paid attempt fails to connect (nothing left the process)."""
 
-    def __init__(self, inner: AiohttpTransport, *, timeout: bool = False) -> None:
+    def __init__(self, inner: PooledTransport, *, timeout: bool = False) -> None:
         self.inner = inner
         self.timeout = timeout
         self.refused = 0
@@ -190,7 +190,7 @@ async def test_a_paid_post_is_resent_when_the_connection_failed_before_any_byte_
     fake: FakeLensmor, connect_timeout: bool
 ) -> None:
     transport = _RefuseFirstConnect(
-        AiohttpTransport(load_config(fake.api_key, fake.url)), timeout=connect_timeout
+        PooledTransport(load_config(fake.api_key, fake.url)), timeout=connect_timeout
     )
     guard = CreditGuard(always_confirm)
     try:

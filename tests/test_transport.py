@@ -1,4 +1,4 @@
-"""AiohttpTransport on real loopback HTTP: headers, redirects, failures and their mapping.
+"""SessionTransport on real loopback HTTP: headers, redirects, failures and their mapping.
 
 Tiny ``aiohttp.web`` apps play the server where FakeLensmor cannot misbehave the right
 way; FakeLensmor's fault injection covers the rest. No aiohttp, OS or JSON exception
@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import traceback
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -33,7 +33,13 @@ from lensmor_async import (
 )
 from lensmor_async._config import load_config
 from lensmor_async.testing import FakeLensmor, FaultKind, FaultTuning
-from lensmor_async.transport import AiohttpTransport, Request, Response, Transport
+from lensmor_async.transport import (
+    PooledTransport,
+    Request,
+    Response,
+    SessionTransport,
+    Transport,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -72,8 +78,18 @@ async def echo() -> AsyncIterator[tuple[EchoServer, str]]:
         yield server, str(test_server.make_url(""))
 
 
-def _transport(base_url: str, **options: Any) -> AiohttpTransport:
-    return AiohttpTransport(load_config(KEY, base_url, **options))
+TransportFactory = Callable[..., PooledTransport | SessionTransport]
+
+
+@pytest.fixture(params=[PooledTransport, SessionTransport], ids=["pooled", "session"])
+def make_transport(request: pytest.FixtureRequest) -> TransportFactory:
+    """Both transports must put the same bytes on the wire and fail the same way."""
+    kind: type[PooledTransport | SessionTransport] = request.param
+
+    def make(base_url: str, **options: Any) -> PooledTransport | SessionTransport:
+        return kind(load_config(KEY, base_url, **options))
+
+    return make
 
 
 def _request(**fields: Any) -> Request:
@@ -105,10 +121,10 @@ def _assert_clean(exc: BaseException, key: str = KEY) -> None:
 
 
 async def test_aiohttp_transport_satisfies_the_transport_protocol(
-    echo: tuple[EchoServer, str],
+    echo: tuple[EchoServer, str], make_transport: TransportFactory
 ) -> None:
     _, url = echo
-    transport = _transport(url)
+    transport = make_transport(url)
     assert isinstance(transport, Transport)
     response = await transport.send(_request())
     await transport.aclose()
@@ -118,9 +134,11 @@ async def test_aiohttp_transport_satisfies_the_transport_protocol(
     assert response.headers["Content-Type"].startswith("application/json")
 
 
-async def test_repr_of_the_transport_never_shows_the_key(echo: tuple[EchoServer, str]) -> None:
+async def test_repr_of_the_transport_never_shows_the_key(
+    echo: tuple[EchoServer, str], make_transport: TransportFactory
+) -> None:
     _, url = echo
-    transport = _transport(url)
+    transport = make_transport(url)
     assert KEY not in repr(transport)
     assert url in repr(transport)
 
@@ -129,10 +147,10 @@ async def test_repr_of_the_transport_never_shows_the_key(echo: tuple[EchoServer,
 
 
 async def test_free_calls_send_bearer_auth_but_no_call_source(
-    echo: tuple[EchoServer, str],
+    echo: tuple[EchoServer, str], make_transport: TransportFactory
 ) -> None:
     server, url = echo
-    transport = _transport(url)
+    transport = make_transport(url)
     await transport.send(_request(query=(("event_id", "101"), ("pageSize", "5"))))
     await transport.aclose()
     (seen,) = server.seen
@@ -147,10 +165,10 @@ async def test_free_calls_send_bearer_auth_but_no_call_source(
 
 @pytest.mark.parametrize("source", ["api", "agent"])
 async def test_credit_relevant_calls_also_send_the_call_source(
-    echo: tuple[EchoServer, str], source: str
+    echo: tuple[EchoServer, str], source: str, make_transport: TransportFactory
 ) -> None:
     server, url = echo
-    transport = _transport(url, call_source=source)
+    transport = make_transport(url, call_source=source)
     body = orjson.dumps({"event_id": "101"})
     await transport.send(_request(method="POST", body=body, credit_relevant=True))
     await transport.aclose()
@@ -162,10 +180,10 @@ async def test_credit_relevant_calls_also_send_the_call_source(
 
 
 async def test_cookies_set_by_the_server_are_never_sent_back(
-    echo: tuple[EchoServer, str],
+    echo: tuple[EchoServer, str], make_transport: TransportFactory
 ) -> None:
     server, url = echo
-    transport = _transport(url)
+    transport = make_transport(url)
     await transport.send(_request())
     await transport.send(_request())
     await transport.aclose()
@@ -230,11 +248,11 @@ async def _redirecting_server(status: int, location: str) -> TestServer:
 
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 async def test_transport_returns_a_redirect_without_following_it(
-    redirect_target: tuple[list[str], str], status: int
+    redirect_target: tuple[list[str], str], status: int, make_transport: TransportFactory
 ) -> None:
     hits, location = redirect_target
     async with await _redirecting_server(status, location) as server:
-        transport = _transport(str(server.make_url("")))
+        transport = make_transport(str(server.make_url("")))
         response = await transport.send(_request(method="POST", body=b"{}"))
         await transport.aclose()
     assert response.status == status
@@ -273,8 +291,10 @@ async def test_fake_cross_origin_redirect_is_refused_once_and_not_retried(
 # ----------------------------------------------------------------------------- connection
 
 
-async def test_connection_refused_is_api_connection_error_not_sent() -> None:
-    transport = _transport(f"http://127.0.0.1:{_free_port()}")
+async def test_connection_refused_is_api_connection_error_not_sent(
+    make_transport: TransportFactory,
+) -> None:
+    transport = make_transport(f"http://127.0.0.1:{_free_port()}")
     with pytest.raises(APIConnectionError) as info:
         await transport.send(_request())
     await transport.aclose()
@@ -326,8 +346,10 @@ async def stalling() -> AsyncIterator[str]:
             release.set()
 
 
-async def test_a_stalled_response_is_api_timeout_error(stalling: str) -> None:
-    transport = _transport(stalling)
+async def test_a_stalled_response_is_api_timeout_error(
+    stalling: str, make_transport: TransportFactory
+) -> None:
+    transport = make_transport(stalling)
     with pytest.raises(APITimeoutError) as info:
         await transport.send(_request(timeout=0.2))
     await transport.aclose()
@@ -377,10 +399,12 @@ async def _body_server(body: bytes, *, chunked: bool) -> TestServer:
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-async def test_a_body_over_the_cap_is_malformed_response(chunked: bool) -> None:
+async def test_a_body_over_the_cap_is_malformed_response(
+    chunked: bool, make_transport: TransportFactory
+) -> None:
     body = b'{"items":[' + b'"x",' * 500 + b'"x"]}'
     async with await _body_server(body, chunked=chunked) as server:
-        transport = _transport(str(server.make_url("")), max_body_bytes=1024)
+        transport = make_transport(str(server.make_url("")), max_body_bytes=1024)
         with pytest.raises(MalformedResponseError) as info:
             await transport.send(_request())
         await transport.aclose()
@@ -390,10 +414,12 @@ async def test_a_body_over_the_cap_is_malformed_response(chunked: bool) -> None:
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
-async def test_a_body_within_the_cap_is_returned_whole(chunked: bool) -> None:
+async def test_a_body_within_the_cap_is_returned_whole(
+    chunked: bool, make_transport: TransportFactory
+) -> None:
     body = b'{"items":[' + b'"x",' * 200 + b'"x"]}'
     async with await _body_server(body, chunked=chunked) as server:
-        transport = _transport(str(server.make_url("")), max_body_bytes=len(body))
+        transport = make_transport(str(server.make_url("")), max_body_bytes=len(body))
         response = await transport.send(_request())
         await transport.aclose()
     assert response.body == body
@@ -459,10 +485,10 @@ async def test_no_third_party_exception_type_ever_escapes(
 
 
 async def test_a_closed_transport_refuses_to_send_without_io(
-    echo: tuple[EchoServer, str],
+    echo: tuple[EchoServer, str], make_transport: TransportFactory
 ) -> None:
     server, url = echo
-    transport = _transport(url)
+    transport = make_transport(url)
     await transport.send(_request())
     await transport.aclose()
     await transport.aclose()
@@ -476,7 +502,7 @@ async def test_caller_owned_session_is_used_and_never_closed(
 ) -> None:
     server, url = echo
     async with aiohttp.ClientSession() as session:
-        transport = AiohttpTransport(load_config(KEY, url), session)
+        transport = SessionTransport(load_config(KEY, url), session)
         await transport.send(_request())
         await transport.aclose()
         assert session.closed is False

@@ -1,8 +1,16 @@
-"""Transport layer: one protocol and its aiohttp implementation."""
+"""Transport layer: one protocol, the pooled default and the session-based implementation."""
 
 from __future__ import annotations
 
-from lensmor_async.transport._aiohttp import AiohttpTransport
 from lensmor_async.transport._base import QueryParams, Request, Response, Transport
+from lensmor_async.transport._pooled import PooledTransport
+from lensmor_async.transport._session import SessionTransport
 
-__all__ = ["AiohttpTransport", "QueryParams", "Request", "Response", "Transport"]
+__all__ = [
+    "PooledTransport",
+    "QueryParams",
+    "Request",
+    "Response",
+    "SessionTransport",
+    "Transport",
+]

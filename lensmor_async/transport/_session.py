@@ -1,4 +1,8 @@
-"""The aiohttp transport: one pooled session, pre-built headers, no redirects, no cookies.
+"""The session transport: requests through an ``aiohttp.ClientSession`` (yours, or one of ours).
+
+Used when the caller passes a session (its proxy, tracing and connector settings then
+apply); otherwise the client uses :class:`PooledTransport`. Pre-built headers, no
+redirects, no cookies, the same wire format and error mapping.
 
 Every aiohttp/OS exception is translated here, at the boundary, into the SDK's tree;
 ``request_sent`` is False only when the connection failed before any byte left.
@@ -6,48 +10,26 @@ Every aiohttp/OS exception is translated here, at the boundary, into the SDK's t
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 from multidict import CIMultiDict, CIMultiDictProxy
-from yarl import URL
 
 from lensmor_async._config import ClientConfig
-from lensmor_async.errors import (
-    APIConnectionError,
-    APITimeoutError,
-    ConfigurationError,
-    MalformedResponseError,
-    TransportError,
-)
-from lensmor_async.transport._base import QueryParams, Request, Response
-
-_USER_AGENT = "lensmor-async/0.1.0"
-_JSON_HEADERS = {"Content-Type": "application/json"}
-_URL_CACHE_SIZE = 256
-"""Rendered (path, query) pairs whose parsed URL is kept; paths embed ids, so it is bounded."""
+from lensmor_async.errors import ConfigurationError, MalformedResponseError, TransportError
+from lensmor_async.transport._base import Request, Response
+from lensmor_async.transport._errors import translate
+from lensmor_async.transport._wire import UrlCache, header_set_index, header_sets
 
 
-def _build_headers(config: ClientConfig) -> tuple[CIMultiDictProxy[str], ...]:
-    """The four header sets (plain/credit-relevant × without/with a JSON body), built once.
+def _header_proxies(config: ClientConfig) -> tuple[CIMultiDictProxy[str], ...]:
+    """The header sets as read-only ``CIMultiDictProxy`` objects, built once.
 
-    They are read-only ``CIMultiDictProxy`` objects: aiohttp copies multidicts as they
-    are, while any other mapping is first converted, on every request.
+    aiohttp copies multidicts as they are, while any other mapping is first
+    converted, on every request.
     """
-    base = {
-        "Authorization": f"Bearer {config.api_key.get_secret_value()}",
-        "Accept": "application/json",
-        "User-Agent": _USER_AGENT,
-    }
-    credit = {**base, "x-call-source": config.call_source}
-    return tuple(
-        CIMultiDictProxy(CIMultiDict({**headers, **extra}))
-        for headers in (base, credit)
-        for extra in ({}, _JSON_HEADERS)
-    )
+    return tuple(CIMultiDictProxy(CIMultiDict(headers)) for headers in header_sets(config))
 
 
-class AiohttpTransport:
+class SessionTransport:
     """Sends prepared requests over one pooled ``aiohttp.ClientSession``.
 
     The session is created lazily inside the running loop. A caller-owned session
@@ -63,40 +45,25 @@ class AiohttpTransport:
     ) -> None:
         self._config = config
         self._prefix = config.base_url
-        self._box = _box or _SessionBox(session, max_connections=max(100, config.max_concurrency))
+        self._box = _box or _SessionBox(
+            session, prefix=config.base_url, max_connections=max(100, config.max_concurrency)
+        )
         self._owner = _box is None
-        self._header_sets = _build_headers(config)
+        self._header_sets = _header_proxies(config)
         self._default_timeout = aiohttp.ClientTimeout(total=config.timeout)
         # Parsed URLs per rendered (path, query): aiohttp would otherwise parse the URL
         # and re-encode the query on every request. Copies share the cache (same base URL).
         self._urls = self._box.urls
 
     def __repr__(self) -> str:
-        return f"AiohttpTransport(base_url={self._prefix!r})"
+        return f"SessionTransport(base_url={self._prefix!r})"
 
-    def derive(self, config: ClientConfig) -> AiohttpTransport:
+    def derive(self, config: ClientConfig) -> SessionTransport:
         """A transport with other options over the same session (it never closes it)."""
-        return AiohttpTransport(config, _box=self._box)
+        return SessionTransport(config, _box=self._box)
 
     def _ensure_session(self) -> aiohttp.ClientSession:
         return self._box.get()
-
-    def _headers(self, request: Request) -> CIMultiDictProxy[str]:
-        # Index into (plain, plain+JSON, credit, credit+JSON) as built by _build_headers.
-        return self._header_sets[2 * request.credit_relevant + (request.body is not None)]
-
-    def _url(self, path: str, query: QueryParams) -> URL:
-        key = (path, query)
-        url = self._urls.get(key)
-        if url is None:
-            url = URL(self._prefix + path)
-            if query:
-                url = url.extend_query(query)
-            if len(self._urls) >= _URL_CACHE_SIZE:
-                # Evict the oldest entry (dicts keep insertion order): bounded, no LRU upkeep.
-                del self._urls[next(iter(self._urls))]
-            self._urls[key] = url
-        return url
 
     def _timeout(self, seconds: float | None) -> aiohttp.ClientTimeout:
         if seconds is None or seconds == self._config.timeout:
@@ -109,9 +76,9 @@ class AiohttpTransport:
         try:
             async with session.request(
                 request.method,
-                self._url(request.path, request.query),
+                self._urls.get(request.path, request.query),
                 data=request.body,
-                headers=self._headers(request),
+                headers=self._header_sets[header_set_index(request)],
                 allow_redirects=False,
                 timeout=self._timeout(request.timeout),
             ) as resp:
@@ -129,9 +96,9 @@ class AiohttpTransport:
             # Its request_info carries our request headers (the Authorization header):
             # it must not stay reachable as __cause__ or __context__, so raise below,
             # outside this except block, with no chain at all.
-            hidden = _translate(exc, request)
+            hidden = translate(exc, request)
         except Exception as exc:
-            raise _translate(exc, request) from exc
+            raise translate(exc, request) from exc
         raise hidden
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
@@ -163,12 +130,14 @@ class AiohttpTransport:
 class _SessionBox:
     """The one pooled session, created lazily inside the running loop, shared by copies."""
 
-    def __init__(self, session: aiohttp.ClientSession | None, *, max_connections: int) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession | None, *, prefix: str, max_connections: int
+    ) -> None:
         self._session = session
         self._owns = session is None
         self._max_connections = max_connections
         self._closed = False
-        self.urls: dict[tuple[str, QueryParams], URL] = {}
+        self.urls = UrlCache(prefix)
 
     def get(self) -> aiohttp.ClientSession:
         if self._closed:
@@ -195,22 +164,3 @@ class _SessionBox:
         session, self._session = self._session, None
         if session is not None and self._owns and not session.closed:
             await session.close()
-
-
-def _translate(exc: BaseException, request: Request) -> LensmorTransportFailure:
-    """Map an aiohttp/OS exception to our tree; the text names the route, never headers."""
-    where = f"{request.method} {request.route}"
-    if isinstance(exc, aiohttp.ConnectionTimeoutError):
-        return APITimeoutError(f"connecting timed out for {where}", request_sent=False)
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return APIConnectionError(f"could not connect for {where}", request_sent=False)
-    if isinstance(exc, TimeoutError | asyncio.TimeoutError):
-        return APITimeoutError(f"{where} timed out")
-    if isinstance(exc, aiohttp.ClientPayloadError):
-        return MalformedResponseError(f"{where}: response body was truncated or corrupt")
-    if isinstance(exc, aiohttp.ClientResponseError):
-        return MalformedResponseError(f"{where}: invalid HTTP response (status {exc.status})")
-    return APIConnectionError(f"{where}: connection failed ({type(exc).__name__})")
-
-
-LensmorTransportFailure = TransportError | MalformedResponseError
