@@ -120,7 +120,11 @@ class ClientConfig:
     """Testing mode: no backoff sleeps and near-zero poll intervals (for FakeLensmor)."""
 
     def __attrs_post_init__(self) -> None:
-        validate_header_value("api_key", self.api_key.get_secret_value())
+        key = validate_header_value("api_key", self.api_key.get_secret_value())
+        if not key.isascii():
+            # Lensmor keys are ASCII; anything else would be encoded differently by
+            # different HTTP stacks, so it is refused here, without quoting it.
+            raise ConfigurationError("api_key must be ASCII text")
         if self.call_source not in _CALL_SOURCES:
             raise ConfigurationError(
                 f"call_source must be 'api' or 'agent', got {self.call_source!r}"

@@ -237,6 +237,14 @@ def test_client_config_refuses_a_key_with_cr_lf() -> None:
         ClientConfig(api_key=Secret("abc\r\nX-Injected: 1"))
 
 
+@pytest.mark.parametrize("key", ["uak_ключ_0123456789abcdef", "uak_clé_0123456789abcdef"])
+def test_client_config_refuses_a_non_ascii_key_without_quoting_it(key: str) -> None:
+    with pytest.raises(ConfigurationError, match="ASCII") as info:
+        ClientConfig(api_key=Secret(key))
+    assert key not in str(info.value)
+    assert key[4:8] not in str(info.value)
+
+
 @pytest.mark.parametrize(
     ("field", "value"),
     [

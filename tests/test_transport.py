@@ -507,3 +507,201 @@ async def test_caller_owned_session_is_used_and_never_closed(
         await transport.aclose()
         assert session.closed is False
     assert len(server.seen) == 1
+
+
+# ----------------------------------------------------------------------------- pooled connections
+
+_OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
+Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Any]
+
+
+class ScriptedServer:
+    """A raw socket server: each connection runs ``script``; counts connections."""
+
+    def __init__(self, script: Script) -> None:
+        self.script = script
+        self.connections = 0
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await self.script(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[Callable[[Script], Any]]:
+    servers: list[asyncio.Server] = []
+
+    async def start(script: Script) -> tuple[ScriptedServer, str]:
+        state = ScriptedServer(script)
+        server = await asyncio.start_server(state._handle, "127.0.0.1", 0)
+        servers.append(server)
+        return state, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+    yield start
+    for server in servers:
+        server.close()
+        await server.wait_closed()
+
+
+async def _each_request(reader: asyncio.StreamReader, answer: bytes, *, limit: int = 100) -> Any:
+    """Yield once per request head read from the connection (bodies are not expected)."""
+    for _ in range(limit):
+        await reader.readuntil(b"\r\n\r\n")
+        yield answer
+
+
+def _pooled(url: str, **options: Any) -> PooledTransport:
+    return PooledTransport(load_config(KEY, url, **options))
+
+
+async def test_pooled_requests_reuse_one_keep_alive_connection(
+    scripted: Callable[[Script], Any],
+) -> None:
+    async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async for answer in _each_request(reader, _OK):
+            writer.write(answer)
+
+    server, url = await scripted(keep_alive)
+    transport = _pooled(url)
+    bodies = [(await transport.send(_request())).body for _ in range(5)]
+    await transport.aclose()
+    assert bodies == [b'{"ok":true}'] * 5
+    assert server.connections == 1
+
+
+async def test_a_connection_the_server_closes_is_not_reused(
+    scripted: Callable[[Script], Any],
+) -> None:
+    async def one_per_connection(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(_OK)
+        await writer.drain()  # then the handler returns and the server closes the socket
+
+    server, url = await scripted(one_per_connection)
+    transport = _pooled(url)
+    first = await transport.send(_request())
+    await asyncio.sleep(0.05)  # let the FIN arrive while the connection is idle
+    second = await transport.send(_request())
+    await transport.aclose()
+    assert first.status == second.status == 200
+    assert server.connections == 2
+
+
+async def test_connection_close_responses_are_not_kept_for_reuse(
+    scripted: Callable[[Script], Any],
+) -> None:
+    closing = _OK.replace(b"Content-Length", b"Connection: close\r\nContent-Length")
+
+    async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async for answer in _each_request(reader, closing):
+            writer.write(answer)
+
+    server, url = await scripted(keep_alive)
+    transport = _pooled(url)
+    for _ in range(3):
+        assert (await transport.send(_request())).status == 200
+    await transport.aclose()
+    assert server.connections == 3
+
+
+async def test_interim_1xx_answers_are_skipped(scripted: Callable[[Script], Any]) -> None:
+    hints = b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n"
+
+    async def early_hints(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async for answer in _each_request(reader, hints + _OK):
+            writer.write(answer)
+
+    _, url = await scripted(early_hints)
+    transport = _pooled(url)
+    response = await transport.send(_request())
+    await transport.aclose()
+    assert (response.status, response.body) == (200, b'{"ok":true}')
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+async def test_a_large_body_arriving_in_pieces_is_returned_whole(chunked: bool) -> None:
+    body = b'{"items":[' + b'"xxxxxxxx",' * 200_000 + b'"x"]}'  # about 2 MiB
+    async with await _body_server(body, chunked=chunked) as server:
+        transport = _pooled(str(server.make_url("")))
+        response = await transport.send(_request())
+        again = await transport.send(_request())  # and the connection is fit to reuse
+        await transport.aclose()
+    assert response.body == body
+    assert again.body == body
+
+
+async def test_gzip_bodies_are_decompressed() -> None:
+    async def gzipped(_: web.Request) -> web.Response:
+        response = web.json_response({"ok": True, "pad": "x" * 5000})
+        response.enable_compression(web.ContentCoding.gzip)
+        return response
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", gzipped)
+    async with TestServer(app) as server:
+        transport = _pooled(str(server.make_url("")))
+        response = await transport.send(_request())
+        await transport.aclose()
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert orjson.loads(response.body) == {"ok": True, "pad": "x" * 5000}
+
+
+async def test_a_body_that_stalls_midway_times_out_as_sent(
+    scripted: Callable[[Script], Any],
+) -> None:
+    async def stall_in_body(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"partial":')
+        await asyncio.sleep(5)
+
+    _, url = await scripted(stall_in_body)
+    transport = _pooled(url)
+    with pytest.raises(APITimeoutError) as info:
+        await transport.send(_request(timeout=0.2))
+    await transport.aclose()
+    assert info.value.request_sent is True
+    _assert_clean(info.value)
+
+
+async def test_a_cancelled_request_closes_its_connection_and_stays_cancelled(
+    stalling: str,
+) -> None:
+    transport = _pooled(stalling)
+    task = asyncio.create_task(transport.send(_request()))
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert len(transport._pool) == 0
+    await transport.aclose()
+
+
+async def test_closing_the_transport_fails_requests_in_flight_as_sent(stalling: str) -> None:
+    transport = _pooled(stalling)
+    task = asyncio.create_task(transport.send(_request()))
+    await asyncio.sleep(0.1)
+    await transport.aclose()
+    with pytest.raises(APIConnectionError) as info:
+        await task
+    assert info.value.request_sent is True
+    assert len(transport._pool) == 0
+
+
+async def test_concurrent_requests_each_get_a_connection_and_all_return_to_the_pool(
+    echo: tuple[EchoServer, str],
+) -> None:
+    server, url = echo
+    transport = _pooled(url)
+    responses = await asyncio.gather(*(transport.send(_request()) for _ in range(40)))
+    open_after = len(transport._pool)
+    await transport.aclose()
+    assert [r.status for r in responses] == [200] * 40
+    assert len(server.seen) == 40
+    assert 1 <= open_after <= 40

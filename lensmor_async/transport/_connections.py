@@ -68,6 +68,8 @@ class ConnectionPool:
 
     async def connect(self) -> ResponseHandler:
         """Open a new connection (DNS, TCP and TLS happen here)."""
+        if self.closed:
+            raise ConnectionAbortedError("the connection pool was closed")
         loop = asyncio.get_running_loop()
         _, protocol = await self._create_connection(loop)
         self._open.add(protocol)

@@ -63,6 +63,8 @@ class PooledTransport:
             assert protocol.transport is not None
             protocol.transport.write(data)
             message, payload = await protocol.read()
+            while message.code < 200:  # interim answers (100 Continue, 103 Early Hints)
+                message, payload = await protocol.read()
             if payload.is_eof():  # the usual case: the body came with the head
                 body = self._capped(payload.read_nowait(-1), message.code)
             else:
