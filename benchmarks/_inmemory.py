@@ -6,8 +6,9 @@ aiohttp's ``TCPConnector`` for one whose connections are in-memory transports th
 answer each request with the captured FakeLensmor response (same status line,
 headers and body bytes), so every byte still goes through aiohttp's HTTP writer and
 parser — only the kernel is gone. The SDK's own connection pool gets the same
-in-memory connections (``ConnectionPool._create_connection`` is swapped alike). The SDK and the raw aiohttp clients are measured
-interleaved; httpx is left out (it does not use aiohttp's connector).
+in-memory connections (``ConnectionPool._create_connection`` is swapped alike). The
+SDK and the raw aiohttp clients are measured interleaved; httpx is left out (it does
+not use aiohttp's connector).
 
 Run as ``python -m benchmarks._inmemory PAYLOADS --rounds R --requests N``; prints
 one JSON line: per endpoint and client, the median and best CPU µs per request.
