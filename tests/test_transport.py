@@ -346,15 +346,18 @@ async def stalling() -> AsyncIterator[str]:
             release.set()
 
 
-async def test_a_stalled_response_is_api_timeout_error(
-    stalling: str, make_transport: TransportFactory
-) -> None:
-    transport = make_transport(stalling)
+async def _assert_times_out_after_sending(transport: Transport) -> None:
     with pytest.raises(APITimeoutError) as info:
         await transport.send(_request(timeout=0.2))
     await transport.aclose()
     assert info.value.request_sent is True
     _assert_clean(info.value)
+
+
+async def test_a_stalled_response_is_api_timeout_error(
+    stalling: str, make_transport: TransportFactory
+) -> None:
+    await _assert_times_out_after_sending(make_transport(stalling))
 
 
 async def test_client_timeout_applies_to_each_attempt(stalling: str) -> None:
@@ -611,6 +614,28 @@ async def test_connection_close_responses_are_not_kept_for_reuse(
     assert server.connections == 3
 
 
+async def test_an_unasked_for_answer_on_an_idle_connection_is_never_taken_as_a_response(
+    scripted: Callable[[Script], Any],
+) -> None:
+    stale = _OK.replace(b'{"ok":true}', b'{"no":true}')
+
+    async def chatty(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async for answer in _each_request(reader, _OK):
+            writer.write(answer)
+            await writer.drain()
+            await asyncio.sleep(0.02)  # after the client has put the connection back
+            writer.write(stale)  # nobody asked for this one
+
+    server, url = await scripted(chatty)
+    transport = _pooled(url)
+    first = await transport.send(_request())
+    await asyncio.sleep(0.1)  # the stray answer arrives while the connection is idle
+    second = await transport.send(_request())
+    await transport.aclose()
+    assert first.body == second.body == b'{"ok":true}'
+    assert server.connections == 2
+
+
 async def test_interim_1xx_answers_are_skipped(scripted: Callable[[Script], Any]) -> None:
     hints = b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n"
 
@@ -662,12 +687,7 @@ async def test_a_body_that_stalls_midway_times_out_as_sent(
         await asyncio.sleep(5)
 
     _, url = await scripted(stall_in_body)
-    transport = _pooled(url)
-    with pytest.raises(APITimeoutError) as info:
-        await transport.send(_request(timeout=0.2))
-    await transport.aclose()
-    assert info.value.request_sent is True
-    _assert_clean(info.value)
+    await _assert_times_out_after_sending(_pooled(url))
 
 
 async def test_a_cancelled_request_closes_its_connection_and_stays_cancelled(

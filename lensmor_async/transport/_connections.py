@@ -61,7 +61,13 @@ class ConnectionPool:
         idle = self._idle
         while idle:
             protocol, since = idle.pop()
-            if protocol.is_connected() and now - since < self._keepalive:
+            # should_close also covers bytes that arrived while idle: an unasked-for
+            # answer queued there must never be taken as the next request's response.
+            if (
+                protocol.is_connected()
+                and not protocol.should_close
+                and now - since < self._keepalive
+            ):
                 return protocol
             self.discard(protocol)
         return None
