@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import traceback
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
 import orjson
 import pytest
+import trustme
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -39,6 +42,7 @@ from lensmor_async.transport import (
     Response,
     SessionTransport,
     Transport,
+    _connections,
 )
 
 pytestmark = pytest.mark.anyio
@@ -725,3 +729,80 @@ async def test_concurrent_requests_each_get_a_connection_and_all_return_to_the_p
     assert [r.status for r in responses] == [200] * 40
     assert len(server.seen) == 40
     assert 1 <= open_after <= 40
+
+
+# ----------------------------------------------------------------------------- TLS (pooled)
+
+
+@pytest.fixture(scope="module")
+def authority() -> trustme.CA:
+    return trustme.CA()
+
+
+@asynccontextmanager
+async def _tls_echo_server(
+    authority: trustme.CA, cert_host: str
+) -> AsyncIterator[tuple[EchoServer, str]]:
+    """The echo server over TLS, with a certificate for ``cert_host`` signed by ``authority``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert(cert_host).configure_cert(context)
+    server = EchoServer()
+    test_server = TestServer(server.app)
+    await test_server.start_server(ssl=context)  # `async with` would start it without TLS
+    try:
+        yield server, f"https://127.0.0.1:{test_server.port}"
+    finally:
+        await test_server.close()
+
+
+@pytest.fixture
+async def tls_echo(authority: trustme.CA) -> AsyncIterator[tuple[EchoServer, str]]:
+    async with _tls_echo_server(authority, "127.0.0.1") as served:
+        yield served
+
+
+def _trusting(authority: trustme.CA | None) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    if authority is not None:
+        authority.configure_trust(context)
+    return context
+
+
+async def test_tls_connections_are_verified_and_reused(
+    tls_echo: tuple[EchoServer, str], authority: trustme.CA, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_connections, "default_ssl_context", lambda: _trusting(authority))
+    server, url = tls_echo
+    transport = _pooled(url)
+    responses = [await transport.send(_request()) for _ in range(3)]
+    assert len(transport._pool) == 1
+    await transport.aclose()
+    assert [orjson.loads(r.body) for r in responses] == [{"ok": True}] * 3
+    assert server.seen[0]["headers"]["Authorization"] == f"Bearer {KEY}"
+
+
+@pytest.mark.parametrize(
+    ("trusted", "cert_host"),
+    [(False, "127.0.0.1"), (True, "api.example.test")],
+    ids=["untrusted-authority", "other-host-name"],
+)
+async def test_a_certificate_that_fails_verification_is_refused_before_anything_is_sent(
+    authority: trustme.CA, monkeypatch: pytest.MonkeyPatch, trusted: bool, cert_host: str
+) -> None:
+    trust = authority if trusted else None
+    monkeypatch.setattr(_connections, "default_ssl_context", lambda: _trusting(trust))
+    async with _tls_echo_server(authority, cert_host) as (server, url):
+        transport = _pooled(url)
+        with pytest.raises(APIConnectionError) as info:
+            await transport.send(_request())
+        await transport.aclose()
+    assert info.value.request_sent is False
+    assert server.seen == []
+    _assert_clean(info.value)
+
+
+def test_the_default_tls_context_verifies_certificates_and_host_names() -> None:
+    context = _connections.default_ssl_context()
+    assert context.verify_mode is ssl.CERT_REQUIRED
+    assert context.check_hostname is True
+    assert _connections.default_ssl_context() is context  # built once per process

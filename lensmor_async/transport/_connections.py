@@ -11,6 +11,7 @@ by the client's limiter, which every request passes before it gets here.
 from __future__ import annotations
 
 import asyncio
+import functools
 import ssl
 from collections import deque
 
@@ -49,7 +50,6 @@ class ConnectionPool:
         self._keepalive = keepalive
         self._idle: deque[tuple[ResponseHandler, float]] = deque()
         self._open: set[ResponseHandler] = set()
-        self._ssl: ssl.SSLContext | None = None
         self.closed = False
 
     def __len__(self) -> int:
@@ -95,14 +95,9 @@ class ConnectionPool:
             lambda: ResponseHandler(loop),
             origin.host,
             origin.port,
-            ssl=self._ssl_context() if origin.tls else None,
+            ssl=default_ssl_context() if origin.tls else None,
             server_hostname=origin.host if origin.tls else None,
         )
-
-    def _ssl_context(self) -> ssl.SSLContext:
-        if self._ssl is None:
-            self._ssl = ssl.create_default_context()  # verifies certificates and host names
-        return self._ssl
 
     def release(self, protocol: ResponseHandler, now: float) -> None:
         """Return a connection after a complete response: kept if it can carry another."""
@@ -126,3 +121,14 @@ class ConnectionPool:
         self._idle.clear()
         for protocol in list(self._open):
             self.discard(protocol)
+
+
+@functools.cache
+def default_ssl_context() -> ssl.SSLContext:
+    """The system's trust store, verifying certificates and host names.
+
+    Built once per process, as aiohttp does: loading the trust store takes milliseconds,
+    too much for every client an app creates. For other trust settings, pass your own
+    ``aiohttp.ClientSession`` (its connector's ``ssl=``) to ``AsyncLensmor(session=...)``.
+    """
+    return ssl.create_default_context()
