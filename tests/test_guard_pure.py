@@ -38,7 +38,7 @@ from lensmor_async.guard import (
     SpendRequest,
     always_confirm,
 )
-from lensmor_async.guard import _guard as guard_module
+from lensmor_async.guard import _spend_checks as spend_checks
 from lensmor_async.guard._tasks import EMAIL
 from lensmor_async.models import (
     BalanceAfter,
@@ -615,7 +615,7 @@ async def _latched_guard(
     monkeypatch: pytest.MonkeyPatch, recheck_seconds: float
 ) -> tuple[StubServices, CreditGuard]:
     """A guard whose 402 latch is set, rechecking the balance after ``recheck_seconds``."""
-    monkeypatch.setattr(guard_module, "_LATCH_RECHECK_SECONDS", recheck_seconds)
+    monkeypatch.setattr(spend_checks, "_LATCH_RECHECK_SECONDS", recheck_seconds)
     services = StubServices(10_000)
     guard = bound(services)
     await _reject_with_402(guard)

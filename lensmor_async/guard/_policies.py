@@ -1,7 +1,7 @@
 """Per-operation knowledge of the guard: how to quote, trim, settle and reconcile.
 
-The guard's orchestration (``_guard.py``) is the same for every paid route; what
-differs per route lives here, in one small policy class each.
+The guard's orchestration (``_spend.py``, ``_in_doubt.py``) is the same for every paid
+route; what differs per route lives here, in one small policy class each.
 """
 
 from __future__ import annotations

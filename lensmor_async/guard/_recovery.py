@@ -95,7 +95,7 @@ async def recover(guard: CreditGuard, *, deadline: float = 30.0) -> RecoveryRepo
         return RecoveryReport(expired_holds_released=released)
     # This process's own in-doubt intents are settled by reconcile(), which knows them.
     await guard.reconcile()
-    ours = guard._doubtful_journal_keys()
+    ours = guard._doubts.journal_keys()
     actions: list[RecoveryAction] = []
     live: list[str] = []
     unreached: list[str] = []

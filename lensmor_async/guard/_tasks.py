@@ -17,7 +17,7 @@ from lensmor_async.guard._intent import Intent
 from lensmor_async.guard._ledger_protocol import Hold
 
 if TYPE_CHECKING:
-    from lensmor_async.guard._guard import CreditGuard
+    from lensmor_async.guard._guard_tasks import _TaskMethods
     from lensmor_async.models import UnlockTask, UnlockTaskItem
 
 TERMINAL_TASK_STATES = frozenset({"completed", "failed"})
@@ -164,7 +164,7 @@ class UnlockTaskHandle:
     def __init__(
         self,
         *,
-        guard: CreditGuard,
+        guard: _TaskMethods,
         kind: TaskKind,
         task_id: str | None,
         requested: Sequence[str] | None,
