@@ -12,6 +12,7 @@ import attrs
 
 from lensmor_async._config import CallSource, ClientConfig, Secret, load_config
 from lensmor_async._core.ratelimit import RateLimitInfo
+from lensmor_async._core.reconciliation import NOT_EXECUTED_GRACE, TESTING_NOT_EXECUTED_GRACE
 from lensmor_async._core.retry import RetryPolicy
 from lensmor_async._pipeline import Pipeline
 from lensmor_async.guard import CreditGuard
@@ -101,6 +102,7 @@ class AsyncLensmor:
             _GuardServices(self),
             poll_intervals=config.poll_intervals,
             account=account_fingerprint(config.api_key.get_secret_value()),
+            doubt_grace=TESTING_NOT_EXECUTED_GRACE if config.testing else NOT_EXECUTED_GRACE,
         )
 
     def _wire(self, pipeline: Pipeline) -> None:

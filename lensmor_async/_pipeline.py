@@ -71,6 +71,8 @@ class SendProbe:
     """Tells the guard whether a request may have left (set just before the transport)."""
 
     started: bool = False
+    sent_at: float = 0.0
+    """``time.monotonic()`` when the last attempt was handed to the transport."""
 
 
 last_trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -222,6 +224,7 @@ class Pipeline:
         try:
             if probe is not None:
                 probe.started = True
+                probe.sent_at = time.monotonic()
             response = await self.transport.send(request)
         finally:
             limiter.release()

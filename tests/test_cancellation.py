@@ -257,6 +257,57 @@ async def test_cancel_after_send_then_same_intent_again_is_not_paid_twice(
     assert guard.in_doubt == ()
 
 
+def _unlock_requests(fake: FakeLensmor) -> Callable[[], bool]:
+    return lambda: bool(fake.requests_for(UNLOCK_ROUTE))
+
+
+async def test_a_cancelled_unlock_the_server_runs_late_is_not_taken_for_unsent(
+    fake: FakeLensmor,
+) -> None:
+    # The server runs the request 0.2 s after it arrived, after our cancellation: a check
+    # made at once sees the event still locked, which must not mean "not executed".
+    fake.inject(FaultKind.LATE_COMMIT, route=UNLOCK_ROUTE)
+    guard = CreditGuard(always_confirm)
+    async with _client(fake, guard) as client:
+        await _cancel_when(lambda: client.events.unlock(EVENT), _unlock_requests(fake))
+        assert fake.truth.net() == 0  # not run yet
+        settled = await guard.reconcile()
+    assert [r.outcome for r in settled] == [SpendOutcome.SUCCEEDED]
+    assert guard.spent == fake.truth.net() == 2000
+    await _assert_no_hold(guard)
+
+
+async def test_a_follower_taking_over_from_a_cancelled_leader_settles_its_send_first(
+    fake: FakeLensmor,
+) -> None:
+    fake.inject(FaultKind.LATE_COMMIT, route=UNLOCK_ROUTE)
+    guard = CreditGuard(always_confirm)
+    async with _client(fake, guard) as client, anyio.create_task_group() as tg:
+        leader = anyio.CancelScope()
+        results: list[object] = []
+
+        async def lead() -> None:
+            with leader:
+                await client.events.unlock(EVENT)
+
+        async def follow() -> None:
+            results.append(await client.events.unlock(EVENT))
+
+        tg.start_soon(lead)
+        await _until(_unlock_requests(fake))
+        tg.start_soon(follow)  # joins the leader's flight
+        await anyio.sleep(0.02)
+        leader.cancel()
+    # The follower settled the leader's (charged, late) send before its own, which then
+    # found the event unlocked: free. The SDK counts exactly what was charged.
+    [result] = results
+    assert result.credits_used == 0  # type: ignore[attr-defined]
+    assert fake.truth.duplicate_intents() == {}
+    assert guard.spent == fake.truth.net() == 2000
+    assert guard.in_doubt == ()
+    await _assert_no_hold(guard)
+
+
 async def test_cancel_after_send_is_reconciled_later_by_recover(
     fake: FakeLensmor, tmp_path: Path
 ) -> None:

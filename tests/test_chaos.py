@@ -658,6 +658,8 @@ def _cancel_figures(fake: FakeLensmor, guard: CreditGuard, specs: list[Spec]) ->
         if sdk < server[spec.identity] and os.environ.get("LENSMOR_CHAOS_DEBUG"):
             print("UNDER", spec.identity, server[spec.identity], records)
         unexplained += sdk > server[spec.identity] and not doubtful
+        if sdk > server[spec.identity] and not doubtful and os.environ.get("LENSMOR_CHAOS_DEBUG"):
+            print("OVER", spec.identity, server[spec.identity], records)
     net = fake.truth.net()
     in_doubt = guard.in_doubt
     return {

@@ -262,6 +262,20 @@ async def test_slow_body_arrives_in_pieces_but_intact(
     assert orjson.loads(b"".join(chunks))["totalBalance"] == 30050
 
 
+async def test_late_commit_runs_the_request_late_even_after_the_client_gave_up(
+    fake: FakeLensmor, http: aiohttp.ClientSession
+) -> None:
+    fake.inject(FaultKind.LATE_COMMIT, route=UNLOCK_ROUTE)
+    with anyio.move_on_after(0.05) as scope:
+        await unlock(http)
+    assert scope.cancelled_caught
+    assert fake.truth.net() == 0  # not yet: it runs late_seconds after arriving
+    with anyio.fail_after(5):
+        while fake.truth.net() == 0:  # noqa: ASYNC110 (state lives in the fake)
+            await anyio.sleep(0.01)
+    assert fake.truth.net() == 2000
+
+
 # --------------------------------------------------------------------------- tasks
 
 

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar
 
 from lensmor_async._core.costs import CostTable
+from lensmor_async._core.reconciliation import NOT_EXECUTED_GRACE
 from lensmor_async.errors import ConfigurationError
 from lensmor_async.guard._balance import BalanceCache
 from lensmor_async.guard._confirm import ConfirmCallback
@@ -96,6 +97,7 @@ class CreditGuard(_SpendPath, _TaskMethods, _RecoveryConclusions):
         self._owns_journal = journal is not None and not isinstance(journal, Journal)
         self._checkpoint_hook = checkpoint
         self.poll_intervals = (3.0, 5.0, 10.0)
+        self._doubt_grace = NOT_EXECUTED_GRACE
 
     def __repr__(self) -> str:
         return f"CreditGuard(budget={self.budget}, spent={self._spent}, reserved={self._held})"
@@ -145,16 +147,19 @@ class CreditGuard(_SpendPath, _TaskMethods, _RecoveryConclusions):
         *,
         poll_intervals: tuple[float, ...] = (3.0, 5.0, 10.0),
         account: str = "default",
+        doubt_grace: float = NOT_EXECUTED_GRACE,
     ) -> None:
         """Attach the client's free calls (done by ``AsyncLensmor``; one client per guard).
 
         ``account`` is a fingerprint of the API key (never the key): it scopes journal
-        intent keys to one account.
+        intent keys to one account. ``doubt_grace`` is how long after a send its
+        absence of effect starts to mean "not executed" (see ``_core.reconciliation``).
         """
         if self._services is not None and self._services is not services:
             raise ConfigurationError("a CreditGuard belongs to one client; create one per client")
         self._services = services
         self.poll_intervals = poll_intervals
+        self._doubt_grace = doubt_grace
         self._journal.fingerprint = account
         self._balance = BalanceCache(self._fetch_balance, ttl=self._balance_ttl)
 

@@ -6,13 +6,17 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import attrs
 
 from lensmor_async._core.admission import QuoteDecision
+from lensmor_async._core.reconciliation import wait_before_not_executed
 from lensmor_async.errors import SpendInDoubtError
 from lensmor_async.guard._intent import Intent
 from lensmor_async.guard._journaling import REPEATABLE_OPERATIONS, current_key
@@ -37,6 +41,8 @@ class _Doubt:
     decision: QuoteDecision
     hold: Hold
     journal_key: str | None
+    sent_at: float
+    """``time.monotonic()`` when the request last left (see ``_core.reconciliation``)."""
 
 
 class InDoubtBook:
@@ -96,6 +102,32 @@ class _InDoubtHandling(_Settlement):
         except Exception as exc:
             return Reconciliation(None, None, f"reconciliation failed: {type(exc).__name__}")
 
+    async def _reconcile_after_send(
+        self,
+        policy: PaidPolicy,
+        call: Call[Any],
+        decision: QuoteDecision,
+        sent_at: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        settle_wait: float | None = None,
+        max_wait: float = math.inf,
+    ) -> Reconciliation:
+        """Reconcile; a "not executed" verdict stands only once the request cannot still run.
+
+        ``sent_at`` is on ``clock`` (monotonic here; wall time for journal rows written by
+        another process). A verdict that would need more than ``max_wait`` stays unknown.
+        """
+        wait_for_task = policy.reconcile_wait if settle_wait is None else settle_wait
+        verdict = await self._reconcile_now(policy, call, decision, settle_wait=wait_for_task)
+        wait = wait_before_not_executed(verdict.charged, clock() - sent_at, self._doubt_grace)
+        if wait <= 0:
+            return verdict
+        if wait > max_wait:
+            return Reconciliation(None, None, "too soon after the send to tell")
+        await anyio.sleep(wait)
+        return await self._reconcile_now(policy, call, decision, settle_wait=wait_for_task)
+
     async def _apply_reconciliation(
         self,
         policy: PaidPolicy,
@@ -104,12 +136,12 @@ class _InDoubtHandling(_Settlement):
         hold: Hold,
         verdict: Reconciliation,
         exc: BaseException,
+        sent_at: float,
     ) -> BaseException | None:
         intent = _intent_of(call)
         if verdict.charged is None:
-            await self._mark_in_doubt(
-                policy, call, decision, hold, f"{type(exc).__name__}: {verdict.reason}"
-            )
+            reason = f"{type(exc).__name__}: {verdict.reason}"
+            await self._mark_in_doubt(policy, call, decision, hold, reason, sent_at)
             return SpendInDoubtError(
                 f"{intent.describe()} may have been charged: {verdict.reason}",
                 intent=intent,
@@ -153,6 +185,7 @@ class _InDoubtHandling(_Settlement):
         decision: QuoteDecision,
         hold: Hold,
         reason: str,
+        sent_at: float,
     ) -> None:
         # The hold stays: an unknown outcome keeps counting against the budget and the
         # balance until reconcile() (or recover() after a crash) settles it.
@@ -163,7 +196,8 @@ class _InDoubtHandling(_Settlement):
         record = await self._record(
             intent, SpendOutcome.IN_DOUBT, decision.credits, None, reason=reason, slot=key
         )
-        self._doubts.track(key, record, _Doubt(policy, call, decision, hold, current_key.get()))
+        doubt = _Doubt(policy, call, decision, hold, current_key.get(), sent_at)
+        self._doubts.track(key, record, doubt)
 
     async def reconcile(self) -> tuple[SpendRecord, ...]:
         """Settle in-doubt intents of this process without re-sending them.
@@ -206,8 +240,8 @@ class _InDoubtHandling(_Settlement):
         doubt = self._doubts.unsettled(key)
         if doubt is None:
             return None  # settled meanwhile
-        verdict = await self._reconcile_now(
-            doubt.policy, doubt.call, doubt.decision, settle_wait=doubt.policy.reconcile_wait
+        verdict = await self._reconcile_after_send(
+            doubt.policy, doubt.call, doubt.decision, doubt.sent_at
         )
         if verdict.charged is None:
             return None

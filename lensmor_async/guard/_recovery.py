@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -187,7 +188,11 @@ async def _reconcile_sending(
     decision = QuoteDecision(credits=entry.estimate, chargeable_ids=_body_ids(request))
     wait = max(deadline - anyio.current_time() - 1.0, 0.0)
     policy = guard._policies[operation.name]
-    verdict = await guard._reconcile_now(policy, call, decision, settle_wait=wait)
+    # The row turned "sending" just before the send: a crash moments ago may have left
+    # that request on its way, so "no effect yet" needs the same grace as in-process.
+    verdict = await guard._reconcile_after_send(
+        policy, call, decision, entry.updated_at, clock=time.time, settle_wait=wait, max_wait=wait
+    )
     after = await guard._conclude_recovered(entry, verdict)
     return _action(entry, before, after, verdict.reason)
 

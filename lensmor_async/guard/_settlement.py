@@ -76,6 +76,7 @@ class _Settlement:
     _owns_journal: bool
     _checkpoint_hook: Callable[[str], None] | None
     poll_intervals: tuple[float, ...]
+    _doubt_grace: float
 
     def _require_services(self) -> GuardServices:
         if self._services is None:

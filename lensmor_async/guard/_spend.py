@@ -57,13 +57,21 @@ class _SpendPath(_SpendChecks, _InDoubtHandling):
                 "(e.g. always_confirm, confirm_up_to(n))"
             )
         policy = self._policies[call.operation.name]
-        intent = _intent_of(call)
-        await self._settle_earlier_doubt(intent)
         if quote_mode.get() is not None:
-            return await self._guarded(policy, call, send, deadline)
+            return await self._settled_then_guarded(policy, call, send, deadline)
         return await self._flights.run(
-            intent.key, lambda: self._guarded(policy, call, send, deadline)
+            _intent_of(call).key,
+            lambda: self._settled_then_guarded(policy, call, send, deadline),
         )
+
+    async def _settled_then_guarded(
+        self, policy: PaidPolicy, call: Call[T], send: Sender, deadline: float | None
+    ) -> T:
+        # Inside the flight, not before it: a follower that takes over from a leader
+        # cancelled after its send must settle that send's doubt before sending again,
+        # or both sends would be counted for one purchase.
+        await self._settle_earlier_doubt(_intent_of(call))
+        return await self._guarded(policy, call, send, deadline)
 
     async def _guarded(
         self,
@@ -356,13 +364,13 @@ class _SpendPath(_SpendChecks, _InDoubtHandling):
             # Cancelled after send: there is no time to reconcile now. The hold stays
             # (the budget stays safe) and guard.reconcile() / recover() settles it later.
             await self._mark_in_doubt(
-                policy, call, decision, hold, "cancelled after the request was sent"
+                policy, call, decision, hold, "cancelled after the request was sent", probe.sent_at
             )
             return None
-        verdict = await self._reconcile_now(
-            policy, call, decision, settle_wait=policy.reconcile_wait
+        verdict = await self._reconcile_after_send(policy, call, decision, probe.sent_at)
+        return await self._apply_reconciliation(
+            policy, call, decision, hold, verdict, exc, probe.sent_at
         )
-        return await self._apply_reconciliation(policy, call, decision, hold, verdict, exc)
 
 
 def _certainly_not_executed(exc: BaseException, probe: SendProbe) -> bool:

@@ -24,6 +24,8 @@ MALFORMED_BODY           handler runs, then its status with a non-JSON body
 TRUNCATED_BODY           handler runs, half its body is sent, then the connection closes
 OVERSIZED_BODY           handler runs, then ``oversized_bytes`` are streamed lazily
 SLOW_BODY                handler runs, then its body dribbles out over ``slow_body_seconds``
+LATE_COMMIT              handler runs ``late_seconds`` after the request arrived, even if the
+                         client has gone meanwhile (as servers that never cancel handlers do)
 STUCK_TASK               handler runs; an unlock task it creates never completes
 TASK_404                 a task poll answers 404 although the task exists
 REDIRECT_CROSS_ORIGIN    302 to ``http://127.0.0.2:1/steal`` (never follow it)
@@ -83,6 +85,7 @@ class FaultKind(enum.Enum):
     TRUNCATED_BODY = "truncated_body"
     OVERSIZED_BODY = "oversized_body"
     SLOW_BODY = "slow_body"
+    LATE_COMMIT = "late_commit"
     STUCK_TASK = "stuck_task"
     TASK_404 = "task_404"
     REDIRECT_CROSS_ORIGIN = "redirect_cross_origin"
@@ -111,6 +114,8 @@ class FaultTuning:
     """COMMIT_THEN_TIMEOUT stall; cut short when the server stops."""
     slow_body_seconds: float = 2.0
     """SLOW_BODY total dribble time."""
+    late_seconds: float = 0.2
+    """LATE_COMMIT delay before the handler runs."""
     retry_after_seconds: int = 1
     """RATE_LIMIT_SECONDS/RATE_LIMIT_DATE wait."""
     oversized_bytes: int = 50 * 1024 * 1024
@@ -373,6 +378,23 @@ async def _slow_body(call: _Call) -> web.StreamResponse:
     return stream
 
 
+_LATE_COMMITS: set[asyncio.Task[web.StreamResponse]] = set()
+"""Late commits in progress (held so a client's disconnect cannot lose them to the GC)."""
+
+
+async def _late_commit(call: _Call) -> web.StreamResponse:
+    async def late() -> web.StreamResponse:
+        await call.pause(call.tuning.late_seconds)
+        return await call.commit()
+
+    # Shielded: the fake cancels handlers whose client disconnects, but this fault models
+    # a server that runs a request it has read whether or not anyone still waits for it.
+    task = asyncio.ensure_future(late())
+    _LATE_COMMITS.add(task)
+    task.add_done_callback(_LATE_COMMITS.discard)
+    return await asyncio.shield(task)
+
+
 async def _stuck_task(call: _Call) -> web.StreamResponse:
     call.ctx.stuck_task = True
     return await call.commit()
@@ -400,6 +422,7 @@ _EFFECTS: dict[FaultKind, _Effect] = {
     FaultKind.TRUNCATED_BODY: _truncated_body,
     FaultKind.OVERSIZED_BODY: _oversized_body,
     FaultKind.SLOW_BODY: _slow_body,
+    FaultKind.LATE_COMMIT: _late_commit,
     FaultKind.STUCK_TASK: _stuck_task,
     FaultKind.TASK_404: _error(404, "NOT_FOUND", "Task not found"),
     FaultKind.REDIRECT_CROSS_ORIGIN: _redirect,
