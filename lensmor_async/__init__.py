@@ -43,35 +43,49 @@ from lensmor_async.errors import (
     TransportError,
     UnprocessableError,
 )
-from lensmor_async.guard import (
-    ContactUnlockReport,
-    CostTable,
-    CreditGuard,
-    InMemoryLedger,
-    Quote,
-    SpendOutcome,
-    SpendRecord,
-    SpendRequest,
-    UnlockTaskHandle,
-    always_confirm,
-    confirm_up_to,
-)
 
 if TYPE_CHECKING:
     from lensmor_async.bulk import BulkCheckpoint, BulkReport, run_bulk
-    from lensmor_async.guard import RedisLedger, SqliteJournal, SqliteLedger
+    from lensmor_async.guard import (
+        ContactUnlockReport,
+        CostTable,
+        CreditGuard,
+        InMemoryLedger,
+        Quote,
+        RedisLedger,
+        SpendOutcome,
+        SpendRecord,
+        SpendRequest,
+        SqliteJournal,
+        SqliteLedger,
+        UnlockTaskHandle,
+        always_confirm,
+        confirm_up_to,
+    )
     from lensmor_async.models import Page
 
-# Loaded on first use, so `import lensmor_async` stays close to its dependencies' cost.
+# Loaded on first use, so `import lensmor_async` stays close to its dependencies' cost
+# (the guard also loads with the first AsyncLensmor).
 __getattr__ = lazy_getattr(
     __name__,
     {
         "BulkCheckpoint": "lensmor_async.bulk",
         "BulkReport": "lensmor_async.bulk",
         "run_bulk": "lensmor_async.bulk",
+        "ContactUnlockReport": "lensmor_async.guard",
+        "CostTable": "lensmor_async.guard",
+        "CreditGuard": "lensmor_async.guard",
+        "InMemoryLedger": "lensmor_async.guard",
+        "Quote": "lensmor_async.guard",
         "RedisLedger": "lensmor_async.guard",
+        "SpendOutcome": "lensmor_async.guard",
+        "SpendRecord": "lensmor_async.guard",
+        "SpendRequest": "lensmor_async.guard",
         "SqliteJournal": "lensmor_async.guard",
         "SqliteLedger": "lensmor_async.guard",
+        "UnlockTaskHandle": "lensmor_async.guard",
+        "always_confirm": "lensmor_async.guard",
+        "confirm_up_to": "lensmor_async.guard",
         "Page": "lensmor_async.models",
     },
 )

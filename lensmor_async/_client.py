@@ -15,12 +15,11 @@ from lensmor_async._core.ratelimit import RateLimitInfo
 from lensmor_async._core.reconciliation import NOT_EXECUTED_GRACE, TESTING_NOT_EXECUTED_GRACE
 from lensmor_async._core.retry import RetryPolicy
 from lensmor_async._pipeline import Pipeline
-from lensmor_async.guard import CreditGuard
-from lensmor_async.guard._journaling import account_fingerprint
-from lensmor_async.guard._recovery import RecoveryReport
 from lensmor_async.transport import PooledTransport, SessionTransport, Transport
 
 if TYPE_CHECKING:
+    from lensmor_async.guard import CreditGuard
+    from lensmor_async.guard._recovery import RecoveryReport
     from lensmor_async.models import CreditBalance, PrecheckResult, UnlockTask
     from lensmor_async.resources import (
         Actions,
@@ -96,6 +95,11 @@ class AsyncLensmor:
         )
         self._transport: Transport = transport or _default_transport(config, session)
         self._owns_transport = transport is None
+        # Imported here, not at module level: `import lensmor_async` stays close to the
+        # dependencies' import time; the guard loads with the first client.
+        from lensmor_async.guard import CreditGuard
+        from lensmor_async.guard._journaling import account_fingerprint
+
         self.guard = guard if guard is not None else CreditGuard()
         self._wire(Pipeline(config, self._transport, self.guard))
         self.guard.bind(
