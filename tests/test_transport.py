@@ -562,6 +562,16 @@ async def _each_request(reader: asyncio.StreamReader, answer: bytes, *, limit: i
         yield answer
 
 
+def _answering(answer: bytes) -> Script:
+    """A keep-alive script: ``answer`` to every request on the connection."""
+
+    async def script(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async for reply in _each_request(reader, answer):
+            writer.write(reply)
+
+    return script
+
+
 def _pooled(url: str, **options: Any) -> PooledTransport:
     return PooledTransport(load_config(KEY, url, **options))
 
@@ -569,11 +579,7 @@ def _pooled(url: str, **options: Any) -> PooledTransport:
 async def test_pooled_requests_reuse_one_keep_alive_connection(
     scripted: Callable[[Script], Any],
 ) -> None:
-    async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        async for answer in _each_request(reader, _OK):
-            writer.write(answer)
-
-    server, url = await scripted(keep_alive)
+    server, url = await scripted(_answering(_OK))
     transport = _pooled(url)
     bodies = [(await transport.send(_request())).body for _ in range(5)]
     await transport.aclose()
@@ -606,11 +612,7 @@ async def test_connection_close_responses_are_not_kept_for_reuse(
 ) -> None:
     closing = _OK.replace(b"Content-Length", b"Connection: close\r\nContent-Length")
 
-    async def keep_alive(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        async for answer in _each_request(reader, closing):
-            writer.write(answer)
-
-    server, url = await scripted(keep_alive)
+    server, url = await scripted(_answering(closing))
     transport = _pooled(url)
     for _ in range(3):
         assert (await transport.send(_request())).status == 200
@@ -643,11 +645,7 @@ async def test_an_unasked_for_answer_on_an_idle_connection_is_never_taken_as_a_r
 async def test_interim_1xx_answers_are_skipped(scripted: Callable[[Script], Any]) -> None:
     hints = b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n"
 
-    async def early_hints(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        async for answer in _each_request(reader, hints + _OK):
-            writer.write(answer)
-
-    _, url = await scripted(early_hints)
+    _, url = await scripted(_answering(hints + _OK))
     transport = _pooled(url)
     response = await transport.send(_request())
     await transport.aclose()
