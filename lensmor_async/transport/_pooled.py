@@ -20,6 +20,7 @@ from yarl import URL
 from lensmor_async._config import ClientConfig
 from lensmor_async.errors import ConfigurationError, MalformedResponseError
 from lensmor_async.transport._base import Request, Response
+from lensmor_async.transport._body import read_chunks_capped, too_large
 from lensmor_async.transport._connections import ConnectionPool, Origin
 from lensmor_async.transport._errors import translate
 from lensmor_async.transport._wire import HeadCache, UrlCache, frame, header_sets
@@ -89,7 +90,7 @@ class PooledTransport:
 
     def _capped(self, body: bytes, status: int) -> bytes:
         if len(body) > self._cap:
-            raise _too_large(self._cap, status)
+            raise too_large(self._cap, status)
         return body
 
     async def _rest_of_body(
@@ -98,32 +99,15 @@ class PooledTransport:
         """A body still arriving: refused up front when its length is over the cap."""
         length = headers.get("Content-Length")
         if length is None:
-            return await _read_chunks_capped(payload, self._cap, status)
+            return await read_chunks_capped(payload, self._cap, status)
         if int(length) > self._cap:
-            raise _too_large(self._cap, status, length)
+            raise too_large(self._cap, status, length)
         return await payload.read()
 
     async def aclose(self) -> None:
         """Close our connections (idempotent); copies made by ``derive`` close nothing."""
         if self._owner:
             self._pool.close()
-
-
-async def _read_chunks_capped(payload: StreamReader, cap: int, status: int) -> bytes:
-    """A body of unknown length (chunked): read it, refusing it once it passes the cap."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in payload.iter_any():
-        size += len(chunk)
-        if size > cap:
-            raise _too_large(cap, status)
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _too_large(cap: int, status: int, length: str | None = None) -> MalformedResponseError:
-    size = "response body" if length is None else f"response body of {length} bytes"
-    return MalformedResponseError(f"{size} exceeds the {cap}-byte cap", status=status)
 
 
 def _expire(protocol: ResponseHandler) -> None:

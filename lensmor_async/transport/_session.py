@@ -16,6 +16,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 from lensmor_async._config import ClientConfig
 from lensmor_async.errors import ConfigurationError, MalformedResponseError, TransportError
 from lensmor_async.transport._base import Request, Response
+from lensmor_async.transport._body import read_chunks_capped, too_large
 from lensmor_async.transport._errors import translate
 from lensmor_async.transport._wire import UrlCache, header_set_index, header_sets
 
@@ -104,22 +105,11 @@ class SessionTransport:
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
         cap = self._config.max_body_bytes
         length = resp.content_length
-        if length is not None and length > cap:
-            raise MalformedResponseError(
-                f"response body of {length} bytes exceeds the {cap}-byte cap", status=resp.status
-            )
-        if length is not None:
-            return await resp.read()
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_any():
-            size += len(chunk)
-            if size > cap:
-                raise MalformedResponseError(
-                    f"response body exceeds the {cap}-byte cap", status=resp.status
-                )
-            chunks.append(chunk)
-        return b"".join(chunks)
+        if length is None:
+            return await read_chunks_capped(resp.content, cap, resp.status)
+        if length > cap:
+            raise too_large(cap, resp.status, length)
+        return await resp.read()
 
     async def aclose(self) -> None:
         """Close our own session (idempotent); a caller-owned session stays open."""
