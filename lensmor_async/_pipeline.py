@@ -7,20 +7,19 @@ step for paid operations; it is the only place money is handled.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import random
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import anyio
 import attrs
 import orjson
 
+from lensmor_async._call import Approval, Call, GuardStep, SendProbe
 from lensmor_async._config import ClientConfig
 from lensmor_async._core.decoding import decode_payload
-from lensmor_async._core.operations import Operation
 from lensmor_async._core.ratelimit import RateLimitInfo, parse_rate_limit
 from lensmor_async._core.retry import (
     Failure,
@@ -41,58 +40,12 @@ from lensmor_async.errors import (
     TransportError,
     sanitize_message,
 )
-from lensmor_async.transport import QueryParams, Request, Transport
-
-if TYPE_CHECKING:
-    from lensmor_async.guard._intent import Intent
+from lensmor_async.transport import Request, Transport
 
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
 logger = logging.getLogger("lensmor_async")
 _DEADLINE_SLACK = 0.005
 """Seconds of timer jitter tolerated when telling a deadline timeout from an attempt's."""
-
-
-@attrs.frozen(slots=True)
-class Call(Generic[T]):
-    """One logical API call: what to send and how to decode a success."""
-
-    operation: Operation
-    path: str
-    decode: Callable[[Any], T]
-    query: QueryParams = ()
-    body: Any = None
-    intent: Intent | None = None
-    """For paid calls: what is being bought (targets, canonical params)."""
-
-
-@attrs.define(slots=True)
-class SendProbe:
-    """Tells the guard whether a request may have left (set just before the transport)."""
-
-    started: bool = False
-    sent_at: float = 0.0
-    """``time.monotonic()`` when the last attempt was handed to the transport."""
-
-
-last_trace_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "lensmor_last_trace_id", default=None
-)
-"""The ``X-Request-ID`` of the last response in this context (for spend records)."""
-
-
-class Sender(Protocol):
-    """The next step of the pipeline (what the guard step calls to execute)."""
-
-    async def __call__(
-        self, call: Call[T], *, deadline: float | None, probe: SendProbe | None = None
-    ) -> T: ...
-
-
-class GuardStep(Protocol):
-    """The CreditGuard as a pipeline step."""
-
-    async def run_paid(self, call: Call[T], send: Sender, *, deadline: float | None) -> T: ...
 
 
 @attrs.define(slots=True)
@@ -138,15 +91,16 @@ class Pipeline:
         limit = self.config.deadline
         return None if limit is None else self._clock() + limit
 
-    def run(self, call: Call[T]) -> Coroutine[Any, Any, T]:
+    def run(self, call: Call[T], approval: Approval | None = None) -> Coroutine[Any, Any, T]:
         """Run one call through the guard (if paid) and the send step: ``await run(call)``.
 
+        ``approval``: what a person approved in a two-phase quote (paid calls only).
         A plain function returning the step's coroutine, not a coroutine of its own: one
         frame less on every suspension and resumption of every request.
         """
         deadline = self.deadline()
         if call.operation.paid:
-            return self.guard.run_paid(call, self.send, deadline=deadline)
+            return self.guard.run_paid(call, self.send, deadline=deadline, approval=approval)
         return self.send(call, deadline=deadline)
 
     async def send(
@@ -231,7 +185,8 @@ class Pipeline:
         headers = response.headers
         now = time.time()
         trace_id = _trace_id(headers)
-        last_trace_id.set(trace_id)
+        if probe is not None:
+            probe.trace_id = trace_id
         info = parse_rate_limit(headers)
         if info is not None:
             self.rate_limit.last = info

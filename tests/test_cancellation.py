@@ -229,8 +229,9 @@ async def test_cancel_after_send_marks_the_intent_in_doubt_and_counts_it(
         assert record.outcome is SpendOutcome.IN_DOUBT
         assert record.reason is not None
         assert "cancelled" in record.reason
-        # Still held, so a budget can never be crossed by an unknown outcome ...
-        assert (guard.spent, guard.reserved) == (0, 2000)
+        # Spent at its estimate and still held, so a budget can never be crossed by an
+        # unknown outcome ...
+        assert (guard.spent, guard.reserved) == (2000, 0)
         assert (await guard.ledger.snapshot()).reserved == 2000
         # ... until reconcile() establishes it (the event is now unlocked: charged).
         settled = await guard.reconcile()

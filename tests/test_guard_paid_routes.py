@@ -17,6 +17,7 @@ import pytest
 from guard_helpers import CountingLedger, Recorder, assert_books_match, connect
 
 from lensmor_async import AsyncLensmor
+from lensmor_async._core import spend as spend_checks
 from lensmor_async.errors import (
     ConfirmationRequiredError,
     ConflictError,
@@ -31,7 +32,6 @@ from lensmor_async.guard import (
     UnlockTaskHandle,
     always_confirm,
 )
-from lensmor_async.guard import _spend_checks as spend_checks
 from lensmor_async.testing import FakeLensmor, UnlockOutcome
 
 pytestmark = pytest.mark.anyio
@@ -286,7 +286,7 @@ async def test_server_402_is_reported_and_latches_until_a_refresh_shows_enough(
         assert latched.value.preflight is True
         assert paid_requests(fake) == sent  # refused before sending
 
-        monkeypatch.setattr(spend_checks, "_LATCH_RECHECK_SECONDS", 0.0)
+        monkeypatch.setattr(spend_checks, "LATCH_RECHECK_SECONDS", 0.0)
         fake.set_balance(subscription=30_000)
         await client.exhibitors.search_events("Other Co")
         assert paid_requests(fake) == sent + 1

@@ -15,9 +15,10 @@ import anyio
 import pytest
 from guard_helpers import CountingLedger, Recorder
 
+from lensmor_async._call import Call, SendProbe
 from lensmor_async._core import operations as ops
+from lensmor_async._core import spend as spend_checks
 from lensmor_async._core.operations import Operation
-from lensmor_async._pipeline import Call, SendProbe
 from lensmor_async.errors import (
     ActionNotAllowedError,
     APIConnectionError,
@@ -38,7 +39,6 @@ from lensmor_async.guard import (
     SpendRequest,
     always_confirm,
 )
-from lensmor_async.guard import _spend_checks as spend_checks
 from lensmor_async.guard._tasks import EMAIL
 from lensmor_async.models import (
     BalanceAfter,
@@ -51,6 +51,7 @@ from lensmor_async.models import (
     PrecheckResult,
     UnlockSubmission,
     UnlockTask,
+    UnlockTaskItem,
 )
 
 pytestmark = pytest.mark.anyio
@@ -101,7 +102,10 @@ class StubServices:
         self._balances = [balances] if isinstance(balances, int) else list(balances)
         self.balance_calls = 0
         self.prechecks: list[PrecheckResult] = []
+        self.tasks = {}
         self.precheck_calls: list[tuple[str, dict[str, Any]]] = []
+
+    tasks: dict[str, UnlockTask]
 
     def set_balance(self, total: int) -> None:
         self._balances = [total]
@@ -119,7 +123,24 @@ class StubServices:
         return self.prechecks[0] if self.prechecks else precheck_answer()
 
     async def unlock_task(self, phone: bool, task_id: str) -> UnlockTask:
-        return UnlockTask(task_id=task_id, task_status="processing", items=())
+        return self.tasks.get(task_id) or UnlockTask(
+            task_id=task_id, task_status="processing", items=()
+        )
+
+    def finish_task(
+        self, task_id: str, *, unlocked: tuple[str, ...], failed: tuple[str, ...]
+    ) -> None:
+        items = [
+            UnlockTaskItem(personnel_id=pid, status="unlocked", email=f"{pid}@x.test")
+            for pid in unlocked
+        ]
+        items += [
+            UnlockTaskItem(personnel_id=pid, status="failed", error_code="TASK_FAILED")
+            for pid in failed
+        ]
+        self.tasks[task_id] = UnlockTask(
+            task_id=task_id, task_status="completed", items=tuple(items)
+        )
 
 
 class StubSender:
@@ -518,8 +539,9 @@ async def test_contact_batch_is_trimmed_to_the_chargeable_ids_and_held_until_the
     assert guard.reserved == 30
     assert guard.spent == 0
     assert outcomes(guard) == [SpendOutcome.PENDING_TASK]
-    spent = await guard.settle_task(EMAIL, "t1", unlocked=("c",), failed=("d",))
-    assert spent == 15
+    services.finish_task("t1", unlocked=("c",), failed=("d",))
+    report = await guard.task_handle_for_id(EMAIL, "t1").wait()
+    assert report.credits_spent == 15
     assert (guard.spent, guard.reserved) == (15, 0)
     assert outcomes(guard) == [SpendOutcome.SUCCEEDED]  # the pending record was replaced
 
@@ -530,7 +552,8 @@ async def test_failed_contacts_are_charged_only_when_configured() -> None:
     guard = bound(services, charge_failed_contacts=True)
     sender = StubSender(lambda call: UnlockSubmission(status="accepted", task_id="t9"))
     await run(guard, contact_call(["c", "d"]), sender)
-    assert await guard.settle_task(EMAIL, "t9", unlocked=("c",), failed=("d",)) == 30
+    services.finish_task("t9", unlocked=("c",), failed=("d",))
+    assert (await guard.task_handle_for_id(EMAIL, "t9").wait()).credits_spent == 30
     assert guard.spent == 30
 
 
@@ -591,9 +614,10 @@ async def test_unknowable_outcome_stays_in_doubt_and_counts_against_the_budget()
     with pytest.raises(SpendInDoubtError) as caught:
         await run(guard, search_call("a"), sender)
     assert caught.value.intent == search_call("a").intent
-    # Not spent, not released: the hold keeps counting until reconcile() settles it.
-    assert guard.spent == 0
-    assert guard.reserved == 50
+    # Not released: it counts as spent (at its estimate), and its hold keeps counting
+    # against the budget until reconcile() settles it.
+    assert guard.spent == 50
+    assert guard.reserved == 0
     (doubt,) = guard.in_doubt
     assert doubt.outcome is SpendOutcome.IN_DOUBT
     assert (await guard.ledger.snapshot()).reserved == 50
@@ -615,7 +639,7 @@ async def _latched_guard(
     monkeypatch: pytest.MonkeyPatch, recheck_seconds: float
 ) -> tuple[StubServices, CreditGuard]:
     """A guard whose 402 latch is set, rechecking the balance after ``recheck_seconds``."""
-    monkeypatch.setattr(spend_checks, "_LATCH_RECHECK_SECONDS", recheck_seconds)
+    monkeypatch.setattr(spend_checks, "LATCH_RECHECK_SECONDS", recheck_seconds)
     services = StubServices(10_000)
     guard = bound(services)
     await _reject_with_402(guard)
@@ -721,7 +745,7 @@ async def test_cancelled_after_the_request_left_is_marked_in_doubt_and_counted()
     (doubt,) = guard.in_doubt
     assert doubt.actual is None
     assert doubt.estimate == 50
-    assert (guard.spent, guard.reserved) == (0, 50)
+    assert (guard.spent, guard.reserved) == (50, 0)  # in doubt: spent at its estimate
     snapshot = await guard.ledger.snapshot()
     assert (snapshot.spent, snapshot.reserved) == (0, 50)
 

@@ -266,6 +266,8 @@ def _expected_legal(current: JournalState, new: JournalState) -> bool:
     """The protocol diagram, written out independently of the implementation."""
     if current in LIVE:
         return new in TERMINAL or LIVE.index(new) >= LIVE.index(current)
+    if current is new:  # a field update: a settled row drops its hold, recovery books a doubt
+        return current in (S.SUCCEEDED, S.IN_DOUBT)
     return current is S.IN_DOUBT and new in (S.SUCCEEDED, S.FAILED_NO_CHARGE, S.UNRESOLVED)
 
 

@@ -55,6 +55,9 @@ _RANK: Final = {
 _DOUBT_RESOLUTIONS: Final = frozenset(
     {JournalState.SUCCEEDED, JournalState.FAILED_NO_CHARGE, JournalState.UNRESOLVED}
 )
+_FIELD_UPDATES: Final = frozenset({JournalState.SUCCEEDED, JournalState.IN_DOUBT})
+"""Terminal states whose row may still be updated in place: a settled spend drops its
+hold once the ledger took it, and recovery books an in-doubt row at its estimate."""
 _TAKEOVER: Final = frozenset({JournalState.FAILED_NO_CHARGE, JournalState.REJECTED_402})
 _NEEDS_REASON: Final = frozenset({JournalState.IN_DOUBT, JournalState.UNRESOLVED})
 
@@ -67,10 +70,14 @@ def legal_transition(current: JournalState, new: JournalState) -> bool:
       when the budget refuses the hold, so nothing was ever sent);
     * ``in_doubt`` may still be resolved by reconciliation: → succeeded,
       failed_no_charge or unresolved;
+    * ``succeeded`` and ``in_doubt`` may stay put (a field update: the hold is dropped
+      once the ledger took the spend);
     * every other terminal state is final.
     """
     if current in _RANK:
         return new.terminal or _RANK[new] >= _RANK[current]
+    if current is new:
+        return current in _FIELD_UPDATES
     return current is JournalState.IN_DOUBT and new in _DOUBT_RESOLUTIONS
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
 import hashlib
 import os
 import socket
@@ -16,21 +15,11 @@ from lensmor_async.guard._journal_protocol import Claim, Journal, JournalEntry, 
 from lensmor_async.guard._ledger_protocol import Hold
 
 if TYPE_CHECKING:
-    from lensmor_async._pipeline import Call
+    from lensmor_async._call import Call
 
 # Paid operations that are legitimately bought again (a search returns fresh results),
 # so their journal keys are per call rather than per intent.
 REPEATABLE_OPERATIONS = frozenset({"exhibitors.search_by_company_name", "exhibitors.search_events"})
-
-current_key: contextvars.ContextVar[str | None] = contextvars.ContextVar(
-    "lensmor_journal_key", default=None
-)
-follow_up_of: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar(
-    "lensmor_follow_up_of", default=()
-)
-"""Journal rows this call follows up (a finished purchase of the same intent that left
-something chargeable, e.g. refunded contacts). The follow-up gets its own key, derived
-from those rows, so every process agrees on it and it is still bought only once."""
 
 
 def owner_id() -> str:
@@ -101,10 +90,16 @@ class IntentJournal:
     def enabled(self) -> bool:
         return self.journal is not None
 
-    def key_for(self, intent: Intent) -> str:
-        """Deterministic per account and intent; unique per call for repeatable searches."""
+    def key_for(self, intent: Intent, follow_ups: tuple[str, ...] = ()) -> str:
+        """Deterministic per account and intent; unique per call for repeatable searches.
+
+        ``follow_ups``: journal rows this purchase follows up (a finished purchase of the
+        same intent that left something chargeable, e.g. refunded contacts). The
+        follow-up gets its own key, derived from those rows, so every process agrees on
+        it and it is still bought only once.
+        """
         base = f"{self.fingerprint}:{intent.key}"
-        for previous in follow_up_of.get():
+        for previous in follow_ups:
             base += f":after:{previous}"
         if intent.operation in REPEATABLE_OPERATIONS:
             base += f":{uuid.uuid4().hex}"
@@ -117,9 +112,8 @@ class IntentJournal:
             key, call.operation.name, request_record(call), estimate=estimate
         )
 
-    async def advance(self, state: JournalState, *, key: str | None = None, **fields: Any) -> None:
-        """Advance the current intent's row (the key comes from context unless given)."""
-        key = key or current_key.get()
+    async def advance(self, key: str | None, state: JournalState, **fields: Any) -> None:
+        """Advance an intent's row (no-op without a journal or a key)."""
         if self.journal is None or key is None:
             return
         await self.journal.advance(key, state, **fields)

@@ -13,29 +13,25 @@ import anyio
 import attrs
 
 from lensmor_async._core import operations as ops
-from lensmor_async._core.admission import QuoteDecision, refine_contact_batch, refine_with_precheck
 from lensmor_async._core.costs import CostTable
 from lensmor_async._core.operations import Operation
+from lensmor_async._core.spend import (
+    Evidence,
+    QuoteDecision,
+    refine_contact_batch,
+    refine_with_precheck,
+)
 from lensmor_async.guard._intent import Intent
 from lensmor_async.guard._journal_protocol import JournalEntry
 from lensmor_async.guard._services import GuardServices
 from lensmor_async.guard._state import UnlockState
 
 if TYPE_CHECKING:
-    from lensmor_async._pipeline import Call
+    from lensmor_async._call import Call
     from lensmor_async.models import (
         EventUnlockResult,
         PrecheckResult,
     )
-
-
-@attrs.frozen(slots=True)
-class Settlement:
-    """How a successful response settles: spend ``actual`` now, or keep holding for a task."""
-
-    actual: int | None
-    task_id: str | None = None
-    balance_after: int | None = None
 
 
 @attrs.frozen(slots=True)
@@ -78,9 +74,10 @@ class PaidPolicy:
         del call, decision
         return None
 
-    def settle(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Settlement:
+    def evidence(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Evidence:
+        """What a successful answer says about its charge (``_core.spend`` settles it)."""
         del call, result
-        return Settlement(actual=decision.credits)
+        return Evidence(reported=decision.credits or 0, expected_charge=not decision.free)
 
     def attached_result(self, call: Call[Any], entry: JournalEntry) -> Any:
         """The result for a caller that attached to another worker's send (None: re-quote)."""
@@ -181,7 +178,7 @@ class EventUnlockPolicy(PaidPolicy):
             self.state.mark_event_unlocked(event_id)
         return decision
 
-    def settle(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Settlement:
+    def evidence(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Evidence:
         from lensmor_async.models import BalanceAfter
 
         self.state.mark_event_unlocked(_intent(call).event_id or "", *_event_ids(result))
@@ -190,7 +187,12 @@ class EventUnlockPolicy(PaidPolicy):
                 self._refs[event_id] = result.event
         after = result.balance_after
         total = after.total_balance if isinstance(after, BalanceAfter) else None
-        return Settlement(actual=int(result.credits_used), balance_after=total)
+        return Evidence(
+            reported=_whole(result.credits_used),
+            expected_charge=not decision.free,
+            already_unlocked=result.already_unlocked,
+            balance_after=_whole(total),
+        )
 
     async def reconcile(
         self,
@@ -209,6 +211,13 @@ class EventUnlockPolicy(PaidPolicy):
                 True, decision.credits, "event is now unlocked: our request was charged"
             )
         return Reconciliation(False, 0, "event is still locked: the request was not executed")
+
+
+def _whole(value: Any) -> Any:
+    """A figure as evidence: whole floats become ints; anything else stays as it came."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _event_ids(result: EventUnlockResult) -> tuple[str, ...]:
@@ -296,19 +305,36 @@ class ContactUnlockPolicy(_RoutePolicy):
 
     def attached_result(self, call: Call[Any], entry: JournalEntry) -> Any:
         # Another worker submitted the same batch: share its task instead of a second one.
-        del call
+        # The row's body holds what was actually sent; what this caller asked for beyond
+        # it was left out there as already unlocked or unlocking, so it is skipped here.
         if entry.task_id is None:
             return None
         from lensmor_async.models import UnlockSubmission
 
-        return UnlockSubmission(status="accepted", task_id=entry.task_id, job_id=entry.task_id)
+        body = entry.request.get("body")
+        sent = body.get("personnel_ids") if isinstance(body, dict) else None
+        skipped: tuple[str, ...] = ()
+        if isinstance(sent, list):
+            sent_ids = {str(i) for i in sent}
+            skipped = tuple(i for i in _intent(call).targets if i not in sent_ids)
+        return UnlockSubmission(
+            status="accepted",
+            task_id=entry.task_id,
+            job_id=entry.task_id,
+            skipped_personnel_ids=skipped,
+        )
 
-    def settle(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Settlement:
-        if result.task_id is None:
-            return Settlement(actual=0)
-        self.state.mark_contacts(self.kind, decision.chargeable_ids or (), "unlocking")
-        # The task settles later (ContactUnlockReport); until then the hold stays.
-        return Settlement(actual=None, task_id=result.task_id)
+    def evidence(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Evidence:
+        sent = tuple(decision.chargeable_ids or call.body.get("personnel_ids", ()))
+        if isinstance(result.task_id, str) and result.task_id:
+            self.state.mark_contacts(self.kind, sent, "unlocking")
+        # With a task id, the task settles later (ContactUnlockReport); the hold stays.
+        return Evidence(
+            submission=True,
+            task_id=result.task_id,
+            sent_ids=sent,
+            skipped_by_server=tuple(result.skipped_personnel_ids or ()),
+        )
 
     async def reconcile(
         self,
@@ -362,19 +388,19 @@ class ItemPricedPolicy(_RoutePolicy):
             return QuoteDecision(credits=self.costs.estimate(self.operation.name, len(unknown)))
         return QuoteDecision(credits=self.costs.estimate(self.operation.name, len(targets)))
 
-    def settle(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Settlement:
+    def evidence(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Evidence:
         if self.operation is ops.PERSONNEL_UNLOCK_LINKEDIN:
             done = [item.personnel_id for item in result.items if item.success]
             self.state.mark_contacts(_LINKEDIN, done, "unlocked")
         price = self.costs.price(self.operation.name).credits
         if price is None:
-            return Settlement(actual=None)
+            return Evidence(expected_charge=not decision.free)  # measured from the balance
         charged = sum(
             1
             for item in result.items
             if item.success and not getattr(item, "already_unlocked", False)
         )
-        return Settlement(actual=price * charged)
+        return Evidence(reported=price * charged, expected_charge=not decision.free)
 
 
 _LINKEDIN = "linkedin_activity"

@@ -1,15 +1,22 @@
-"""Two-phase spending for web apps: quote now, show it to a person, execute later."""
+"""Two-phase spending for web apps: quote now, show it to a person, execute later.
+
+A quote learns the exact call an SDK method would make by running the method with a
+stand-in runner that records the call and stops it before anything is sent (the
+method's own argument checks run, so bad input fails here, before any I/O). No
+exception has to pass through anyone's code for a quote to be right, and a method the
+guard cannot price this way is refused instead of being read as free.
+"""
 
 from __future__ import annotations
 
-import contextvars
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
-from lensmor_async.errors import CreditError, QuoteExpiredError
+from lensmor_async._call import Approval, Call, CallSite, Runner
+from lensmor_async.errors import ConfigurationError, CreditError, QuoteExpiredError
 from lensmor_async.guard._confirm import SpendRequest
 
 if TYPE_CHECKING:
@@ -21,44 +28,96 @@ DEFAULT_QUOTE_TTL = 300.0
 
 @attrs.frozen(slots=True)
 class ApprovedQuote:
-    """What a person saw and approved."""
+    """What a person saw and approved (an :class:`~lensmor_async._call.Approval`)."""
 
     credits: int | None
     balance: int | None
 
-    def matches(self, credits: int | None, balance: int) -> bool:
-        """Unchanged cost, and a balance that still covers it without having dropped."""
-        return credits == self.credits and (self.balance is None or balance >= self.balance)
+
+class _Pause:
+    """Awaited by a method being priced: suspends it once, so the recorder can stop it."""
+
+    def __await__(self) -> Generator[None, None, Any]:
+        yield
+        raise AssertionError("a priced call is never resumed")  # pragma: no cover
 
 
-@attrs.frozen(slots=True)
-class QuoteMode:
-    """Set while quoting (``capture``) or executing an approved quote."""
+class _Recorder:
+    """Stands in for the pipeline while a method is priced: records its call, sends nothing."""
 
-    capture: bool = False
-    approved: ApprovedQuote | None = None
+    def __init__(self, pipeline: Runner) -> None:
+        self._pipeline = pipeline
+        self.call: Call[Any] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pipeline, name)  # e.g. ``config`` for the call source
+
+    def run(self, call: Call[Any], approval: Approval | None = None) -> Awaitable[Any]:
+        del approval
+        self.call = call
+        return _Pause()
 
 
-quote_mode: contextvars.ContextVar[QuoteMode | None] = contextvars.ContextVar(
-    "lensmor_quote_mode", default=None
-)
+class _ApprovedRunner:
+    """Runs the quoted call with its approval; refuses any other call."""
+
+    def __init__(self, pipeline: Runner, quoted: Call[Any], approval: Approval | None) -> None:
+        self._pipeline = pipeline
+        self._quoted = quoted
+        self._approval = approval
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._pipeline, name)
+
+    def run(self, call: Call[Any], approval: Approval | None = None) -> Awaitable[Any]:
+        del approval
+        if call.intent != self._quoted.intent or call.operation != self._quoted.operation:
+            raise CreditError("this quote was for another call; quote the call you execute")
+        return self._pipeline.run(call, self._approval)
 
 
-class QuoteCaptured(CreditError):
-    """Internal: carries the priced request out of the pipeline while quoting."""
+def _site_of(method: Callable[..., Any]) -> tuple[CallSite, str]:
+    site = getattr(method, "__self__", None)
+    name = getattr(method, "__name__", "")
+    if site is None or not callable(getattr(site, "rerouted", None)) or not name:
+        raise ConfigurationError(
+            "guard.quote() takes a paid SDK method, e.g. guard.quote(client.events.unlock, "
+            "event_id); wrap the quote, not the method"
+        )
+    return site, name
 
-    def __init__(self, request: SpendRequest) -> None:
-        super().__init__("quote captured")
-        self.request = request
+
+def record_call(method: Callable[..., Awaitable[Any]], args: Any, kwargs: Any) -> Call[Any]:
+    """The paid call ``method(*args, **kwargs)`` would make, without making it."""
+    site, name = _site_of(method)
+    recorder: _Recorder | None = None
+
+    def wrap(pipeline: Runner) -> Runner:
+        nonlocal recorder
+        recorder = _Recorder(pipeline)
+        return recorder
+
+    coroutine: Coroutine[Any, Any, Any] = getattr(site.rerouted(wrap), name)(*args, **kwargs)
+    try:
+        coroutine.send(None)  # runs the method's checks up to its call; raises on bad input
+    except StopIteration:
+        pass
+    finally:
+        coroutine.close()
+    call = None if recorder is None else recorder.call
+    if call is None or not call.operation.paid:
+        raise ConfigurationError(f"{name}() makes no paid call; there is nothing to quote")
+    return call
 
 
 class Quote(Generic[T]):
     """A priced, not yet executed paid call.
 
     ``request`` holds what to show (cost, balance, budget). ``request is None`` means
-    the call costs nothing (already unlocked / nothing chargeable); executing it is
-    still safe. ``execute()`` re-checks everything and re-asks the confirm callback
-    only if the cost or the balance moved since the quote.
+    the call costs nothing now (already unlocked / nothing chargeable); executing it is
+    still guarded: should it cost something by then, the confirm callback is asked.
+    ``execute()`` re-checks everything and re-asks the confirm callback only if the
+    cost or the balance moved since the quote.
     """
 
     def __init__(
@@ -67,6 +126,7 @@ class Quote(Generic[T]):
         method: Callable[..., Awaitable[T]],
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
+        call: Call[Any],
         request: SpendRequest | None,
         *,
         ttl: float = DEFAULT_QUOTE_TTL,
@@ -76,6 +136,7 @@ class Quote(Generic[T]):
         self._method = method
         self._args = args
         self._kwargs = kwargs
+        self._call = call
         self.created_at = time.time()
         self.expires_at = self.created_at + ttl
         self.executed = False
@@ -99,14 +160,16 @@ class Quote(Generic[T]):
             return self._result  # type: ignore[return-value]
         if self.expired:
             raise QuoteExpiredError("this quote expired; ask for a new one before spending")
-        approved = None
+        approval = None
         if self.request is not None:
-            approved = ApprovedQuote(self.request.expected_credits, self.request.current_balance)
-        token = quote_mode.set(QuoteMode(approved=approved))
-        try:
-            result = await self._method(*self._args, **self._kwargs)
-        finally:
-            quote_mode.reset(token)
+            approval = ApprovedQuote(self.request.expected_credits, self.request.current_balance)
+        site, name = _site_of(self._method)
+
+        def wrap(pipeline: Runner) -> Runner:
+            return _ApprovedRunner(pipeline, self._call, approval)
+
+        method: Callable[..., Awaitable[T]] = getattr(site.rerouted(wrap), name)
+        result = await method(*self._args, **self._kwargs)
         self._result, self.executed = result, True
         return result
 

@@ -4,10 +4,16 @@ For each unfinished intent:
 
 * planned / reserved — never sent: release the hold, record ``failed_no_charge``;
 * sending — may have been sent: reconcile (precheck, access mode, contact state);
-  charged → settle, not charged → release, unknown → ``in_doubt`` with the reason;
-* acknowledged / polling — a task id exists: resume polling and settle from its items.
+  charged → settle, not charged → release, unknown → booked as spent at its estimate
+  (``in_doubt``, with the reason), its hold released;
+* acknowledged / polling — a task id exists: resume polling and settle from its items;
+* in doubt with a hold (an interrupted process's, or this guard's own that
+  ``reconcile()`` could not settle) — booked as spent at its estimate;
+* succeeded with a hold (the ledger missed the commit) — committed now.
 
-Then expired holds are purged. Every intent ends terminal or says why not.
+Then expired holds are purged. After it, no credits stay merely held: every intent
+ends terminal or says why not. ``Recovery`` works through the guard's collaborators
+(account, history, tasks, doubts, journal), never the guard's private state.
 """
 
 from __future__ import annotations
@@ -21,15 +27,21 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import attrs
 
+from lensmor_async._call import Call
 from lensmor_async._core import operations as ops
-from lensmor_async._core.admission import QuoteDecision
-from lensmor_async._pipeline import Call
+from lensmor_async._core.spend import QuoteDecision, Settled
+from lensmor_async.guard._account import Account
+from lensmor_async.guard._history import Entry, History
+from lensmor_async.guard._in_doubt import Doubts
 from lensmor_async.guard._journal_protocol import Journal, JournalEntry, JournalState
-from lensmor_async.guard._journaling import hold_from_json, intent_from_record
+from lensmor_async.guard._journaling import IntentJournal, hold_from_json, intent_from_record
+from lensmor_async.guard._policies import PaidPolicy, Reconciliation
+from lensmor_async.guard._records import SpendOutcome
+from lensmor_async.guard._task_book import TaskBook
 from lensmor_async.guard._tasks import EMAIL, PHONE, PendingTask, UnlockTaskHandle
 
 if TYPE_CHECKING:
-    from lensmor_async.guard._guard import CreditGuard
+    from lensmor_async.guard._ledger_protocol import Hold
 
 _BY_NAME = {op.name: op for op in ops.PAID_OPERATIONS}
 _STEP_MARGIN = 1.0
@@ -71,6 +83,18 @@ class RecoveryReport:
         )
 
 
+def owner_is_dead(owner: str) -> bool:
+    """Whether ``owner`` is surely gone: another process of this host that no longer runs.
+
+    This process's own rows are not "dead" here: another guard of this process may
+    still be working on them.
+    """
+    host, _, pid_text = owner.rpartition(":")
+    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+        return False
+    return not owner_is_alive(owner)
+
+
 def owner_is_alive(owner: str) -> bool:
     """Whether the ``host:pid`` owner still runs (other hosts count as alive)."""
     host, _, pid_text = owner.rpartition(":")
@@ -88,113 +112,251 @@ def owner_is_alive(owner: str) -> bool:
     return True
 
 
-async def recover(guard: CreditGuard, *, deadline: float = 30.0) -> RecoveryReport:
-    """Work through the journal's unfinished intents (see the module docstring)."""
-    journal = guard._journal.journal
-    if journal is None:
-        released = await guard.ledger.release_expired()
-        return RecoveryReport(expired_holds_released=released)
-    # This process's own in-doubt intents are settled by reconcile(), which knows them.
-    await guard.reconcile()
-    ours = guard._doubts.journal_keys()
-    actions: list[RecoveryAction] = []
-    live: list[str] = []
-    unreached: list[str] = []
-    # Each step's own waits stop a margin before this end, so no step is cut off midway;
-    # rows the deadline leaves no time for are reported, not silently skipped.
-    end = anyio.current_time() + deadline
-    for entry in await _to_recover(journal):
-        if entry.intent_key in ours or owner_is_alive(entry.owner):
-            live.append(entry.intent_key)
-        elif anyio.current_time() >= end - _STEP_MARGIN:
-            unreached.append(entry.intent_key)
+class Recovery:
+    """Concludes what interrupted processes (and this guard) left unfinished."""
+
+    def __init__(
+        self,
+        *,
+        journal: IntentJournal,
+        account: Account,
+        history: History,
+        doubts: Doubts,
+        tasks: TaskBook,
+        policies: Mapping[str, PaidPolicy],
+    ) -> None:
+        self._journal = journal
+        self._account = account
+        self._history = history
+        self._doubts = doubts
+        self._tasks = tasks
+        self._policies = policies
+
+    async def run(self, *, deadline: float) -> RecoveryReport:
+        """Work through the journal's unfinished intents (see the module docstring)."""
+        await self._replay_unrecorded()
+        journal = self._journal.journal
+        if journal is None:
+            await self._doubts.reconcile()
+            await self.conclude_own_doubts()
+            released = await self._account.ledger.release_expired()
+            return RecoveryReport(expired_holds_released=released)
+        # This process's own in-doubt intents are settled by reconcile(), which knows them.
+        await self._doubts.reconcile()
+        await self.conclude_own_doubts()
+        actions: list[RecoveryAction] = []
+        live: list[str] = []
+        unreached: list[str] = []
+        # Each step's own waits stop a margin before this end, so no step is cut off midway;
+        # rows the deadline leaves no time for are reported, not silently skipped.
+        end = anyio.current_time() + deadline
+        for entry in await _to_recover(journal):
+            if owner_is_alive(entry.owner):
+                live.append(entry.intent_key)
+            elif anyio.current_time() >= end - _STEP_MARGIN:
+                unreached.append(entry.intent_key)
+            else:
+                with anyio.CancelScope(shield=True):
+                    actions.append(await self.recover_entry(entry, end - _STEP_MARGIN))
+        released = await self._account.ledger.release_expired()
+        return RecoveryReport(tuple(actions), released, tuple(live), tuple(unreached))
+
+    async def _replay_unrecorded(self) -> None:
+        for spend in await self._account.replay():
+            await self._journal.advance(spend.journal_key, JournalState.SUCCEEDED, hold=None)
+
+    async def conclude_own_doubts(self) -> None:
+        """Book this guard's still-unsettled in-doubt intents as spent at their amounts."""
+        for key in self._doubts.unsettled_keys():
+            doubt = self._doubts.forget(key)
+            if doubt is None:
+                continue
+            record = await self._doubts.settle_charge(
+                doubt,
+                _booked(doubt.amount),
+                doubt.decision.credits,
+                slot=doubt.slot or key,
+                booked=True,
+            )
+            self._doubts.note(key, record)
+
+    async def recover_entry(self, entry: JournalEntry, deadline: float) -> RecoveryAction:
+        """Conclude one row a dead process left (also used by callers waiting on it)."""
+        before = entry.state.value
+        if entry.state in (JournalState.PLANNED, JournalState.RESERVED):
+            await self._release_entry_hold(entry)
+            await self._journal.advance(
+                entry.intent_key, JournalState.FAILED_NO_CHARGE, reason="stopped before sending"
+            )
+            return _action(entry, before, "failed_no_charge", "never sent; hold released")
+        if entry.state is JournalState.SUCCEEDED:
+            return await self._commit_missed(entry, before)
+        if entry.state is JournalState.IN_DOUBT:
+            return await self._book_in_doubt(entry, before)
+        if entry.task_id is not None:
+            return await self._resume_task(entry, before, deadline)
+        return await self._reconcile_sending(entry, before, deadline)
+
+    async def _release_entry_hold(self, entry: JournalEntry) -> None:
+        if entry.hold is not None:
+            await self._account.ledger.release(hold_from_json(entry.hold))
         else:
-            with anyio.CancelScope(shield=True):
-                actions.append(await _recover_entry(guard, entry, end - _STEP_MARGIN))
-    released = await guard.ledger.release_expired()
-    return RecoveryReport(tuple(actions), released, tuple(live), tuple(unreached))
+            await self._account.ledger.release_intent(entry.intent_key)
+
+    async def _commit_missed(self, entry: JournalEntry, before: str) -> RecoveryAction:
+        """A settled row whose ledger commit was not confirmed: commit it (idempotent)."""
+        hold = None if entry.hold is None else hold_from_json(entry.hold)
+        actual = entry.actual if entry.actual is not None else (entry.estimate or 0)
+        if await self._account.commit_recovered(hold, entry.intent_key, actual):
+            await self._journal.advance(entry.intent_key, JournalState.SUCCEEDED, hold=None)
+        return _action(entry, before, "succeeded", f"ledger commit of {actual} credits replayed")
+
+    async def _book_in_doubt(self, entry: JournalEntry, before: str) -> RecoveryAction:
+        """An in-doubt row with a hold: booked as spent at its estimate, hold dropped."""
+        reason = entry.reason or "in doubt"
+        verdict = Reconciliation(None, None, reason)
+        after = await self._conclude(entry, verdict)
+        return _action(entry, before, after, reason)
+
+    async def _resume_task(
+        self, entry: JournalEntry, before: str, deadline: float
+    ) -> RecoveryAction:
+        kind = PHONE if entry.operation == PHONE.operation.name else EMAIL
+        task_id = entry.task_id
+        assert task_id is not None
+        call = _call_of(entry)
+        if entry.hold is not None:
+            self._tasks.track(
+                task_id,
+                PendingTask(
+                    intent=intent_from_record(entry.request),
+                    hold=hold_from_json(entry.hold),
+                    decision=_decision_of(entry),
+                    policy=self._policies[entry.operation],
+                    call=call,
+                    journal_key=entry.intent_key,
+                    polling=True,
+                    recovered=True,
+                ),
+            )
+        handle = UnlockTaskHandle(
+            guard=self._tasks,
+            kind=kind,
+            task_id=task_id,
+            requested=_body_ids(entry.request),
+            skipped=(),
+        )
+        report = await handle.wait(deadline=max(deadline - anyio.current_time(), 0.0))
+        if report.complete:
+            return _action(
+                entry,
+                before,
+                "succeeded",
+                f"task {task_id} resumed: {report.credits_spent} credits",
+            )
+        await self._conclude_unresolved(
+            entry, f"task {task_id} still running at the recovery deadline"
+        )
+        return _action(entry, before, "unresolved", f"task {task_id} still running")
+
+    async def _reconcile_sending(
+        self, entry: JournalEntry, before: str, deadline: float
+    ) -> RecoveryAction:
+        wait = max(deadline - anyio.current_time() - 1.0, 0.0)
+        # The row turned "sending" just before the send: a crash moments ago may have left
+        # that request on its way, so "no effect yet" needs the same grace as in-process.
+        verdict = await self._doubts.reconcile_after_send(
+            self._policies[entry.operation],
+            _call_of(entry),
+            _decision_of(entry),
+            entry.updated_at,
+            clock=time.time,
+            settle_wait=wait,
+            max_wait=wait,
+        )
+        after = await self._conclude(entry, verdict)
+        return _action(entry, before, after, verdict.reason)
+
+    async def _conclude(self, entry: JournalEntry, verdict: Reconciliation) -> str:
+        """Settle a recovered in-flight intent from its reconciliation verdict."""
+        hold = None if entry.hold is None else hold_from_json(entry.hold)
+        intent = intent_from_record(entry.request)
+        if verdict.charged is False:
+            if hold is not None:
+                await self._account.ledger.release(hold)
+            await self._history.record(
+                Entry(
+                    intent,
+                    SpendOutcome.FAILED_NO_CHARGE,
+                    entry.estimate,
+                    0,
+                    reason=verdict.reason,
+                    journal_key=entry.intent_key,
+                )
+            )
+            return "failed_no_charge"
+        actual = verdict.actual if verdict.actual is not None else (entry.estimate or 0)
+        recorded = await self._account.commit_recovered(hold, entry.intent_key, actual)
+        outcome = SpendOutcome.SUCCEEDED if verdict.charged else SpendOutcome.IN_DOUBT
+        reason = verdict.reason
+        if outcome is SpendOutcome.IN_DOUBT:
+            # Recovery is the last resort: count the estimate as spent (the budget stays
+            # safe) and clear the hold so a later recover() does not process it again.
+            reason = f"counted at the estimate after recovery: {verdict.reason}"
+        record = await self._history.record(
+            Entry(
+                intent,
+                outcome,
+                entry.estimate,
+                actual,
+                reason=reason,
+                journal_key=entry.intent_key,
+                keep_hold=not recorded,
+            )
+        )
+        if outcome is SpendOutcome.IN_DOUBT:
+            self._doubts.note(entry.intent_key, record)
+        return outcome.value
+
+    async def _conclude_unresolved(self, entry: JournalEntry, reason: str) -> None:
+        """A task still running at the recovery deadline: count it (safely) and say why."""
+        pending = None if entry.task_id is None else self._tasks.drop(entry.task_id)
+        hold: Hold | None = pending.hold if pending is not None else None
+        actual = entry.estimate or 0
+        await self._account.commit_recovered(hold, entry.intent_key, actual)
+        await self._journal.advance(
+            entry.intent_key, JournalState.UNRESOLVED, reason=reason, actual=actual
+        )
+
+
+def _booked(amount: int) -> Settled:
+    return Settled(amount, "counted at the estimate by recover(): still in doubt")
 
 
 async def _to_recover(journal: Journal) -> list[JournalEntry]:
-    """Unfinished rows, plus in-doubt rows whose hold was never settled."""
-    doubtful = [e for e in await journal.entries() if e.state is JournalState.IN_DOUBT and e.hold]
-    return [*await journal.unfinished(), *doubtful]
+    """Unfinished rows, plus settled or in-doubt rows whose hold was never dropped."""
+    held = [
+        e
+        for e in await journal.entries()
+        if e.hold and e.state in (JournalState.IN_DOUBT, JournalState.SUCCEEDED)
+    ]
+    return [*await journal.unfinished(), *held]
 
 
-async def _recover_entry(
-    guard: CreditGuard, entry: JournalEntry, deadline: float
-) -> RecoveryAction:
-    before = entry.state.value
-    if entry.state in (JournalState.PLANNED, JournalState.RESERVED):
-        await _release_entry_hold(guard, entry)
-        await guard._journal.advance(
-            JournalState.FAILED_NO_CHARGE, key=entry.intent_key, reason="stopped before sending"
-        )
-        return _action(entry, before, "failed_no_charge", "never sent; hold released")
-    if entry.task_id is not None:
-        return await _resume_task(guard, entry, before, deadline)
-    return await _reconcile_sending(guard, entry, before, deadline)
-
-
-async def _release_entry_hold(guard: CreditGuard, entry: JournalEntry) -> None:
-    if entry.hold is not None:
-        await guard.ledger.release(hold_from_json(entry.hold))
-    else:
-        await guard.ledger.release_intent(entry.intent_key)
-
-
-async def _resume_task(
-    guard: CreditGuard, entry: JournalEntry, before: str, deadline: float
-) -> RecoveryAction:
-    kind = PHONE if entry.operation == PHONE.operation.name else EMAIL
-    intent = intent_from_record(entry.request)
-    task_id = entry.task_id
-    assert task_id is not None
-    if entry.hold is not None:
-        guard._pending[task_id] = PendingTask(
-            intent=intent,
-            hold=hold_from_json(entry.hold),
-            decision=QuoteDecision(credits=entry.estimate),
-            journal_key=entry.intent_key,
-            polling=True,
-            recovered=True,
-        )
-    handle = UnlockTaskHandle(
-        guard=guard, kind=kind, task_id=task_id, requested=_body_ids(entry.request), skipped=()
-    )
-    report = await handle.wait(deadline=max(deadline - anyio.current_time(), 0.0))
-    if report.complete:
-        return _action(
-            entry, before, "succeeded", f"task {task_id} resumed: {report.credits_spent} credits"
-        )
-    await guard._conclude_unresolved(
-        entry, f"task {task_id} still running at the recovery deadline"
-    )
-    return _action(entry, before, "unresolved", f"task {task_id} still running")
-
-
-async def _reconcile_sending(
-    guard: CreditGuard, entry: JournalEntry, before: str, deadline: float
-) -> RecoveryAction:
+def _call_of(entry: JournalEntry) -> Call[Any]:
     operation = _BY_NAME[entry.operation]
     request = entry.request
-    call: Call[Any] = Call(
+    return Call(
         operation=operation,
         path=str(request.get("path", operation.route)),
         decode=lambda data: data,
         body=request.get("body"),
         intent=intent_from_record(request),
     )
-    decision = QuoteDecision(credits=entry.estimate, chargeable_ids=_body_ids(request))
-    wait = max(deadline - anyio.current_time() - 1.0, 0.0)
-    policy = guard._policies[operation.name]
-    # The row turned "sending" just before the send: a crash moments ago may have left
-    # that request on its way, so "no effect yet" needs the same grace as in-process.
-    verdict = await guard._reconcile_after_send(
-        policy, call, decision, entry.updated_at, clock=time.time, settle_wait=wait, max_wait=wait
-    )
-    after = await guard._conclude_recovered(entry, verdict)
-    return _action(entry, before, after, verdict.reason)
+
+
+def _decision_of(entry: JournalEntry) -> QuoteDecision:
+    return QuoteDecision(credits=entry.estimate, chargeable_ids=_body_ids(entry.request))
 
 
 def _body_ids(request: Mapping[str, Any]) -> tuple[str, ...] | None:

@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import attrs
 
 from lensmor_async._core import operations as ops
-from lensmor_async._core.admission import QuoteDecision
 from lensmor_async._core.operations import Operation
+from lensmor_async._core.spend import QuoteDecision
 from lensmor_async.errors import NotFoundError, RateLimitError, ServerError, TransportError
 from lensmor_async.guard._intent import Intent
 from lensmor_async.guard._ledger_protocol import Hold
 
 if TYPE_CHECKING:
-    from lensmor_async.guard._guard_tasks import _TaskMethods
+    from lensmor_async._call import Call
+    from lensmor_async.guard._policies import PaidPolicy
     from lensmor_async.models import UnlockTask, UnlockTaskItem
 
 TERMINAL_TASK_STATES = frozenset({"completed", "failed"})
@@ -49,10 +50,26 @@ class PendingTask:
     intent: Intent
     hold: Hold
     decision: QuoteDecision
+    policy: PaidPolicy
+    call: Call[Any]
+    """The batch as sent (what reconciling a task that ended unresolved checks)."""
     journal_key: str | None = None
     polling: bool = False
     recovered: bool = False
     """Taken over from a crashed process: its hold is not in this guard's local count."""
+
+
+class TaskSettler(Protocol):
+    """The guard's side of a task handle: polls, and settling a finished task's hold."""
+
+    @property
+    def poll_intervals(self) -> tuple[float, ...]: ...
+
+    async def poll_task(self, kind: TaskKind, task_id: str) -> UnlockTask: ...
+
+    async def settle_task(
+        self, kind: TaskKind, task_id: str, report: ContactUnlockReport
+    ) -> int | None: ...
 
 
 @attrs.frozen(slots=True)
@@ -164,7 +181,7 @@ class UnlockTaskHandle:
     def __init__(
         self,
         *,
-        guard: _TaskMethods,
+        guard: TaskSettler,
         kind: TaskKind,
         task_id: str | None,
         requested: Sequence[str] | None,
@@ -186,7 +203,7 @@ class UnlockTaskHandle:
         """Poll the task once (None when nothing was submitted)."""
         if self.task_id is None:
             return None
-        return await self._guard.poll_task(self.kind, self.task_id)  # type: ignore[no-any-return]
+        return await self._guard.poll_task(self.kind, self.task_id)
 
     async def wait(self, deadline: float | None = None) -> ContactUnlockReport:
         """Poll with growing intervals until the task ends or ``deadline`` seconds pass."""
@@ -224,10 +241,6 @@ class UnlockTaskHandle:
 
     async def _settle(self, task: UnlockTask) -> ContactUnlockReport:
         report = self._finish(task)
-        unlocked = tuple(d.personnel_id for d in report.delivered) + report.unlocked_without_email
-        failed = tuple(f.personnel_id for f in report.failed)
-        spent = await self._guard.settle_task(
-            self.kind, task.task_id, unlocked=unlocked, failed=failed
-        )
+        spent = await self._guard.settle_task(self.kind, task.task_id, report)
         self.report = attrs.evolve(report, credits_spent=spent)
         return self.report

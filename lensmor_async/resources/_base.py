@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import copy as _copy
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
+from lensmor_async._call import Call, Runner
 from lensmor_async._core.operations import Operation
-from lensmor_async._pipeline import Call
 from lensmor_async.errors import InvalidRequestError
 from lensmor_async.models import Page
 from lensmor_async.models._converter import structure, structure_page
@@ -71,6 +72,12 @@ class Resource:
 
     def __init__(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
+
+    def rerouted(self, wrap: Callable[[Runner], Runner]) -> Self:
+        """A copy whose calls go to ``wrap(pipeline)`` (how ``guard.quote`` prices a call)."""
+        copy = _copy.copy(self)
+        copy._pipeline = wrap(self._pipeline)  # type: ignore[assignment]
+        return copy
 
     def _run(
         self,

@@ -29,10 +29,21 @@ LATE_COMMIT              handler runs ``late_seconds`` after the request arrived
 STUCK_TASK               handler runs; an unlock task it creates never completes
 TASK_404                 a task poll answers 404 although the task exists
 REDIRECT_CROSS_ORIGIN    302 to ``http://127.0.0.2:1/steal`` (never follow it)
+PATCH                    handler runs (commits, charges), then its 2xx JSON answer is sent
+                         with fields replaced per ``FaultTuning.patch`` (other answers as is)
 =======================  =================================================================
 
 STUCK_TASK applies only to unlock submissions and TASK_404 only to task polls; a
 schedule decision of those kinds on another route is skipped (no fault).
+
+PATCH lies about what happened: ``FaultTuning.patch`` is either a mapping of dotted
+paths into the top-level JSON answer to new values (``{"creditsUsed": -2000}``,
+``{"balanceAfter.totalBalance": 1}``, ``{"items.0.status": "failed"}``; integer
+segments index lists, missing dict keys are created) or a callable that takes the
+parsed body and returns the body to send (it may edit it in place and return it)::
+
+    fake.fault_tuning = FaultTuning(patch={"creditsUsed": -2000})
+    fake.inject(FaultKind.PATCH, route="/external/events/{id}/unlock")
 """
 
 from __future__ import annotations
@@ -44,8 +55,9 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
@@ -62,6 +74,7 @@ __all__ = [
     "FaultSchedule",
     "FaultTuning",
     "InjectedFault",
+    "PatchSpec",
     "apply_fault",
     "fault_applies",
 ]
@@ -89,6 +102,7 @@ class FaultKind(enum.Enum):
     STUCK_TASK = "stuck_task"
     TASK_404 = "task_404"
     REDIRECT_CROSS_ORIGIN = "redirect_cross_origin"
+    PATCH = "patch"
 
 
 TASK_CREATING_ROUTES = frozenset({"/external/contacts/unlock", "/external/contacts/unlock-phone"})
@@ -104,6 +118,10 @@ def fault_applies(kind: FaultKind, route: str) -> bool:
     if kind is FaultKind.TASK_404:
         return route in TASK_POLL_ROUTES
     return True
+
+
+PatchSpec = Mapping[str, Any] | Callable[[Any], Any]
+"""PATCH edits: dotted path -> new value, or a function of the parsed body."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +140,8 @@ class FaultTuning:
     """OVERSIZED_BODY claimed and streamed length."""
     redirect_location: str = "http://127.0.0.2:1/steal"
     """REDIRECT_CROSS_ORIGIN target (loopback, nothing listens there)."""
+    patch: PatchSpec | None = None
+    """PATCH edits of the answer (``None``: the answer is sent unchanged)."""
 
 
 class InjectedFault(NamedTuple):
@@ -406,6 +426,46 @@ async def _redirect(call: _Call) -> web.StreamResponse:
     return response
 
 
+def _set_path(body: Any, path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    node = body
+    for segment in parents:
+        node = node[int(segment)] if isinstance(node, list) else node.setdefault(segment, {})
+    if isinstance(node, list):
+        node[int(last)] = value
+    else:
+        node[last] = value
+
+
+def patch_body(body: Any, patch: PatchSpec) -> Any:
+    """``body`` edited by ``patch`` (see PATCH in the module docstring)."""
+    if callable(patch):
+        return patch(body)
+    for path, value in patch.items():
+        _set_path(body, path, value)
+    return body
+
+
+async def _patch(call: _Call) -> web.StreamResponse:
+    response = await call.commit()
+    patch = call.tuning.patch
+    if patch is None or not 200 <= response.status < 300 or not isinstance(response, web.Response):
+        return response
+    try:
+        body = orjson.loads(_body_of(response))
+    except orjson.JSONDecodeError:
+        return response
+    patched = web.Response(
+        status=response.status,
+        body=orjson.dumps(patch_body(body, patch)),
+        content_type="application/json",
+    )
+    for name, value in response.headers.items():
+        if name.lower() not in ("content-type", "content-length"):
+            patched.headers[name] = value
+    return patched
+
+
 _EFFECTS: dict[FaultKind, _Effect] = {
     FaultKind.COMMIT_THEN_TIMEOUT: _commit_then_timeout,
     FaultKind.COMMIT_THEN_DROP: _commit_then_drop,
@@ -426,6 +486,7 @@ _EFFECTS: dict[FaultKind, _Effect] = {
     FaultKind.STUCK_TASK: _stuck_task,
     FaultKind.TASK_404: _error(404, "NOT_FOUND", "Task not found"),
     FaultKind.REDIRECT_CROSS_ORIGIN: _redirect,
+    FaultKind.PATCH: _patch,
 }
 
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lensmor_async._core.admission import (
+from lensmor_async._core.spend import (
     Admission,
     QuoteDecision,
     admit,

@@ -1,0 +1,458 @@
+"""May this call spend, and how much did it spend? The guard's decisions, as pure functions.
+
+Everything the CreditGuard decides about money is here; the guard does the I/O
+(precheck, balance, ledger, journal, the send) and hands the answers in. Nothing
+here awaits, reads a clock or a ContextVar: the caller passes ``now`` where time
+matters, as ``_core.retry`` does.
+
+Before a send:
+
+1. :func:`refine_with_precheck` / :func:`refine_contact_batch` turn the cost table and
+   a precheck answer into a :class:`QuoteDecision` (credits, free, refused, trimmed ids).
+2. :func:`plan` turns that into what to do: :class:`Refuse`, :class:`AnswerFree`
+   (nothing to buy, nothing to send), :class:`SendFree` (send without a hold) or
+   :class:`Spend` (hold ``required`` credits, confirm, send once).
+3. :func:`balance_source` says whether the balance may come from the cache, and
+   :func:`admit` checks ``required`` against the :class:`AccountView`.
+4. :func:`confirm_needed` says whether an approved quote already covers the spend.
+
+After a send, the settled amount is derived from *all* the evidence, and evidence
+that is impossible (negative, non-numeric, contradictory) never releases credits:
+the intent stays in doubt at its estimate, with the reason (:class:`InDoubt`).
+
+* :func:`settle_answer` settles a synchronous answer (charge field, already-unlocked
+  flag, balance before and after);
+* :func:`settle_submission` an accepted unlock batch (a task id, or why there is none);
+* :func:`settle_task` a finished unlock task from its item outcomes;
+* :func:`settle_verdict` a reconciliation verdict reached without re-sending.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+# Precheck reason codes that mean "nothing to pay for, do not send".
+_NOT_ALLOWED_REASONS = frozenset(
+    {
+        "unlock_in_progress",
+        "state_conflict",
+        "no_contacts_available",
+        "exceed_max_unlock_limit",
+        "invalid_subject",
+        "not_found",
+        "forbidden",
+        "system_error",
+    }
+)
+
+
+@attrs.frozen(slots=True)
+class QuoteDecision:
+    """What a quote says to do: pay ``credits``, run for free, or refuse with a reason."""
+
+    credits: int | None
+    """Expected credits (None = unknown price)."""
+    free: bool = False
+    """Already unlocked (or nothing chargeable): no confirm, no reservation."""
+    refused_reason: str | None = None
+    """A precheck ``reason_code`` that means the action cannot run now."""
+    chargeable_ids: tuple[str, ...] | None = None
+    """For contact unlocks: the deduplicated ids that would actually be charged."""
+    skipped_ids: tuple[str, ...] = ()
+    """For contact unlocks: requested ids left out (already unlocked/unlocking)."""
+    available: int | None = None
+    """The balance precheck reported (``detail.available_balance``), when it did."""
+
+
+def refine_with_precheck(
+    table_credits: int | None,
+    *,
+    allowed: bool,
+    should_charge: bool,
+    credits: int,
+    reason_code: str,
+    available: int | None = None,
+) -> QuoteDecision:
+    """Combine the cost table with a precheck answer for a single-target action."""
+    if reason_code == "already_unlocked" or (allowed and not should_charge):
+        return QuoteDecision(credits=0, free=True)
+    if reason_code == "insufficient_balance":
+        return QuoteDecision(
+            credits=credits or table_credits, refused_reason=reason_code, available=available
+        )
+    if not allowed or reason_code in _NOT_ALLOWED_REASONS:
+        return QuoteDecision(credits=table_credits, refused_reason=reason_code)
+    return QuoteDecision(credits=max(credits, table_credits or 0))
+
+
+def refine_contact_batch(
+    requested: Sequence[str],
+    chargeable: Iterable[str] | None,
+    *,
+    price_per_contact: int | None,
+    precheck_credits: int | None,
+) -> QuoteDecision:
+    """Trim a contact batch to its chargeable ids and price it.
+
+    ``chargeable`` is what precheck (or known state) says would be charged; ``None``
+    means unknown, in which case every requested id is assumed chargeable (the safe,
+    higher estimate).
+    """
+    if chargeable is None:
+        keep = tuple(requested)
+    else:
+        charge = set(chargeable)
+        keep = tuple(i for i in requested if i in charge)
+    kept = set(keep)
+    skipped = tuple(i for i in requested if i not in kept)
+    if not keep:
+        return QuoteDecision(credits=0, free=True, chargeable_ids=(), skipped_ids=skipped)
+    table = None if price_per_contact is None else price_per_contact * len(keep)
+    credits = table if precheck_credits is None else max(precheck_credits, table or 0)
+    return QuoteDecision(credits=credits, chargeable_ids=keep, skipped_ids=skipped)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@attrs.frozen(slots=True)
+class Refuse:
+    """Do not send: the precheck refused, or the price is unknown under a budget."""
+
+    reason: str
+    """A precheck ``reason_code`` or ``unknown_price``."""
+
+
+@attrs.frozen(slots=True)
+class AnswerFree:
+    """Nothing chargeable: answer without sending (the policy builds the answer)."""
+
+
+@attrs.frozen(slots=True)
+class SendFree:
+    """Already unlocked: send without a hold or a confirmation (the server charges 0)."""
+
+
+@attrs.frozen(slots=True)
+class Spend:
+    """Hold ``required`` credits, confirm, send once, settle."""
+
+    required: int
+
+
+Plan = Refuse | AnswerFree | SendFree | Spend
+
+
+def plan(
+    quote: QuoteDecision, *, can_answer_free: bool, confirm_free: bool, budgeted: bool
+) -> Plan:
+    """What a priced call may do.
+
+    ``can_answer_free``: the policy can answer a free call without a round trip;
+    ``confirm_free``: the user wants even free paid calls confirmed (so they are held
+    at 0 and confirmed like any spend); ``budgeted``: a budget caps this guard, so an
+    unknown price cannot be held and must be refused.
+    """
+    if quote.refused_reason is not None:
+        return Refuse(quote.refused_reason)
+    if quote.free and can_answer_free:
+        return AnswerFree()
+    if quote.free and not confirm_free:
+        return SendFree()
+    if quote.credits is None:
+        return Refuse("unknown_price") if budgeted else Spend(0)
+    return Spend(quote.credits)
+
+
+@attrs.frozen(slots=True)
+class AccountView:
+    """What the guard knows of the account when it admits a spend."""
+
+    balance: int | None
+    """The total balance as last known (None: unknown, e.g. never fetched)."""
+    held: int
+    """Credits this guard holds for calls in flight, tasks and in-doubt intents."""
+    latched_402: bool = False
+    """The server answered 402 and no refresh has shown enough credits since."""
+
+
+@attrs.frozen(slots=True)
+class Admission:
+    """Whether a spend may be reserved, and if not, what was short."""
+
+    ok: bool
+    required: int
+    available: int | None = None
+    reason: str | None = None
+
+
+def admit(required: int, *, balance: int | None, held: int, latched_402: bool) -> Admission:
+    """Check a spend against the known balance minus this guard's outstanding holds."""
+    if latched_402:
+        return Admission(False, required, available=balance, reason="server_402_latched")
+    if balance is None:
+        return Admission(True, required)
+    available = balance - held
+    if required > available:
+        return Admission(False, required, available=max(available, 0), reason="balance")
+    return Admission(True, required, available=available)
+
+
+def admit_view(required: int, view: AccountView) -> Admission:
+    """:func:`admit` for an :class:`AccountView`."""
+    return admit(required, balance=view.balance, held=view.held, latched_402=view.latched_402)
+
+
+LATCH_RECHECK_SECONDS = 1.0
+
+
+def balance_source(
+    *,
+    latched_402: bool,
+    latch_checked_at: float,
+    now: float,
+    recheck: float = LATCH_RECHECK_SECONDS,
+) -> str:
+    """Where the balance for an admission comes from.
+
+    ``"cache"``: the cached balance (refreshed when older than its TTL); ``"latched"``:
+    the 402 latch holds and was checked less than ``recheck`` seconds ago, so refuse
+    without I/O; ``"refresh"``: latched, and time to ask the server again (only a
+    refresh that shows enough credits lifts the latch).
+    """
+    if not latched_402:
+        return "cache"
+    return "latched" if now - latch_checked_at < recheck else "refresh"
+
+
+def confirm_needed(
+    approved_credits: int | None,
+    approved_balance: int | None,
+    *,
+    approved: bool,
+    credits: int | None,
+    balance: int,
+) -> bool:
+    """False only when a person approved exactly this price at a balance that still stands."""
+    if not approved:
+        return True
+    unchanged = credits == approved_credits
+    return not (unchanged and (approved_balance is None or balance >= approved_balance))
+
+
+def budget_remaining(budget: int | None, *, spent: int, held: int) -> int | None:
+    """Room left under a budget (None: no cap); never negative."""
+    return None if budget is None else max(budget - spent - held, 0)
+
+
+# --------------------------------------------------------------------------- settlement
+
+
+@attrs.frozen(slots=True)
+class Settled:
+    """The evidence agrees: ``actual`` credits were spent."""
+
+    actual: int
+    reason: str | None = None
+
+
+@attrs.frozen(slots=True)
+class InDoubt:
+    """The evidence does not establish the charge: keep ``amount`` held and say why."""
+
+    amount: int
+    reason: str
+
+
+Settlement = Settled | InDoubt
+
+
+def valid_credits(value: object) -> int | None:
+    """A charge figure the evidence may use: a whole number >= 0 (bools are not numbers)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return None
+    return value
+
+
+def _doubt(estimate: int | None, reported: object, reason: str) -> InDoubt:
+    seen = valid_credits(reported) or 0
+    return InDoubt(max(estimate or 0, seen), reason)
+
+
+def settle_answer(
+    estimate: int | None,
+    reported: object,
+    *,
+    expected_charge: bool,
+    already_unlocked: bool | None = None,
+    balance_before: int | None = None,
+    balance_after: int | None = None,
+) -> Settlement:
+    """Settle a synchronous paid answer from its charge field and the other evidence.
+
+    ``reported`` is the answer's charge field as received (``creditsUsed``; None when
+    the route has none: then the balance delta is the measure). ``expected_charge``:
+    the quote said this call costs credits. A contradiction (a charge field that is
+    not a whole number >= 0, "not already unlocked" with 0 credits, or 0 credits while
+    the balance fell by the estimate) keeps the estimate in doubt.
+    """
+    delta = _delta(balance_before, balance_after)
+    if reported is None:
+        if delta is None:
+            return _doubt(estimate, None, "no charge figure and no balance to measure it")
+        return Settled(delta, "measured from the balance")
+    credits = valid_credits(reported)
+    if credits is None:
+        return _doubt(estimate, reported, f"impossible credits figure {reported!r}")
+    if credits == 0 and expected_charge and already_unlocked is False:
+        return _doubt(estimate, credits, "not already unlocked, yet 0 credits reported")
+    if (
+        credits == 0
+        and expected_charge
+        and already_unlocked is None
+        and delta is not None
+        and delta >= (estimate or 1)
+    ):
+        return _doubt(estimate, credits, f"0 credits reported while the balance fell by {delta}")
+    if credits > 0 and not expected_charge:
+        return Settled(credits, "charged although the quote said free")
+    return Settled(credits)
+
+
+def _delta(before: int | None, after: int | None) -> int | None:
+    if before is None or after is None:
+        return None
+    return max(before - after, 0)
+
+
+def settle_submission(
+    estimate: int | None,
+    *,
+    task_id: object,
+    sent_ids: Sequence[str],
+    skipped_by_server: Iterable[str] = (),
+) -> Settlement | None:
+    """An accepted unlock batch: None while its task runs (the hold stays), else settled.
+
+    Without a task id, only a server that reports every sent id as skipped settles at
+    0; otherwise the batch may have been charged and stays in doubt.
+    """
+    if isinstance(task_id, str) and task_id:
+        return None
+    if task_id is not None:
+        return _doubt(estimate, None, f"impossible task id {task_id!r}")
+    unaccounted = set(sent_ids) - set(skipped_by_server)
+    if not unaccounted:
+        return Settled(0, "every contact already unlocked or unlocking")
+    return _doubt(estimate, None, f"accepted without a task id for {len(unaccounted)} contacts")
+
+
+def task_charge(
+    *,
+    price_per_item: int,
+    unlocked: int,
+    failed: int,
+    charge_failed_items: bool,
+) -> int:
+    """Credits a finished (or partly finished) unlock task cost.
+
+    Unlocked items are charged whether or not a value (email/phone) was found;
+    failed items are charged only when the plan says so; unresolved items are
+    still held by the caller, so they are not counted here.
+    """
+    charged_items = unlocked + (failed if charge_failed_items else 0)
+    return price_per_item * charged_items
+
+
+def settle_task(
+    *,
+    price_per_item: int,
+    unlocked: int,
+    failed: int,
+    unresolved: int,
+    charge_failed_items: bool,
+) -> Settlement:
+    """A task that ended: its charged items settle; items it never resolved stay in doubt."""
+    charged = task_charge(
+        price_per_item=price_per_item,
+        unlocked=unlocked,
+        failed=failed,
+        charge_failed_items=charge_failed_items,
+    )
+    if unresolved:
+        return InDoubt(
+            charged + price_per_item * unresolved,
+            f"the task ended with {unresolved} contacts unresolved",
+        )
+    return Settled(charged)
+
+
+def settle_verdict(
+    charged: bool | None, actual: object, *, estimate: int | None, reason: str
+) -> Settlement:
+    """A reconciliation verdict: charged (at ``actual``, else the estimate), not, or unknown."""
+    if charged is None:
+        return _doubt(estimate, None, reason)
+    if not charged:
+        return Settled(0, reason)
+    if actual is None:
+        return Settled(estimate or 0, reason)
+    credits = valid_credits(actual)
+    if credits is None:
+        return _doubt(estimate, actual, f"impossible credits figure {actual!r}")
+    return Settled(credits, reason)
+
+
+@attrs.frozen(slots=True)
+class Evidence:
+    """What a paid answer says about its charge, as the route's policy read it."""
+
+    reported: object = None
+    """The charge field as received (``creditsUsed``, or items x price); None: none."""
+    expected_charge: bool = True
+    """The quote said this call costs credits (False: it was sent as free)."""
+    already_unlocked: bool | None = None
+    balance_after: int | None = None
+    """The balance the answer reports (``balanceAfter.totalBalance``), if any."""
+    submission: bool = False
+    """An unlock batch: it settles through its task (see :func:`settle_submission`)."""
+    task_id: object = None
+    sent_ids: tuple[str, ...] = ()
+    skipped_by_server: tuple[str, ...] = ()
+
+    @property
+    def needs_balance(self) -> bool:
+        """Only a fresh balance can measure this spend (no charge figure, none reported)."""
+        return not self.submission and self.reported is None and self.balance_after is None
+
+
+def settle_evidence(
+    evidence: Evidence,
+    *,
+    estimate: int | None,
+    balance_before: int | None,
+    balance_now: int | None = None,
+) -> Settlement | None:
+    """Settle a paid answer from its evidence; None while its task runs (the hold stays).
+
+    ``balance_now`` is a balance fetched after the answer, for spends only the
+    balance can measure.
+    """
+    if evidence.submission:
+        return settle_submission(
+            estimate,
+            task_id=evidence.task_id,
+            sent_ids=evidence.sent_ids,
+            skipped_by_server=evidence.skipped_by_server,
+        )
+    after = evidence.balance_after if evidence.balance_after is not None else balance_now
+    return settle_answer(
+        estimate,
+        evidence.reported,
+        expected_charge=evidence.expected_charge,
+        already_unlocked=evidence.already_unlocked,
+        balance_before=balance_before,
+        balance_after=after,
+    )
