@@ -17,7 +17,7 @@ import orjson
 
 from benchmarks._payloads import Payloads
 from lensmor_async.models import CreditBalance, Person
-from lensmor_async.models._converter import structure, structure_page
+from lensmor_async.models.converter import structure, structure_page
 
 
 @attrs.frozen

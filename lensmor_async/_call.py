@@ -16,7 +16,7 @@ import attrs
 from lensmor_async._core.operations import Operation
 
 if TYPE_CHECKING:
-    from lensmor_async.guard._intent import Intent
+    from lensmor_async._intent import Intent
     from lensmor_async.transport import QueryParams
 
 T = TypeVar("T")

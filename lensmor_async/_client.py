@@ -18,8 +18,7 @@ from lensmor_async._pipeline import Pipeline
 from lensmor_async.transport import PooledTransport, SessionTransport, Transport
 
 if TYPE_CHECKING:
-    from lensmor_async.guard import CreditGuard
-    from lensmor_async.guard._recovery import RecoveryReport
+    from lensmor_async.guard import CreditGuard, RecoveryReport
     from lensmor_async.models import CreditBalance, PrecheckResult, UnlockTask
     from lensmor_async.resources import (
         Actions,
@@ -97,8 +96,8 @@ class AsyncLensmor:
         self._owns_transport = transport is None
         # Imported here, not at module level: `import lensmor_async` stays close to the
         # dependencies' import time; the guard loads with the first client.
+        from lensmor_async._intent import account_fingerprint
         from lensmor_async.guard import CreditGuard
-        from lensmor_async.guard._journaling import account_fingerprint
 
         self.guard = guard if guard is not None else CreditGuard()
         self._wire(Pipeline(config, self._transport, self.guard))

@@ -58,7 +58,7 @@ from lensmor_async.models import (
     UnlockTask,
     VisitorUnlockResult,
 )
-from lensmor_async.models._converter import (
+from lensmor_async.models.converter import (
     _fast_fn,
     _page_class,
     _structure_slow,

@@ -33,7 +33,7 @@ from lensmor_async.models import (
     UnlockTask,
     UnlockTaskItem,
 )
-from lensmor_async.models._converter import (
+from lensmor_async.models.converter import (
     _fast_fn,
     _page_class,
     _Shapes,

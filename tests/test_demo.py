@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from lensmor_async._demo import run_demo
 from lensmor_async.cli import EXIT_OK, main
+from lensmor_async.cli._demo import run_demo
 
 TRUTH_LINE = re.compile(
     r"^server truth ledger: (\d+) credits charged, (\d+) refunded, net (\d+); "

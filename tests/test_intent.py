@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lensmor_async.guard._intent import Intent
+from lensmor_async._intent import Intent
 
 KEY = "sk_live_0123456789abcdef"
 

@@ -44,8 +44,8 @@ from lensmor_async.models import (
     UnlockTaskItem,
     VisitorUnlockResult,
 )
-from lensmor_async.models._converter import structure, structure_page
 from lensmor_async.models._fields import EMPTY
+from lensmor_async.models.converter import structure, structure_page
 
 
 def _page(items: list[Any], **extra: Any) -> dict[str, Any]:

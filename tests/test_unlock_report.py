@@ -15,7 +15,7 @@ from lensmor_async.guard._tasks import (
     build_report,
 )
 from lensmor_async.models import UnlockTask
-from lensmor_async.models._converter import structure
+from lensmor_async.models.converter import structure
 
 
 def task(

@@ -115,3 +115,21 @@ PAID_OPERATIONS: tuple[Operation, ...] = (
     PERSONNEL_UNLOCK_LINKEDIN,
     PERSONNEL_GENERATE_OUTREACH,
 )
+
+
+@attrs.frozen(slots=True)
+class TaskKind:
+    """Email or phone unlock: which routes to call and which value an item carries."""
+
+    name: str
+    operation: Operation
+    poll_operation: Operation
+    value_field: str
+
+    @property
+    def phone(self) -> bool:
+        return self.name == "phone"
+
+
+EMAIL = TaskKind("email", CONTACTS_UNLOCK, CONTACTS_UNLOCK_TASK, "email")
+PHONE = TaskKind("phone", CONTACTS_UNLOCK_PHONE, CONTACTS_PHONE_TASK, "phone")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable
 from datetime import date, datetime
+from typing import TypeGuard
 
 from lensmor_async.errors import InvalidRequestError
 
@@ -141,3 +143,11 @@ def check_string_list(
         return None
     items = (values,) if isinstance(values, str) else tuple(values)
     return tuple(check_text(name, v, max_length=max_length, required=True) or "" for v in items)
+
+
+def is_seconds(value: object, *, allow_zero: bool = False) -> TypeGuard[int | float]:
+    """Whether ``value`` is a finite number of seconds > 0 (>= 0 with ``allow_zero``)."""
+    # bool is an int subclass, but True seconds is always a caller bug.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return False
+    return value >= 0 if allow_zero else value > 0

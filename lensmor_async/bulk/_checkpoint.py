@@ -7,7 +7,7 @@ An item is written the moment its ``work`` returns, before it counts as done. Th
 is private (mode 0600) and uses WAL with ``synchronous = NORMAL``: a committed row
 survives a crash or ``kill -9`` of the process (what resuming is for); only a power cut
 can lose the last few rows, and then those items run again. Busy handling and
-threading are :class:`~lensmor_async.guard._sqlite_store.SqliteStore`'s, as for the
+threading are :class:`~lensmor_async._sqlite_store.SqliteStore`'s, as for the
 spend journal and the SQLite ledger.
 """
 
@@ -22,8 +22,8 @@ from typing import Any
 
 import orjson
 
+from lensmor_async._sqlite_store import SqliteStore
 from lensmor_async.errors import InvalidRequestError
-from lensmor_async.guard._sqlite_store import SqliteStore
 
 __all__ = ["BulkCheckpoint"]
 

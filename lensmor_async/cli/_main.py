@@ -227,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = Console(secret=os.environ.get(API_KEY_ENV))
     try:
         if args.command == "demo":
-            from lensmor_async._demo import run_demo
+            from lensmor_async.cli._demo import run_demo
 
             return anyio.run(run_demo)
         anyio.run(_run, args, console)

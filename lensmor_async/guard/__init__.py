@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from lensmor_async._core.costs import CostTable, Price
+from lensmor_async._intent import Intent
 from lensmor_async._lazy import lazy_getattr
 from lensmor_async.guard._confirm import (
     ConfirmCallback,
@@ -13,7 +14,6 @@ from lensmor_async.guard._confirm import (
     confirm_up_to,
 )
 from lensmor_async.guard._guard import CreditGuard
-from lensmor_async.guard._intent import Intent
 from lensmor_async.guard._journal_protocol import Claim, Journal, JournalEntry, JournalState
 from lensmor_async.guard._ledger_memory import InMemoryLedger
 from lensmor_async.guard._ledger_protocol import Hold, Ledger, LedgerSnapshot

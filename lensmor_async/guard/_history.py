@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from lensmor_async.guard._intent import Intent
+from lensmor_async._intent import Intent
 from lensmor_async.guard._journal_protocol import JournalState
 from lensmor_async.guard._journaling import IntentJournal
 from lensmor_async.guard._records import SpendOutcome, SpendRecord

@@ -20,11 +20,11 @@ import attrs
 
 from lensmor_async._core.reconciliation import wait_before_not_executed
 from lensmor_async._core.spend import InDoubt, QuoteDecision, Settled, settle_verdict
+from lensmor_async._intent import Intent
 from lensmor_async.errors import SpendInDoubtError
 from lensmor_async.guard._account import Account
 from lensmor_async.guard._cleanup import Hurry
 from lensmor_async.guard._history import Entry, History
-from lensmor_async.guard._intent import Intent
 from lensmor_async.guard._journaling import REPEATABLE_OPERATIONS
 from lensmor_async.guard._ledger_protocol import Hold
 from lensmor_async.guard._policies import PaidPolicy, Reconciliation

@@ -19,7 +19,7 @@ fails the paid call closed.
 
 The file is created with mode 0600 before SQLite opens it. That machinery (threads,
 WAL, busy retries, the private file) is
-:class:`~lensmor_async.guard._sqlite_store.SqliteStore`, shared with the SQLite
+:class:`~lensmor_async._sqlite_store.SqliteStore`, shared with the SQLite
 ledger and the bulk checkpoint.
 """
 
@@ -35,11 +35,11 @@ from typing import Any, Final
 import attrs
 import orjson
 
+from lensmor_async._sqlite_store import SqliteStore
 from lensmor_async.errors import CreditError, InvalidRequestError
 from lensmor_async.guard._journal_protocol import Claim, JournalEntry, JournalState
 from lensmor_async.guard._ledger_common import check_amount, check_intent_key
 from lensmor_async.guard._ledger_protocol import Hold
-from lensmor_async.guard._sqlite_store import SqliteStore
 
 __all__ = ["SqliteJournal", "legal_transition"]
 

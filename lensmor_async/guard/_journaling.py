@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lensmor_async.guard._intent import Intent
+from lensmor_async._intent import Intent
 from lensmor_async.guard._journal_protocol import Claim, Journal, JournalEntry, JournalState
 from lensmor_async.guard._ledger_protocol import Hold
 
@@ -25,11 +25,6 @@ REPEATABLE_OPERATIONS = frozenset({"exhibitors.search_by_company_name", "exhibit
 def owner_id() -> str:
     """``host:pid`` of this process (used to tell crashed owners from live ones)."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-def account_fingerprint(api_key: str) -> str:
-    """A stable account id for journal keys: a digest, never the key itself."""
-    return hashlib.sha256(b"lensmor-account:" + api_key.encode()).hexdigest()[:16]
 
 
 def hold_to_json(hold: Hold) -> dict[str, Any]:

@@ -6,10 +6,9 @@ and every backend refuses the same arguments with the same error.
 
 from __future__ import annotations
 
-import math
 import uuid
-from typing import TypeGuard
 
+from lensmor_async._core.validation import is_seconds
 from lensmor_async.errors import BudgetExceededError, ConfigurationError, InvalidRequestError
 from lensmor_async.guard._ledger_protocol import Hold
 
@@ -36,14 +35,6 @@ DEFAULT_HOLD_TTL = 600.0
 
 DEFAULT_COMMIT_RETENTION = 7 * 24 * 3600.0
 """Seconds a committed hold id is remembered (a repeated commit within it is a no-op)."""
-
-
-def is_seconds(value: object, *, allow_zero: bool = False) -> TypeGuard[int | float]:
-    """Whether ``value`` is a finite number of seconds > 0 (>= 0 with ``allow_zero``)."""
-    # bool is an int subclass, but True seconds is always a caller bug.
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return False
-    return value >= 0 if allow_zero else value > 0
 
 
 def check_budget(budget: object) -> int | None:

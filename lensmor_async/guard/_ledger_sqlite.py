@@ -7,7 +7,7 @@ mode lets snapshots read while a writer works, and the busy timeout makes writer
 queue for the lock instead of failing at once.
 
 The file, its threads and its locking are
-:class:`~lensmor_async.guard._sqlite_store.SqliteStore`'s (shared with the spend
+:class:`~lensmor_async._sqlite_store.SqliteStore`'s (shared with the spend
 journal): transactions run in a worker thread, never blocking the event loop, and
 ``SQLITE_BUSY`` never reaches the caller: a busy transaction is retried with a short,
 jittered backoff until ``busy_timeout`` seconds have passed, then the caller gets a
@@ -38,6 +38,7 @@ import os
 import sqlite3
 import time
 
+from lensmor_async._sqlite_store import SqliteStore
 from lensmor_async.errors import ConfigurationError
 from lensmor_async.guard._ledger_common import (
     DEFAULT_COMMIT_RETENTION,
@@ -55,7 +56,6 @@ from lensmor_async.guard._ledger_common import (
     new_hold_id,
 )
 from lensmor_async.guard._ledger_protocol import Hold, LedgerSnapshot, StaleHoldError
-from lensmor_async.guard._sqlite_store import SqliteStore
 
 __all__ = ["SqliteLedger"]
 

@@ -21,7 +21,7 @@ from lensmor_async._core.spend import (
     refine_contact_batch,
     refine_with_precheck,
 )
-from lensmor_async.guard._intent import Intent
+from lensmor_async._intent import Intent
 from lensmor_async.guard._journal_protocol import JournalEntry
 from lensmor_async.guard._services import GuardServices
 from lensmor_async.guard._state import UnlockState

@@ -9,8 +9,8 @@ import attrs
 
 from lensmor_async._call import Approval, Call, Sender, SendProbe
 from lensmor_async._core.spend import QuoteDecision
+from lensmor_async._intent import Intent
 from lensmor_async.errors import ConfigurationError
-from lensmor_async.guard._intent import Intent
 from lensmor_async.guard._ledger_protocol import Hold
 from lensmor_async.guard._policies import PaidPolicy
 

@@ -7,7 +7,7 @@ import time
 
 import attrs
 
-from lensmor_async.guard._intent import Intent
+from lensmor_async._intent import Intent
 
 
 class SpendOutcome(enum.Enum):

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 from lensmor_async._core.costs import CostTable
 from lensmor_async._core.spend import InDoubt, settle_task
+from lensmor_async._intent import Intent
 from lensmor_async.guard._account import Account
 from lensmor_async.guard._cleanup import finish
 from lensmor_async.guard._history import Entry, History
 from lensmor_async.guard._in_doubt import Doubt, Doubts
-from lensmor_async.guard._intent import Intent
 from lensmor_async.guard._journal_protocol import JournalState
 from lensmor_async.guard._journaling import IntentJournal
 from lensmor_async.guard._records import SpendOutcome

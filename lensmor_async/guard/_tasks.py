@@ -9,11 +9,23 @@ from typing import TYPE_CHECKING, Any, Protocol
 import anyio
 import attrs
 
-from lensmor_async._core import operations as ops
-from lensmor_async._core.operations import Operation
+from lensmor_async._core.operations import EMAIL, PHONE, TaskKind
+
+__all__ = [
+    "EMAIL",
+    "PHONE",
+    "ContactUnlockReport",
+    "DeliveredContact",
+    "FailedContact",
+    "PendingTask",
+    "TaskKind",
+    "TaskSettler",
+    "UnlockTaskHandle",
+    "build_report",
+]
 from lensmor_async._core.spend import QuoteDecision
+from lensmor_async._intent import Intent
 from lensmor_async.errors import NotFoundError, RateLimitError, ServerError, TransportError
-from lensmor_async.guard._intent import Intent
 from lensmor_async.guard._ledger_protocol import Hold
 
 if TYPE_CHECKING:
@@ -23,24 +35,6 @@ if TYPE_CHECKING:
 
 TERMINAL_TASK_STATES = frozenset({"completed", "failed"})
 _MAX_POLL_FAILURES = 20
-
-
-@attrs.frozen(slots=True)
-class TaskKind:
-    """Email or phone unlock: which routes to call and which value an item carries."""
-
-    name: str
-    operation: Operation
-    poll_operation: Operation
-    value_field: str
-
-    @property
-    def phone(self) -> bool:
-        return self.name == "phone"
-
-
-EMAIL = TaskKind("email", ops.CONTACTS_UNLOCK, ops.CONTACTS_UNLOCK_TASK, "email")
-PHONE = TaskKind("phone", ops.CONTACTS_UNLOCK_PHONE, ops.CONTACTS_PHONE_TASK, "phone")
 
 
 @attrs.define(slots=True)

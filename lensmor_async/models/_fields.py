@@ -17,7 +17,7 @@ import attrs
 EMPTY: Mapping[str, Any] = MappingProxyType({})
 """The shared, immutable, empty mapping every model uses for an empty ``extra``."""
 
-# Metadata keys read by models/_converter.py.
+# Metadata keys read by models/converter.py.
 WIRE = "lensmor_wire"
 KIND = "lensmor_kind"
 ALIASES = "lensmor_aliases"

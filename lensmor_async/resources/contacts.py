@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from lensmor_async._core import operations as ops
+from lensmor_async._core.operations import EMAIL, PHONE, TaskKind
 from lensmor_async._core.validation import (
     check_id,
     check_ids,
@@ -13,14 +14,13 @@ from lensmor_async._core.validation import (
     check_task_id,
     check_text,
 )
-from lensmor_async.guard._intent import Intent
-from lensmor_async.guard._tasks import EMAIL, PHONE, TaskKind, UnlockTaskHandle
+from lensmor_async._intent import Intent
 from lensmor_async.models import Page, Person, UnlockSubmission, UnlockTask
 from lensmor_async.resources._base import Resource, build_query, model_decoder, page_decoder
 
 if TYPE_CHECKING:
     from lensmor_async._pipeline import Pipeline
-    from lensmor_async.guard import CreditGuard
+    from lensmor_async.guard import CreditGuard, UnlockTaskHandle
 
 _PERSON_PAGE = page_decoder(Person)
 _SUBMISSION = model_decoder(UnlockSubmission)

@@ -15,7 +15,7 @@ from lensmor_async._core.validation import (
     check_string_list,
     check_text,
 )
-from lensmor_async.guard._intent import Intent
+from lensmor_async._intent import Intent
 from lensmor_async.models import (
     Event,
     EventBrief,
@@ -25,7 +25,7 @@ from lensmor_async.models import (
     FitScore,
     Page,
 )
-from lensmor_async.models._converter import structure
+from lensmor_async.models.converter import structure
 from lensmor_async.resources._base import (
     PageIterator,
     Resource,

@@ -14,8 +14,8 @@ from lensmor_async._core.validation import (
     check_string_list,
     check_text,
 )
+from lensmor_async._intent import Intent
 from lensmor_async.errors import InvalidRequestError
-from lensmor_async.guard._intent import Intent
 from lensmor_async.models import Event, Exhibitor, ExhibitorEventMatch, ExhibitorProfile, Page
 from lensmor_async.resources._base import (
     PageIterator,

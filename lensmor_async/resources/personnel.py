@@ -14,8 +14,8 @@ from lensmor_async._core.validation import (
     check_page,
     check_text,
 )
+from lensmor_async._intent import Intent
 from lensmor_async.errors import InvalidRequestError
-from lensmor_async.guard._intent import Intent
 from lensmor_async.models import (
     Event,
     LinkedinActivityUnlockResult,

@@ -32,8 +32,8 @@ from typing import Literal, TypeVar
 import anyio
 import anyio.to_thread
 
+from lensmor_async._core.validation import is_seconds
 from lensmor_async.errors import ConfigurationError, InvalidRequestError, LedgerUnavailableError
-from lensmor_async.guard._ledger_common import is_seconds
 
 __all__ = ["Mode", "SqliteStore"]
 

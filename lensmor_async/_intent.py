@@ -44,3 +44,8 @@ class Intent:
             else ""
         )
         return f"{self.operation} [{head}]{scope}"
+
+
+def account_fingerprint(api_key: str) -> str:
+    """A stable account id for journal keys: a digest, never the key itself."""
+    return hashlib.sha256(b"lensmor-account:" + api_key.encode()).hexdigest()[:16]
