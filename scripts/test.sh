@@ -9,5 +9,6 @@ echo "== ruff"; .venv/bin/ruff check .
 echo "== ruff format"; .venv/bin/ruff format --check .
 echo "== mypy --strict"; .venv/bin/mypy --strict lensmor_async
 .venv/bin/mypy --strict --explicit-package-bases examples
+.venv/bin/mypy --strict tests/typecheck  # typing contracts (e.g. guard.quote keeps signatures)
 # The docs build (mkdocs --strict, no warnings) runs inside pytest: tests/test_docs_examples.py.
 echo "== pytest"; exec .venv/bin/python -m pytest "$@"

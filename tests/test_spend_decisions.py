@@ -1,4 +1,8 @@
-"""Pure guard decisions: precheck refinement, contact-batch trimming, admission, task charges."""
+"""The spend decision (``_core.spend``), pure: no event loop, no I/O, Hypothesis where it helps.
+
+Precheck refinement, contact-batch trimming, the plan, admission, the 402 latch, approved
+quotes, and settlement from evidence (impossible evidence never releases credits).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,28 @@ from hypothesis import strategies as st
 
 from lensmor_async._core.spend import (
     Admission,
+    AnswerFree,
+    Evidence,
+    InDoubt,
     QuoteDecision,
+    Refuse,
+    SendFree,
+    Settled,
+    Spend,
     admit,
+    balance_source,
+    budget_remaining,
+    confirm_needed,
+    plan,
     refine_contact_batch,
     refine_with_precheck,
+    settle_answer,
+    settle_evidence,
+    settle_submission,
+    settle_task,
+    settle_verdict,
     task_charge,
+    valid_credits,
 )
 
 # --- refine_with_precheck -----------------------------------------------------------------
@@ -237,3 +258,274 @@ def test_task_charge_counts_failed_items_when_the_plan_charges_them() -> None:
 
 def test_task_charge_of_nothing_is_zero() -> None:
     assert task_charge(price_per_item=150, unlocked=0, failed=0, charge_failed_items=True) == 0
+
+
+# --------------------------------------------------------------------------- plan
+
+credits_st = st.none() | st.integers(min_value=0, max_value=10_000)
+evidence_value_st = st.one_of(
+    st.none(),
+    st.integers(min_value=-10_000, max_value=10_000),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=5),
+    st.booleans(),
+)
+
+
+@given(
+    credits=credits_st,
+    free=st.booleans(),
+    refused=st.none() | st.sampled_from(["insufficient_balance", "not_found"]),
+    can_answer_free=st.booleans(),
+    confirm_free=st.booleans(),
+    budgeted=st.booleans(),
+)
+def test_plan_never_sends_a_refused_call_and_holds_the_whole_price(
+    credits: int | None,
+    free: bool,
+    refused: str | None,
+    can_answer_free: bool,
+    confirm_free: bool,
+    budgeted: bool,
+) -> None:
+    quote = QuoteDecision(credits=credits, free=free, refused_reason=refused)
+    step = plan(
+        quote, can_answer_free=can_answer_free, confirm_free=confirm_free, budgeted=budgeted
+    )
+    if refused is not None:
+        assert step == Refuse(refused)
+    elif isinstance(step, Spend):
+        # A spend holds the quoted price; an unknown price is held at 0 only without a budget.
+        assert step.required == (credits if credits is not None else 0)
+        assert credits is not None or not budgeted
+    elif isinstance(step, AnswerFree | SendFree):
+        assert free
+    else:
+        assert step == Refuse("unknown_price")
+        assert credits is None
+        assert budgeted
+
+
+def test_plan_confirms_free_calls_when_asked_to() -> None:
+    quote = QuoteDecision(credits=0, free=True)
+    assert plan(quote, can_answer_free=False, confirm_free=True, budgeted=True) == Spend(0)
+    assert plan(quote, can_answer_free=False, confirm_free=False, budgeted=True) == SendFree()
+    assert plan(quote, can_answer_free=True, confirm_free=True, budgeted=True) == AnswerFree()
+
+
+@given(
+    latched=st.booleans(),
+    checked=st.floats(min_value=0, max_value=100),
+    now=st.floats(min_value=0, max_value=100),
+)
+def test_a_402_latch_refuses_without_io_until_the_recheck_is_due(
+    latched: bool, checked: float, now: float
+) -> None:
+    source = balance_source(latched_402=latched, latch_checked_at=checked, now=now, recheck=1.0)
+    if not latched:
+        assert source == "cache"
+    else:
+        assert source == ("latched" if now - checked < 1.0 else "refresh")
+
+
+@given(
+    approved_credits=credits_st,
+    approved_balance=st.none() | st.integers(min_value=0, max_value=10_000),
+    credits=credits_st,
+    balance=st.integers(min_value=0, max_value=10_000),
+)
+def test_an_approved_quote_skips_the_confirm_only_when_nothing_moved_against_the_spender(
+    approved_credits: int | None,
+    approved_balance: int | None,
+    credits: int | None,
+    balance: int,
+) -> None:
+    needed = confirm_needed(
+        approved_credits, approved_balance, approved=True, credits=credits, balance=balance
+    )
+    unchanged = credits == approved_credits and (
+        approved_balance is None or balance >= approved_balance
+    )
+    assert needed is not unchanged
+    assert confirm_needed(None, None, approved=False, credits=credits, balance=balance)
+
+
+@given(
+    budget=st.none() | st.integers(min_value=0, max_value=10_000),
+    spent=st.integers(min_value=0, max_value=20_000),
+    held=st.integers(min_value=0, max_value=20_000),
+)
+def test_budget_remaining_is_never_negative(budget: int | None, spent: int, held: int) -> None:
+    left = budget_remaining(budget, spent=spent, held=held)
+    if budget is None:
+        assert left is None
+    else:
+        assert left == max(budget - spent - held, 0)
+
+
+# --------------------------------------------------------------------------- settlement
+
+
+@given(
+    estimate=credits_st,
+    reported=evidence_value_st,
+    expected_charge=st.booleans(),
+    already_unlocked=st.none() | st.booleans(),
+    before=st.none() | st.integers(min_value=0, max_value=100_000),
+    after=st.none() | st.integers(min_value=0, max_value=100_000),
+)
+def test_settlement_is_never_negative_and_impossible_evidence_never_releases_the_estimate(
+    estimate: int | None,
+    reported: object,
+    expected_charge: bool,
+    already_unlocked: bool | None,
+    before: int | None,
+    after: int | None,
+) -> None:
+    result = settle_answer(
+        estimate,
+        reported,
+        expected_charge=expected_charge,
+        already_unlocked=already_unlocked,
+        balance_before=before,
+        balance_after=after,
+    )
+    if isinstance(result, Settled):
+        assert result.actual >= 0
+        if reported is not None:
+            assert valid_credits(reported) == result.actual  # only a whole number >= 0
+    else:
+        assert isinstance(result, InDoubt)
+        assert result.reason
+        assert result.amount >= (estimate or 0)  # a doubt holds at least the estimate
+        if valid_credits(reported) is not None:
+            assert result.amount >= valid_credits(reported)  # type: ignore[operator]
+
+
+@pytest.mark.parametrize(
+    ("reported", "already_unlocked", "before", "after", "why"),
+    [
+        (-2000, False, None, None, "impossible"),
+        ("2000", False, None, None, "impossible"),
+        (2000.5, False, None, None, "impossible"),
+        (True, False, None, None, "impossible"),
+        (0, False, 10_000, 8_000, "not already unlocked"),
+        (0, None, 10_000, 8_000, "balance fell"),
+    ],
+)
+def test_contradictory_answers_stay_in_doubt_at_the_estimate(
+    reported: object, already_unlocked: bool | None, before: int | None, after: int | None, why: str
+) -> None:
+    result = settle_answer(
+        2000,
+        reported,
+        expected_charge=True,
+        already_unlocked=already_unlocked,
+        balance_before=before,
+        balance_after=after,
+    )
+    assert isinstance(result, InDoubt)
+    assert result.amount == 2000
+    assert why in result.reason
+
+
+def test_a_charge_where_the_quote_said_free_is_counted() -> None:
+    result = settle_answer(0, 2000, expected_charge=False, already_unlocked=False)
+    assert result == Settled(2000, "charged although the quote said free")
+
+
+def test_an_already_unlocked_answer_with_zero_credits_settles_at_zero() -> None:
+    result = settle_answer(2000, 0, expected_charge=True, already_unlocked=True)
+    assert result == Settled(0)
+
+
+def test_a_spend_without_a_charge_figure_is_measured_from_the_balance() -> None:
+    assert settle_answer(
+        None, None, expected_charge=True, balance_before=500, balance_after=420
+    ) == (Settled(80, "measured from the balance"))
+    unmeasured = settle_answer(90, None, expected_charge=True)
+    assert isinstance(unmeasured, InDoubt)
+    assert unmeasured.amount == 90
+
+
+@given(
+    task_id=st.none() | st.text(max_size=4) | st.integers(),
+    sent=ids_strategy,
+    skipped=ids_strategy,
+)
+def test_a_submission_without_a_task_settles_at_zero_only_when_every_sent_id_was_skipped(
+    task_id: object, sent: list[str], skipped: list[str]
+) -> None:
+    result = settle_submission(45, task_id=task_id, sent_ids=sent, skipped_by_server=skipped)
+    if isinstance(task_id, str) and task_id:
+        assert result is None  # the task settles later; the hold stays
+    elif task_id is None and set(sent) <= set(skipped):
+        assert result == Settled(0, "every contact already unlocked or unlocking")
+    else:
+        assert isinstance(result, InDoubt)
+        assert result.amount == 45
+
+
+@given(
+    unlocked=st.integers(min_value=0, max_value=50),
+    failed=st.integers(min_value=0, max_value=50),
+    unresolved=st.integers(min_value=0, max_value=50),
+    charge_failed=st.booleans(),
+)
+def test_a_task_settles_its_items_and_keeps_unresolved_ones_in_doubt(
+    unlocked: int, failed: int, unresolved: int, charge_failed: bool
+) -> None:
+    result = settle_task(
+        price_per_item=15,
+        unlocked=unlocked,
+        failed=failed,
+        unresolved=unresolved,
+        charge_failed_items=charge_failed,
+    )
+    charged = 15 * (unlocked + (failed if charge_failed else 0))
+    if unresolved:
+        assert result == InDoubt(
+            charged + 15 * unresolved, f"the task ended with {unresolved} contacts unresolved"
+        )
+    else:
+        assert result == Settled(charged)
+
+
+@given(
+    charged=st.none() | st.booleans(),
+    actual=evidence_value_st,
+    estimate=credits_st,
+)
+def test_a_verdict_settles_only_on_established_whole_figures(
+    charged: bool | None, actual: object, estimate: int | None
+) -> None:
+    result = settle_verdict(charged, actual, estimate=estimate, reason="checked")
+    if charged is None:
+        assert isinstance(result, InDoubt)
+        assert result.amount == (estimate or 0)
+    elif charged is False:
+        assert result == Settled(0, "checked")
+    elif actual is None:
+        assert result == Settled(estimate or 0, "checked")
+    elif valid_credits(actual) is None:
+        assert isinstance(result, InDoubt)
+    else:
+        assert result == Settled(valid_credits(actual) or 0, "checked")
+
+
+@given(
+    reported=evidence_value_st,
+    submission=st.booleans(),
+    before=st.none() | st.integers(min_value=0, max_value=10_000),
+    now=st.none() | st.integers(min_value=0, max_value=10_000),
+)
+def test_settle_evidence_routes_submissions_and_answers(
+    reported: object, submission: bool, before: int | None, now: int | None
+) -> None:
+    evidence = Evidence(reported=reported, submission=submission, task_id="t1")
+    result = settle_evidence(evidence, estimate=100, balance_before=before, balance_now=now)
+    if submission:
+        assert result is None
+    else:
+        assert result is not None
+        assert evidence.needs_balance is (reported is None)

@@ -22,14 +22,13 @@ from lensmor_async._core.reconciliation import wait_before_not_executed
 from lensmor_async._core.spend import InDoubt, QuoteDecision, Settled, settle_verdict
 from lensmor_async._intent import Intent
 from lensmor_async.errors import SpendInDoubtError
-from lensmor_async.guard._account import Account
+from lensmor_async.guard._books import Books
 from lensmor_async.guard._cleanup import Hurry
-from lensmor_async.guard._history import Entry, History
+from lensmor_async.guard._history import Entry
 from lensmor_async.guard._journaling import REPEATABLE_OPERATIONS
 from lensmor_async.guard._ledger_protocol import Hold
 from lensmor_async.guard._policies import PaidPolicy, Reconciliation
 from lensmor_async.guard._records import SpendOutcome, SpendRecord
-from lensmor_async.guard._services import GuardServices
 from lensmor_async.guard._singleflight import SingleFlight
 
 if TYPE_CHECKING:
@@ -71,16 +70,10 @@ def doubt_key(intent: Intent) -> str:
 class Doubts:
     """This guard's in-doubt intents: the record each shows and what settles it later."""
 
-    def __init__(
-        self,
-        account: Account,
-        history: History,
-        services: Callable[[], GuardServices],
-        flights: SingleFlight,
-    ) -> None:
-        self._account = account
-        self._history = history
-        self._services = services
+    def __init__(self, books: Books, flights: SingleFlight) -> None:
+        self._account = books.account
+        self._history = books.history
+        self._services = books.services
         self._flights = flights
         self._records: dict[str, SpendRecord] = {}
         self._unsettled: dict[str, Doubt] = {}

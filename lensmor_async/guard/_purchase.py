@@ -11,8 +11,10 @@ from lensmor_async._call import Approval, Call, Sender, SendProbe
 from lensmor_async._core.spend import QuoteDecision
 from lensmor_async._intent import Intent
 from lensmor_async.errors import ConfigurationError
+from lensmor_async.guard._history import Entry
 from lensmor_async.guard._ledger_protocol import Hold
 from lensmor_async.guard._policies import PaidPolicy
+from lensmor_async.guard._records import SpendOutcome
 
 
 @attrs.define(slots=True, eq=False)
@@ -59,6 +61,40 @@ class Purchase:
             return None
         return max(self.deadline - time.monotonic(), 0.0)
 
+    def entry(
+        self,
+        outcome: SpendOutcome,
+        actual: int | None,
+        *,
+        reason: str | None = None,
+        task_id: str | None = None,
+        keep_hold: bool = False,
+    ) -> Entry:
+        """What to record about this purchase (``guard.history`` plus its journal row)."""
+        return Entry(
+            self.intent,
+            outcome,
+            self.estimate,
+            actual,
+            reason=reason,
+            trace_id=self.trace_id,
+            task_id=task_id,
+            journal_key=self.journal_key,
+            keep_hold=keep_hold,
+        )
+
+    def again(self, call: Call[Any] | None = None) -> Purchase:
+        """A fresh purchase of the same call (after a 409, or to take a dead owner's row over)."""
+        return Purchase(
+            call or self.call,
+            self.policy,
+            self.send,
+            self.deadline,
+            self.approval,
+            follow_ups=self.follow_ups,
+            attached=True,
+        )
+
     def follow_up(self, row: str) -> Purchase:
         """The next purchase of the same intent, after ``row`` left something chargeable."""
         return Purchase(
@@ -70,3 +106,9 @@ class Purchase:
             follow_ups=(*self.follow_ups, row),
             attached=True,
         )
+
+
+def shortest(*limits: float | None) -> float:
+    """The smallest of the given limits in seconds (inf when none is set)."""
+    given = [limit for limit in limits if limit is not None]
+    return min(given) if given else float("inf")

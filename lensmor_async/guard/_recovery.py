@@ -30,11 +30,11 @@ import attrs
 from lensmor_async._call import Call
 from lensmor_async._core import operations as ops
 from lensmor_async._core.spend import QuoteDecision, Settled
-from lensmor_async.guard._account import Account
-from lensmor_async.guard._history import Entry, History
+from lensmor_async.guard._books import Books
+from lensmor_async.guard._history import Entry
 from lensmor_async.guard._in_doubt import Doubts
 from lensmor_async.guard._journal_protocol import Journal, JournalEntry, JournalState
-from lensmor_async.guard._journaling import IntentJournal, hold_from_json, intent_from_record
+from lensmor_async.guard._journaling import hold_from_json, intent_from_record
 from lensmor_async.guard._policies import PaidPolicy, Reconciliation
 from lensmor_async.guard._records import SpendOutcome
 from lensmor_async.guard._task_book import TaskBook
@@ -117,17 +117,14 @@ class Recovery:
 
     def __init__(
         self,
-        *,
-        journal: IntentJournal,
-        account: Account,
-        history: History,
+        books: Books,
         doubts: Doubts,
         tasks: TaskBook,
         policies: Mapping[str, PaidPolicy],
     ) -> None:
-        self._journal = journal
-        self._account = account
-        self._history = history
+        self._journal = books.journal
+        self._account = books.account
+        self._history = books.history
         self._doubts = doubts
         self._tasks = tasks
         self._policies = policies

@@ -7,20 +7,18 @@ ended with items it never resolved keeps their credits held, in doubt, until
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from lensmor_async._core.costs import CostTable
 from lensmor_async._core.spend import InDoubt, settle_task
 from lensmor_async._intent import Intent
-from lensmor_async.guard._account import Account
+from lensmor_async.guard._books import Books
 from lensmor_async.guard._cleanup import finish
-from lensmor_async.guard._history import Entry, History
+from lensmor_async.guard._history import Entry
 from lensmor_async.guard._in_doubt import Doubt, Doubts
 from lensmor_async.guard._journal_protocol import JournalState
-from lensmor_async.guard._journaling import IntentJournal
 from lensmor_async.guard._records import SpendOutcome
-from lensmor_async.guard._services import GuardServices
 from lensmor_async.guard._state import UnlockState
 from lensmor_async.guard._tasks import (
     ContactUnlockReport,
@@ -38,25 +36,21 @@ class TaskBook:
 
     def __init__(
         self,
-        *,
-        account: Account,
-        history: History,
+        books: Books,
         doubts: Doubts,
-        journal: IntentJournal,
+        *,
         costs: CostTable,
         state: UnlockState,
-        services: Callable[[], GuardServices],
-        checkpoint: Callable[[str], None],
         charge_failed_contacts: bool,
     ) -> None:
-        self._account = account
-        self._history = history
+        self._account = books.account
+        self._history = books.history
+        self._journal = books.journal
+        self._services = books.services
+        self._checkpoint = books.checkpoint
         self._doubts = doubts
-        self._journal = journal
         self._costs = costs
         self._state = state
-        self._services = services
-        self._checkpoint = checkpoint
         self.charge_failed_contacts = charge_failed_contacts
         self.poll_intervals: tuple[float, ...] = (3.0, 5.0, 10.0)
         self._pending: dict[str, PendingTask] = {}

@@ -1,0 +1,330 @@
+"""The paid path: one :class:`Purchase` from price to settlement, in one readable line.
+
+    settle an earlier doubt → replay unrecorded spends → attach to another worker's row?
+    → price (policy) → plan (``_core.spend``) → claim the journal row → admit and hold
+    → confirm (bounded) → send once → settle from the evidence (uncancellable)
+
+Every "may it spend, and how much?" is answered by ``_core.spend``; this module does
+the I/O around those answers and records each outcome.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import partial
+from typing import Any, TypeVar
+
+import anyio
+
+from lensmor_async._call import Call
+from lensmor_async._core import spend
+from lensmor_async.errors import (
+    ActionNotAllowedError,
+    ConfigurationError,
+    ConflictError,
+    InsufficientCreditsError,
+    SpendDeclinedError,
+)
+from lensmor_async.guard._attach import Attacher
+from lensmor_async.guard._books import Books
+from lensmor_async.guard._cleanup import Hurry, finish
+from lensmor_async.guard._confirm import ConfirmCallback, SpendRequest, ask
+from lensmor_async.guard._gate import PaidGate
+from lensmor_async.guard._in_doubt import Doubts
+from lensmor_async.guard._journal_protocol import JournalState
+from lensmor_async.guard._journaling import hold_to_json
+from lensmor_async.guard._policies import PaidPolicy
+from lensmor_async.guard._purchase import Purchase, shortest
+from lensmor_async.guard._records import SpendOutcome
+from lensmor_async.guard._settle import Settler
+
+T = TypeVar("T")
+logger = logging.getLogger("lensmor_async")
+_CONFLICT_REQUOTES = 2
+
+
+class Buyer:
+    """Drives purchases for one guard; the books are its collaborators."""
+
+    def __init__(
+        self,
+        books: Books,
+        doubts: Doubts,
+        settler: Settler,
+        attacher: Callable[[Buyer], Attacher],
+        *,
+        confirm: ConfirmCallback | None,
+        confirm_free: bool,
+        confirm_timeout: float | None,
+    ) -> None:
+        self._account = books.account
+        self._history = books.history
+        self._journal = books.journal
+        self._require_services = books.services
+        self._checkpoint = books.checkpoint
+        self._doubts = doubts
+        self._settler = settler
+        self._attacher = attacher(self)
+        self._confirm = confirm
+        self._confirm_free = confirm_free
+        self._confirm_timeout = confirm_timeout
+        self._gate = PaidGate()
+
+    async def price(self, call: Call[Any], policy: PaidPolicy) -> SpendRequest | None:
+        """What spending ``call`` would ask a person now (None: it costs nothing)."""
+        purchase = Purchase(call, policy, self._no_send, None)
+        step = await self._plan(purchase)
+        if not isinstance(step, spend.Spend):
+            return None
+        balance = await self._admit(purchase, step.required, hold=False)
+        return self._spend_request(purchase, balance)
+
+    @staticmethod
+    async def _no_send(call: Call[T], *, deadline: float | None, probe: Any = None) -> T:
+        raise AssertionError("a quote never sends")  # pragma: no cover
+
+    async def buy(self, purchase: Purchase) -> Any:
+        """Run one purchase down the paid path (inside its single-flight)."""
+        # Inside the flight, not before it: a follower that takes over from a leader
+        # cancelled after its send must settle that send's doubt before sending again,
+        # or both sends would be counted for one purchase.
+        await self._doubts.settle_earlier(purchase.intent)
+        # Fail closed while the ledger still owes a charged spend (an outage).
+        for done in await self._account.replay():
+            await self._journal.advance(done.journal_key, JournalState.SUCCEEDED, hold=None)
+        if not purchase.attached:
+            existing = await self._attacher.existing(purchase)
+            if existing is not None:
+                return await self._attacher.attach(purchase, existing)
+        requested = purchase.call
+        for attempt in range(_CONFLICT_REQUOTES + 1):
+            try:
+                return await self._buy_once(purchase)
+            except ConflictError:
+                # A 409 charged nothing (e.g. another batch is unlocking some of these
+                # contacts): price again, so the overlap is left out, instead of failing.
+                if not purchase.policy.requote_on_conflict or attempt == _CONFLICT_REQUOTES:
+                    raise
+                purchase = purchase.again(requested)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _plan(self, purchase: Purchase) -> spend.Plan:
+        """Price the call and decide what it may do (refusals are recorded and raised)."""
+        decision = await purchase.policy.quote(purchase.call, self._require_services())
+        purchase.decision = decision
+        free = purchase.policy.free_result(purchase.call, decision)
+        step = spend.plan(
+            decision,
+            can_answer_free=free is not None,
+            confirm_free=self._confirm_free,
+            budgeted=self._account.ledger.budget is not None,
+        )
+        if isinstance(step, spend.Refuse):
+            await self._refuse(purchase, step.reason)
+        return step
+
+    async def _buy_once(self, purchase: Purchase) -> Any:
+        step = await self._plan(purchase)
+        if isinstance(step, spend.AnswerFree):
+            return await self._answer_free(purchase)
+        if isinstance(step, spend.SendFree):
+            return await self._send_free(purchase)
+        assert isinstance(step, spend.Spend)
+        async with self._gate.enter(exclusive=purchase.policy.measure_by_balance):
+            return await self._spend(purchase, step.required)
+
+    async def _refuse(self, purchase: Purchase, reason: str) -> None:
+        intent, decision = purchase.intent, purchase.decision
+        assert decision is not None
+        if reason == "unknown_price":
+            raise ConfigurationError(
+                f"the price of {intent.operation} is unknown; set it with "
+                "CostTable.default().with_price_map({...}) to spend under a budget"
+            )
+        await self._history.record(purchase.entry(SpendOutcome.REFUSED, 0, reason=reason))
+        if reason == "insufficient_balance":
+            raise InsufficientCreditsError(
+                f"{intent.describe()}: precheck reports an insufficient balance",
+                required=decision.credits,
+                available=decision.available,
+                preflight=True,
+            )
+        raise ActionNotAllowedError(
+            f"{intent.describe()} cannot run now (precheck: {reason}); nothing was sent",
+            reason_code=reason,
+        )
+
+    async def _answer_free(self, purchase: Purchase) -> Any:
+        assert purchase.decision is not None
+        if not purchase.follow_ups:
+            # Nothing chargeable may mean another worker just submitted this very intent:
+            # attach to its row for the real result rather than answer "all skipped".
+            existing = await self._attacher.existing(purchase)
+            if existing is not None:
+                return await self._attacher.attach(purchase, existing)
+        await self._history.record(
+            purchase.entry(SpendOutcome.FREE, 0, reason="nothing chargeable")
+        )
+        return purchase.policy.free_result(purchase.call, purchase.decision)
+
+    async def _send_free(self, purchase: Purchase) -> Any:
+        result = await purchase.send(
+            purchase.call, deadline=purchase.deadline, probe=purchase.probe
+        )
+
+        async def settle(_: Hurry) -> None:
+            decision = purchase.decision
+            assert decision is not None
+            evidence = purchase.policy.evidence(purchase.call, result, decision)
+            settled = spend.settle_evidence(evidence, estimate=0, balance_before=None)
+            actual = settled.actual if isinstance(settled, spend.Settled) else None
+            if not actual:
+                await self._history.record(
+                    purchase.entry(SpendOutcome.FREE, 0, reason="already unlocked")
+                )
+                return
+            # The quote said free, the server charged: no hold covered it, count it anyway.
+            recorded = await self._account.commit_unheld(purchase.intent.key, actual)
+            reason = "charged although the quote said free" + (
+                "" if recorded else "; ledger recording pending"
+            )
+            await self._history.record(
+                purchase.entry(SpendOutcome.SUCCEEDED, actual, reason=reason)
+            )
+
+        await finish(settle)
+        return result
+
+    async def _spend(self, purchase: Purchase, required: int) -> Any:
+        decision = purchase.decision
+        assert decision is not None
+        purchase.call = purchase.policy.prepare(purchase.call, decision)
+        purchase.journal_key = None
+        if self._journal.enabled:
+            key = self._journal.key_for(purchase.intent, purchase.follow_ups)
+            claim = await self._journal.claim(key, purchase.call, decision.credits)
+            assert claim is not None
+            if not claim.owned:
+                return await self._attacher.attach(purchase, claim.entry)
+            purchase.journal_key = key
+        balance = await self._admit(purchase, required, hold=True)
+        request = self._spend_request(purchase, balance, own_hold=required)
+        # The journal key links an orphaned hold to its journal row after a crash.
+        try:
+            purchase.hold = await self._account.reserve(
+                purchase.journal_key or purchase.intent.key, required
+            )
+        except InsufficientCreditsError:
+            await self._history.record(purchase.entry(SpendOutcome.REFUSED, 0, reason="budget"))
+            raise
+        self._checkpoint("after_reserve")
+        try:
+            await self._journal.advance(
+                purchase.journal_key, JournalState.RESERVED, hold=hold_to_json(purchase.hold)
+            )
+            await self._confirm_spend(purchase, request)
+        except BaseException as exc:
+            await finish(partial(self._release_unsent, purchase, exc))
+            raise
+        return await self._execute(purchase)
+
+    async def _admit(self, purchase: Purchase, required: int, *, hold: bool) -> int:
+        """The balance the spend is admitted against; refuses (recorded) when it does not fit."""
+        view = await self._account.view(required)
+        if hold:
+            short = self._account.hold_locally(view, required)
+        else:
+            verdict = spend.admit_view(required, view)
+            short = None if verdict.ok else (verdict.available or 0)
+        if short is None:
+            purchase.balance_before = view.balance
+            return view.balance or 0
+        reason = "server_402_latched" if view.latched_402 else "balance"
+        await self._history.record(purchase.entry(SpendOutcome.REFUSED, 0, reason=reason))
+        raise InsufficientCreditsError(
+            f"{purchase.intent.describe()} needs {required} credits; {short} available"
+            + (" (the server answered 402 earlier)" if view.latched_402 else ""),
+            required=required,
+            available=short,
+            preflight=True,
+        )
+
+    def _spend_request(self, purchase: Purchase, balance: int, own_hold: int = 0) -> SpendRequest:
+        intent, decision, call = purchase.intent, purchase.decision, purchase.call
+        assert decision is not None
+        targets = tuple(call.body.get("personnel_ids", ())) if isinstance(call.body, dict) else ()
+        return SpendRequest(
+            operation=intent.operation,
+            description=intent.describe(),
+            targets=targets or intent.targets,
+            expected_credits=decision.credits,
+            current_balance=balance,
+            budget_remaining=spend.budget_remaining(
+                self._account.ledger.budget,
+                spent=self._account.settled,
+                held=self._account.held - own_hold,
+            ),
+            precheck_reason=decision.refused_reason
+            or ("ok" if decision.credits is not None else None),
+            requote=purchase.approval is not None,
+        )
+
+    async def _confirm_spend(self, purchase: Purchase, request: SpendRequest) -> None:
+        approval = purchase.approval
+        if not spend.confirm_needed(
+            None if approval is None else approval.credits,
+            None if approval is None else approval.balance,
+            approved=approval is not None,
+            credits=request.expected_credits,
+            balance=request.current_balance or 0,
+        ):
+            return  # A person already approved exactly this quote.
+        assert self._confirm is not None
+        limit = shortest(self._confirm_timeout, purchase.time_left())
+        try:
+            with anyio.fail_after(None if limit == float("inf") else limit):
+                approved = await ask(self._confirm, request)
+        except TimeoutError as exc:
+            await self._decline(purchase, f"confirm timed out after {limit:.1f}s", exc)
+        except Exception as exc:
+            await self._decline(purchase, f"confirm raised {type(exc).__name__}: {exc}", exc)
+        if not approved:
+            await self._decline(purchase, "confirm declined", None)
+
+    async def _decline(self, purchase: Purchase, reason: str, cause: BaseException | None) -> None:
+        await self._history.record(purchase.entry(SpendOutcome.DECLINED, 0, reason=reason))
+        raise SpendDeclinedError(
+            f"spend declined: {purchase.intent.describe()} ({purchase.estimate} credits): {reason}"
+        ) from cause
+
+    async def _release_unsent(self, purchase: Purchase, exc: BaseException, _: Hurry) -> None:
+        assert purchase.hold is not None
+        await self._account.release(purchase.hold)
+        if not isinstance(exc, SpendDeclinedError):  # a decline is recorded already
+            reason = f"{type(exc).__name__} before sending"
+            await self._history.record(purchase.entry(SpendOutcome.CANCELLED, 0, reason=reason))
+
+    async def _execute(self, purchase: Purchase) -> Any:
+        try:
+            await self._journal.advance(purchase.journal_key, JournalState.SENDING)
+            self._checkpoint("after_journal_write")
+            logger.info(
+                "paid %s intent=%s estimate=%s: sending",
+                purchase.intent.operation,
+                purchase.intent.key,
+                purchase.estimate,
+            )
+            result = await purchase.send(
+                purchase.call, deadline=purchase.deadline, probe=purchase.probe
+            )
+            self._checkpoint("after_response")
+        except BaseException as exc:
+            replacement = await finish(partial(self._settler.after_failure, purchase, exc))
+            if replacement is not None:
+                raise replacement from exc
+            raise
+        await finish(partial(self._settler.settle, purchase, result))
+        return result
+
+    # -- settling ------------------------------------------------------------------------
