@@ -215,8 +215,11 @@ class Buyer:
             purchase.hold = await self._account.reserve(
                 purchase.journal_key or purchase.intent.key, required
             )
-        except InsufficientCreditsError:
-            await self._history.record(purchase.entry(SpendOutcome.REFUSED, 0, reason="budget"))
+        except Exception as exc:
+            # Nothing was held or sent: close the journal row so a retry is a new attempt
+            # (an open row would make the next caller wait on it as on another worker).
+            reason = "budget" if isinstance(exc, InsufficientCreditsError) else type(exc).__name__
+            await self._history.record(purchase.entry(SpendOutcome.REFUSED, 0, reason=reason))
             raise
         self._checkpoint("after_reserve")
         try:
