@@ -3,7 +3,8 @@
 * ``_core`` is sans-I/O: it imports no aiohttp, anyio, asyncio or other I/O library;
 * ``_core/spend.py`` (the spend decision) reads no clock, no ContextVar, no randomness;
 * the guard and the pipeline share the call contract (``_call``), never each other;
-* no module imports another package's private (``_``) modules.
+* no module imports another package's private (``_``) modules;
+* per-call state is never kept in a ContextVar.
 """
 
 from __future__ import annotations
@@ -86,3 +87,9 @@ def test_the_layer_check_sees_a_private_import_across_packages() -> None:
     assert _private_owner("lensmor_async.guard._intent") == "lensmor_async.guard"
     assert _private_owner("lensmor_async._call.Call") == "lensmor_async"
     assert _private_owner("lensmor_async.guard.CreditGuard") is None
+
+
+def test_no_module_keeps_per_call_state_in_a_contextvar() -> None:
+    # Per-call state travels in explicit objects (Call, SendProbe, Purchase).
+    users = [p.name for p in _sources() if any(n == "contextvars" for n in _imports(p))]
+    assert not users, f"contextvars imported by {users}"
