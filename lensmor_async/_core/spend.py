@@ -295,8 +295,10 @@ def settle_answer(
     ``reported`` is the answer's charge field as received (``creditsUsed``; None when
     the route has none: then the balance delta is the measure). ``expected_charge``:
     the quote said this call costs credits. A contradiction (a charge field that is
-    not a whole number >= 0, "not already unlocked" with 0 credits, or 0 credits while
-    the balance fell by the estimate) keeps the estimate in doubt.
+    not a whole number >= 0, "not already unlocked" with 0 credits, or a figure below
+    both the quote and the balance's fall) keeps the estimate in doubt. The balance
+    before may be a cached figure and other spenders share the pool, so a fall alone
+    never raises the settled amount: it only keeps a smaller figure in doubt.
     """
     delta = _delta(balance_before, balance_after)
     if reported is None:
@@ -308,14 +310,11 @@ def settle_answer(
         return _doubt(estimate, reported, f"impossible credits figure {reported!r}")
     if credits == 0 and expected_charge and already_unlocked is False:
         return _doubt(estimate, credits, "not already unlocked, yet 0 credits reported")
-    if (
-        credits == 0
-        and expected_charge
-        and already_unlocked is None
-        and delta is not None
-        and delta >= (estimate or 1)
-    ):
-        return _doubt(estimate, credits, f"0 credits reported while the balance fell by {delta}")
+    if expected_charge and delta is not None and credits < min(delta, estimate or 0):
+        # Less than both the quote and the balance's fall: the figure is not the charge.
+        return _doubt(
+            estimate, credits, f"{credits} credits reported while the balance fell by {delta}"
+        )
     if credits > 0 and not expected_charge:
         return Settled(credits, "charged although the quote said free")
     return Settled(credits)

@@ -52,6 +52,8 @@ class Account:
         self.latched_402 = False
         self._latch_checked = float("-inf")
         self.unrecorded: list[UnrecordedSpend] = []
+        self.unreleased: list[Hold] = []
+        """Holds the ledger could not drop (an outage): dropped on the next replay."""
 
     # -- the balance --------------------------------------------------------------------
 
@@ -114,8 +116,20 @@ class Account:
             raise
 
     async def release(self, hold: Hold) -> None:
+        """Drop ``hold``; during a ledger outage it is dropped on the next replay.
+
+        Until then the ledger still counts it against the budget (the safe side).
+        """
         self.held -= hold.amount
-        await self.ledger.release(hold)
+        try:
+            await self.ledger.release(hold)
+        except LedgerUnavailableError as exc:
+            logger.warning("ledger unavailable while releasing a hold (%s); replayed later", exc)
+            self.unreleased.append(hold)
+
+    def adopt(self, hold: Hold) -> None:
+        """Count a hold this guard took over (a dead process's task) as its own."""
+        self.held += hold.amount
 
     def doubt(self, amount: int) -> None:
         self.doubtful += amount
@@ -165,7 +179,13 @@ class Account:
     async def _ledger_commit(self, spend: UnrecordedSpend) -> bool:
         try:
             await self._write(spend)
-        except LedgerUnavailableError as exc:
+        except BaseException as exc:
+            # Whatever interrupted the write, its outcome is unknown: keep the spend for
+            # the replay (a commit is idempotent per hold), then let anything but an
+            # outage propagate.
+            self.unrecorded.append(spend)
+            if not isinstance(exc, LedgerUnavailableError):
+                raise
             logger.warning(
                 "ledger unavailable while recording %s credits for %s (%s); replayed later, "
                 "paid calls refused until then",
@@ -173,7 +193,6 @@ class Account:
                 spend.intent_key,
                 exc,
             )
-            self.unrecorded.append(spend)
             return False
         return True
 
@@ -192,6 +211,15 @@ class Account:
 
         Returns the spends recorded now (their journal rows can drop their holds).
         """
+        while self.unreleased:
+            try:
+                await self.ledger.release(self.unreleased[0])
+            except LedgerUnavailableError as exc:
+                raise LedgerUnavailableError(
+                    "the ledger is unavailable and holds await release; paid calls are "
+                    "refused until it is back (nothing was sent)"
+                ) from exc
+            self.unreleased.pop(0)
         done: list[UnrecordedSpend] = []
         while self.unrecorded:
             spend = self.unrecorded[0]

@@ -30,15 +30,9 @@ RETRYABLE_JOURNAL_STATES = frozenset({JournalState.FAILED_NO_CHARGE, JournalStat
 class Attacher:
     """Finds and waits for another worker's row of the same intent."""
 
-    def __init__(
-        self,
-        journal: IntentJournal,
-        recovery: Recovery,
-        buy: Callable[[Purchase], Awaitable[Any]],
-    ) -> None:
+    def __init__(self, journal: IntentJournal, recovery: Recovery) -> None:
         self._journal = journal
         self._recovery = recovery
-        self._buy = buy
 
     async def existing(self, purchase: Purchase) -> JournalEntry | None:
         """A journal row for this same intent (another worker's), unless it cost nothing."""
@@ -49,8 +43,13 @@ class Attacher:
             return None
         return entry
 
-    async def attach(self, purchase: Purchase, entry: JournalEntry) -> Any:
-        """Another process owns this intent: wait for its outcome instead of paying again."""
+    async def attach(
+        self, purchase: Purchase, entry: JournalEntry, buy: Callable[[Purchase], Awaitable[Any]]
+    ) -> Any:
+        """Another process owns this intent: wait for its outcome instead of paying again.
+
+        ``buy`` runs the purchase again when that outcome leaves something to buy.
+        """
         settled = await self._await_owner(purchase, entry)
         attached = purchase.policy.attached_result(purchase.call, settled)
         if attached is not None:
@@ -65,7 +64,7 @@ class Attacher:
         if settled.state in RETRYABLE_JOURNAL_STATES:
             # Nothing was charged (e.g. a dead owner's send that never ran): buy under
             # this same key; the claim takes the row over.
-            return await self._buy(purchase.again())
+            return await buy(purchase.again())
         # Done by the other worker (now free): quote again. Should the new quote still
         # find something to buy (e.g. contacts refunded after a failure), that is a
         # follow-up purchase with its own journal key.
@@ -74,7 +73,7 @@ class Attacher:
                 f"{purchase.intent.describe()} was bought {len(purchase.follow_ups)} times by "
                 "other workers and still has chargeable items; stopping instead of buying again"
             )
-        return await self._buy(purchase.follow_up(settled.intent_key))
+        return await buy(purchase.follow_up(settled.intent_key))
 
     async def _await_owner(self, purchase: Purchase, entry: JournalEntry) -> JournalEntry:
         limit = shortest(_ATTACH_SECONDS, purchase.time_left())

@@ -11,7 +11,6 @@ the I/O around those answers and records each outcome.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from functools import partial
 from typing import Any, TypeVar
 
@@ -52,7 +51,7 @@ class Buyer:
         books: Books,
         doubts: Doubts,
         settler: Settler,
-        attacher: Callable[[Buyer], Attacher],
+        attacher: Attacher,
         *,
         confirm: ConfirmCallback | None,
         confirm_free: bool,
@@ -65,7 +64,8 @@ class Buyer:
         self._checkpoint = books.checkpoint
         self._doubts = doubts
         self._settler = settler
-        self._attacher = attacher(self)
+        self._attacher = attacher
+        self._books = books
         self._confirm = confirm
         self._confirm_free = confirm_free
         self._confirm_timeout = confirm_timeout
@@ -77,7 +77,13 @@ class Buyer:
         step = await self._plan(purchase)
         if not isinstance(step, spend.Spend):
             return None
-        balance = await self._admit(purchase, step.required, hold=False)
+        try:
+            balance = await self._admit(purchase, step.required, hold=False)
+        except InsufficientCreditsError:
+            await self._history.record(
+                purchase.entry(SpendOutcome.REFUSED, 0, reason=purchase.refusal)
+            )
+            raise
         return self._spend_request(purchase, balance)
 
     @staticmethod
@@ -91,12 +97,11 @@ class Buyer:
         # or both sends would be counted for one purchase.
         await self._doubts.settle_earlier(purchase.intent)
         # Fail closed while the ledger still owes a charged spend (an outage).
-        for done in await self._account.replay():
-            await self._journal.advance(done.journal_key, JournalState.SUCCEEDED, hold=None)
+        await self._books.replay()
         if not purchase.attached:
             existing = await self._attacher.existing(purchase)
             if existing is not None:
-                return await self._attacher.attach(purchase, existing)
+                return await self._attacher.attach(purchase, existing, self.buy)
         requested = purchase.call
         for attempt in range(_CONFLICT_REQUOTES + 1):
             try:
@@ -162,38 +167,22 @@ class Buyer:
             # attach to its row for the real result rather than answer "all skipped".
             existing = await self._attacher.existing(purchase)
             if existing is not None:
-                return await self._attacher.attach(purchase, existing)
+                return await self._attacher.attach(purchase, existing, self.buy)
         await self._history.record(
             purchase.entry(SpendOutcome.FREE, 0, reason="nothing chargeable")
         )
         return purchase.policy.free_result(purchase.call, purchase.decision)
 
     async def _send_free(self, purchase: Purchase) -> Any:
-        result = await purchase.send(
-            purchase.call, deadline=purchase.deadline, probe=purchase.probe
-        )
-
-        async def settle(_: Hurry) -> None:
-            decision = purchase.decision
-            assert decision is not None
-            evidence = purchase.policy.evidence(purchase.call, result, decision)
-            settled = spend.settle_evidence(evidence, estimate=0, balance_before=None)
-            actual = settled.actual if isinstance(settled, spend.Settled) else None
-            if not actual:
-                await self._history.record(
-                    purchase.entry(SpendOutcome.FREE, 0, reason="already unlocked")
-                )
-                return
-            # The quote said free, the server charged: no hold covered it, count it anyway.
-            recorded = await self._account.commit_unheld(purchase.intent.key, actual)
-            reason = "charged although the quote said free" + (
-                "" if recorded else "; ledger recording pending"
+        """Send a call the quote priced at 0: no hold, no confirm, but settled from evidence."""
+        try:
+            result = await purchase.send(
+                purchase.call, deadline=purchase.deadline, probe=purchase.probe
             )
-            await self._history.record(
-                purchase.entry(SpendOutcome.SUCCEEDED, actual, reason=reason)
-            )
-
-        await finish(settle)
+        except BaseException as exc:
+            await finish(partial(self._settler.free_send_failed, purchase, exc))
+            raise
+        await finish(partial(self._settler.settle_free, purchase, result))
         return result
 
     async def _spend(self, purchase: Purchase, required: int) -> Any:
@@ -206,22 +195,23 @@ class Buyer:
             claim = await self._journal.claim(key, purchase.call, decision.credits)
             assert claim is not None
             if not claim.owned:
-                return await self._attacher.attach(purchase, claim.entry)
+                return await self._attacher.attach(purchase, claim.entry, self.buy)
             purchase.journal_key = key
-        balance = await self._admit(purchase, required, hold=True)
-        request = self._spend_request(purchase, balance, own_hold=required)
-        # The journal key links an orphaned hold to its journal row after a crash.
+            self._books.in_flight.add(key)
         try:
-            purchase.hold = await self._account.reserve(
-                purchase.journal_key or purchase.intent.key, required
-            )
-        except Exception as exc:
-            # Nothing was held or sent: close the journal row so a retry is a new attempt
-            # (an open row would make the next caller wait on it as on another worker).
-            reason = "budget" if isinstance(exc, InsufficientCreditsError) else type(exc).__name__
-            await self._history.record(purchase.entry(SpendOutcome.REFUSED, 0, reason=reason))
+            return await self._spend_claimed(purchase, required)
+        finally:
+            if purchase.journal_key is not None:
+                self._books.in_flight.discard(purchase.journal_key)
+
+    async def _spend_claimed(self, purchase: Purchase, required: int) -> Any:
+        try:
+            request = await self._hold(purchase, required)
+        except BaseException as exc:
+            await finish(partial(self._abandon, purchase, exc))
             raise
         self._checkpoint("after_reserve")
+        assert purchase.hold is not None
         try:
             await self._journal.advance(
                 purchase.journal_key, JournalState.RESERVED, hold=hold_to_json(purchase.hold)
@@ -232,8 +222,34 @@ class Buyer:
             raise
         return await self._execute(purchase)
 
+    async def _hold(self, purchase: Purchase, required: int) -> SpendRequest:
+        """Admit the spend against the balance and hold it in the ledger."""
+        balance = await self._admit(purchase, required, hold=True)
+        request = self._spend_request(purchase, balance, own_hold=required)
+        # The journal key links an orphaned hold to its journal row after a crash.
+        key = purchase.journal_key or purchase.intent.key
+        purchase.hold = await self._account.reserve(key, required)
+        return request
+
+    async def _abandon(self, purchase: Purchase, exc: BaseException, _: Hurry) -> None:
+        """Stopped before the hold was taken: nothing was sent; close the journal row.
+
+        An open row would make the next caller wait on it as on another worker's. A
+        reserve cut short may still have left a hold in the ledger: with a journal row of
+        our own, its key names only our holds, so they can be dropped.
+        """
+        if isinstance(exc, InsufficientCreditsError):
+            outcome, reason = SpendOutcome.REFUSED, purchase.refusal or "budget"
+        elif isinstance(exc, Exception):
+            outcome, reason = SpendOutcome.REFUSED, type(exc).__name__
+        else:
+            outcome, reason = SpendOutcome.CANCELLED, "cancelled before sending"
+        if purchase.journal_key is not None and not isinstance(exc, InsufficientCreditsError):
+            await self._account.ledger.release_intent(purchase.journal_key)
+        await self._history.record(purchase.entry(outcome, 0, reason=reason))
+
     async def _admit(self, purchase: Purchase, required: int, *, hold: bool) -> int:
-        """The balance the spend is admitted against; refuses (recorded) when it does not fit."""
+        """The balance the spend is admitted against; raises when it does not fit."""
         view = await self._account.view(required)
         if hold:
             short = self._account.hold_locally(view, required)
@@ -243,8 +259,7 @@ class Buyer:
         if short is None:
             purchase.balance_before = view.balance
             return view.balance or 0
-        reason = "server_402_latched" if view.latched_402 else "balance"
-        await self._history.record(purchase.entry(SpendOutcome.REFUSED, 0, reason=reason))
+        purchase.refusal = "server_402_latched" if view.latched_402 else "balance"
         raise InsufficientCreditsError(
             f"{purchase.intent.describe()} needs {required} credits; {short} available"
             + (" (the server answered 402 earlier)" if view.latched_402 else ""),
@@ -289,6 +304,8 @@ class Buyer:
             with anyio.fail_after(None if limit == float("inf") else limit):
                 approved = await ask(self._confirm, request)
         except TimeoutError as exc:
+            if limit == float("inf"):  # no limit was set: the callback itself raised
+                await self._decline(purchase, f"confirm raised TimeoutError: {exc}", exc)
             await self._decline(purchase, f"confirm timed out after {limit:.1f}s", exc)
         except Exception as exc:
             await self._decline(purchase, f"confirm raised {type(exc).__name__}: {exc}", exc)
@@ -329,5 +346,3 @@ class Buyer:
             raise
         await finish(partial(self._settler.settle, purchase, result))
         return result
-
-    # -- settling ------------------------------------------------------------------------

@@ -60,15 +60,19 @@ async def finish(work: Callable[[Hurry], Awaitable[T]]) -> T:
     task.add_done_callback(_RUNNING.discard)
     cancelled = False
     with anyio.CancelScope(shield=True):  # anyio's cancellation waits for us here
-        while True:
+        while not task.done():
             try:
-                result = await asyncio.shield(task)
-                break
+                await asyncio.shield(task)
             except asyncio.CancelledError:
-                if task.done():
+                if task.cancelled():
                     raise  # the cleanup itself was cancelled (the loop is closing)
                 cancelled = True  # a native cancel of the caller: finish first
                 hurry.now()
+            except BaseException:
+                break  # the cleanup failed: reported below, after a pending cancellation
     if cancelled:
-        raise asyncio.CancelledError("cancelled while recording a paid call; it was recorded")
-    return result
+        # The caller's cancellation wins over the cleanup's own error (it is chained).
+        raise asyncio.CancelledError(
+            "cancelled while recording a paid call; it was recorded"
+        ) from task.exception()
+    return task.result()

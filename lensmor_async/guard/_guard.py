@@ -37,7 +37,7 @@ from lensmor_async.guard._buyer import Buyer
 from lensmor_async.guard._confirm import ConfirmCallback
 from lensmor_async.guard._history import History
 from lensmor_async.guard._in_doubt import Doubts
-from lensmor_async.guard._journal_protocol import Journal, JournalState
+from lensmor_async.guard._journal_protocol import Journal
 from lensmor_async.guard._journaling import IntentJournal, open_journal
 from lensmor_async.guard._ledger_memory import InMemoryLedger
 from lensmor_async.guard._ledger_protocol import Ledger
@@ -105,7 +105,7 @@ class CreditGuard:
         self._policies = build_policies(self.costs, UnlockState(), precheck)
         self._flights = SingleFlight()
         self._history = History(self._journal)
-        books = Books(
+        self._books = books = Books(
             self._account, self._history, self._journal, self._require_services, self._checkpoint
         )
         self._doubts = Doubts(books, self._flights)
@@ -121,7 +121,7 @@ class CreditGuard:
             books,
             self._doubts,
             Settler(books, self._doubts, self._tasks),
-            lambda buyer: Attacher(self._journal, self._recovery, buyer.buy),
+            Attacher(self._journal, self._recovery),
             confirm=confirm,
             confirm_free=confirm_free,
             confirm_timeout=confirm_timeout,
@@ -250,8 +250,7 @@ class CreditGuard:
         still counts against the budget). Spends the ledger missed are replayed first.
         Returns the records that were settled.
         """
-        for done in await self._account.replay():
-            await self._journal.advance(done.journal_key, JournalState.SUCCEEDED, hold=None)
+        await self._books.replay()
         return await self._doubts.reconcile()
 
     def task_handle(

@@ -13,6 +13,7 @@ import math
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -23,7 +24,7 @@ from lensmor_async._core.spend import InDoubt, QuoteDecision, Settled, settle_ve
 from lensmor_async._intent import Intent
 from lensmor_async.errors import SpendInDoubtError
 from lensmor_async.guard._books import Books
-from lensmor_async.guard._cleanup import Hurry
+from lensmor_async.guard._cleanup import Hurry, finish
 from lensmor_async.guard._history import Entry
 from lensmor_async.guard._journaling import REPEATABLE_OPERATIONS
 from lensmor_async.guard._ledger_protocol import Hold
@@ -243,12 +244,13 @@ class Doubts:
         return tuple(settled)
 
     async def _settle_once(self, key: str) -> SpendRecord | None:
+        # Its own task (``finish``): no cancellation of the caller can cut it between the
+        # verdict and the books; a cancelled caller only makes the verdict hurry.
+        return await finish(partial(self._settle_shared, key))
+
+    async def _settle_shared(self, key: str, hurry: Hurry) -> SpendRecord | None:
         # Concurrent callers (reconcile() and repeats of the intent) share one settlement.
-        with anyio.CancelScope(shield=True):
-            record = await self._flights.run(f"doubt:{key}", lambda: self._settle_key(key))
-        # Returned outside the scope: a cancel scope may swallow its exception, and the
-        # type checker must see a return on every path.
-        return record  # noqa: RET504
+        return await self._flights.run(f"doubt:{key}", partial(self._settle_key, key, hurry))
 
     async def settle_earlier(self, intent: Intent) -> None:
         """The same intent went in doubt before: settle it first, or refuse to pay twice."""
@@ -265,12 +267,12 @@ class Doubts:
                 reason=(record.reason if record is not None else None) or "in doubt",
             )
 
-    async def _settle_key(self, key: str) -> SpendRecord | None:
+    async def _settle_key(self, key: str, hurry: Hurry) -> SpendRecord | None:
         doubt = self._unsettled.get(key)
         if doubt is None:
             return None  # settled meanwhile
         verdict = await self.reconcile_after_send(
-            doubt.policy, doubt.call, doubt.decision, doubt.sent_at
+            doubt.policy, doubt.call, doubt.decision, doubt.sent_at, hurry=hurry
         )
         if verdict.charged is None:
             return None

@@ -69,6 +69,10 @@ class PaidPolicy:
         del decision
         return call
 
+    def list_price(self, call: Call[Any]) -> int | None:
+        """The table price of ``call`` before any precheck (what it costs when not free)."""
+        return self.costs.estimate(self.operation.name, len(_intent(call).targets))
+
     def free_result(self, call: Call[Any], decision: QuoteDecision) -> Any:
         """The result to return without sending, when nothing is chargeable (or None: send)."""
         del call, decision
@@ -77,7 +81,8 @@ class PaidPolicy:
     def evidence(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Evidence:
         """What a successful answer says about its charge (``_core.spend`` settles it)."""
         del call, result
-        return Evidence(reported=decision.credits or 0, expected_charge=not decision.free)
+        # An unknown price (held at 0 without a budget) is measured from the balance.
+        return Evidence(reported=decision.credits, expected_charge=not decision.free)
 
     def attached_result(self, call: Call[Any], entry: JournalEntry) -> Any:
         """The result for a caller that attached to another worker's send (None: re-quote)."""

@@ -37,6 +37,8 @@ class Purchase:
     hold: Hold | None = None
     journal_key: str | None = None
     balance_before: int | None = None
+    refusal: str | None = None
+    """Why admission refused the spend (``balance``, ``server_402_latched``)."""
     probe: SendProbe = attrs.field(factory=SendProbe)
 
     @property

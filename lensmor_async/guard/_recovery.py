@@ -22,6 +22,7 @@ import os
 import socket
 import time
 from collections.abc import Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -31,6 +32,7 @@ from lensmor_async._call import Call
 from lensmor_async._core import operations as ops
 from lensmor_async._core.spend import QuoteDecision, Settled
 from lensmor_async.guard._books import Books
+from lensmor_async.guard._cleanup import Hurry, finish
 from lensmor_async.guard._history import Entry
 from lensmor_async.guard._in_doubt import Doubts
 from lensmor_async.guard._journal_protocol import Journal, JournalEntry, JournalState
@@ -122,6 +124,7 @@ class Recovery:
         tasks: TaskBook,
         policies: Mapping[str, PaidPolicy],
     ) -> None:
+        self._books = books
         self._journal = books.journal
         self._account = books.account
         self._history = books.history
@@ -131,7 +134,7 @@ class Recovery:
 
     async def run(self, *, deadline: float) -> RecoveryReport:
         """Work through the journal's unfinished intents (see the module docstring)."""
-        await self._replay_unrecorded()
+        await self._books.replay()
         journal = self._journal.journal
         if journal is None:
             await self._doubts.reconcile()
@@ -148,7 +151,7 @@ class Recovery:
         # rows the deadline leaves no time for are reported, not silently skipped.
         end = anyio.current_time() + deadline
         for entry in await _to_recover(journal):
-            if owner_is_alive(entry.owner):
+            if entry.intent_key in self._books.in_flight or owner_is_alive(entry.owner):
                 live.append(entry.intent_key)
             elif anyio.current_time() >= end - _STEP_MARGIN:
                 unreached.append(entry.intent_key)
@@ -158,24 +161,23 @@ class Recovery:
         released = await self._account.ledger.release_expired()
         return RecoveryReport(tuple(actions), released, tuple(live), tuple(unreached))
 
-    async def _replay_unrecorded(self) -> None:
-        for spend in await self._account.replay():
-            await self._journal.advance(spend.journal_key, JournalState.SUCCEEDED, hold=None)
-
     async def conclude_own_doubts(self) -> None:
         """Book this guard's still-unsettled in-doubt intents as spent at their amounts."""
         for key in self._doubts.unsettled_keys():
-            doubt = self._doubts.forget(key)
-            if doubt is None:
-                continue
-            record = await self._doubts.settle_charge(
-                doubt,
-                _booked(doubt.amount),
-                doubt.decision.credits,
-                slot=doubt.slot or key,
-                booked=True,
-            )
-            self._doubts.note(key, record)
+            await finish(partial(self._book_own_doubt, key))
+
+    async def _book_own_doubt(self, key: str, _: Hurry) -> None:
+        doubt = self._doubts.forget(key)
+        if doubt is None:
+            return
+        record = await self._doubts.settle_charge(
+            doubt,
+            _booked(doubt.amount),
+            doubt.decision.credits,
+            slot=doubt.slot or key,
+            booked=True,
+        )
+        self._doubts.note(key, record)
 
     async def recover_entry(self, entry: JournalEntry, deadline: float) -> RecoveryAction:
         """Conclude one row a dead process left (also used by callers waiting on it)."""

@@ -47,7 +47,7 @@ class Settler:
         evidence = purchase.policy.evidence(purchase.call, result, decision)
         balance_now = None
         if evidence.needs_balance:
-            balance_now = await self._account.balance.current(max_age=0)
+            balance_now = await self._measured_balance()
         settlement = spend.settle_evidence(
             evidence,
             estimate=decision.credits,
@@ -60,6 +60,52 @@ class Settler:
             await self.hold_in_doubt(purchase, settlement.amount, settlement.reason)
         else:
             await self._commit(purchase, settlement, evidence.balance_after, balance_now)
+
+    async def _measured_balance(self) -> int | None:
+        """A fresh balance to measure a spend by; None (so: in doubt) when it cannot be had."""
+        try:
+            return await self._account.balance.current(max_age=0)
+        except Exception as exc:
+            logger.warning("could not measure a spend from the balance: %s", type(exc).__name__)
+            return None
+
+    async def settle_free(self, purchase: Purchase, result: Any, _: Hurry) -> None:
+        """Settle a call sent as free: a charge the server made anyway is still counted."""
+        decision = purchase.decision
+        assert decision is not None
+        evidence = purchase.policy.evidence(purchase.call, result, decision)
+        list_price = purchase.policy.list_price(purchase.call)
+        settled = spend.settle_evidence(evidence, estimate=list_price, balance_before=None)
+        if isinstance(settled, spend.Settled) and not settled.actual:
+            await self._history.record(
+                purchase.entry(SpendOutcome.FREE, 0, reason="already unlocked")
+            )
+            return
+        assert settled is not None  # only unlock batches settle through a task
+        await self._count_unheld(purchase, settled)
+
+    async def free_send_failed(self, purchase: Purchase, exc: BaseException, _: Hurry) -> None:
+        """A call sent as free lost its answer: count its list price, never guess it free.
+
+        The precheck said free, but an answer that never came cannot confirm it, and
+        nothing on the server tells an unlock we made from one made before.
+        """
+        if _certainly_not_executed(exc, purchase):
+            return
+        reason = f"{type(exc).__name__} after a send the quote called free"
+        amount = purchase.policy.list_price(purchase.call) or 0
+        await self._count_unheld(purchase, spend.InDoubt(amount, reason))
+
+    async def _count_unheld(self, purchase: Purchase, settled: spend.Settlement) -> None:
+        """Book a charge no hold covered (the quote said free): spent, or in doubt and booked."""
+        if isinstance(settled, spend.Settled):
+            amount, outcome = settled.actual, SpendOutcome.SUCCEEDED
+            reason = "charged although the quote said free"
+        else:
+            amount, outcome, reason = settled.amount, SpendOutcome.IN_DOUBT, settled.reason
+        recorded = await self._account.commit_unheld(purchase.intent.key, amount)
+        reason += "" if recorded else "; ledger recording pending"
+        await self._history.record(purchase.entry(outcome, amount, reason=reason))
 
     async def _await_task(self, purchase: Purchase, task_id: str) -> None:
         assert purchase.decision is not None
@@ -113,18 +159,9 @@ class Settler:
         )
 
     async def hold_in_doubt(self, purchase: Purchase, amount: int, reason: str) -> None:
-        assert purchase.decision is not None
-        assert purchase.hold is not None
-        doubt = Doubt(
-            purchase.policy,
-            purchase.call,
-            purchase.decision,
-            purchase.hold,
-            amount,
-            purchase.journal_key,
-            purchase.probe.sent_at,
+        await self._doubts.hold_in_doubt(
+            _doubt_of(purchase, amount), reason, trace_id=purchase.trace_id
         )
-        await self._doubts.hold_in_doubt(doubt, reason, trace_id=purchase.trace_id)
 
     async def after_failure(
         self, purchase: Purchase, exc: BaseException, hurry: Hurry
@@ -148,10 +185,11 @@ class Settler:
             # (the budget stays safe) and guard.reconcile() / recover() settles it later.
             await self.hold_in_doubt(purchase, hold.amount, "cancelled after the request was sent")
             return None
+        assert purchase.decision is not None
         verdict = await self._doubts.reconcile_after_send(
             purchase.policy,
             purchase.call,
-            purchase.decision,  # type: ignore[arg-type]
+            purchase.decision,
             purchase.probe.sent_at,
             hurry=hurry,
             max_wait=shortest(None, purchase.time_left()),
@@ -172,15 +210,7 @@ class Settler:
                 intent=intent,
                 reason=verdict.reason,
             )
-        doubt = Doubt(
-            purchase.policy,
-            purchase.call,
-            purchase.decision,
-            hold,
-            hold.amount,
-            purchase.journal_key,
-            purchase.probe.sent_at,
-        )
+        doubt = _doubt_of(purchase, hold.amount)
         record = await self._doubts.settle(doubt, verdict, verdict.reason)
         if not verdict.charged:
             return None
@@ -205,6 +235,21 @@ class Settler:
             error_key=exc.error_key,
             trace_id=exc.trace_id,
         )
+
+
+def _doubt_of(purchase: Purchase, amount: int) -> Doubt:
+    """What settles ``purchase`` later, if its outcome stays unknown now."""
+    assert purchase.decision is not None
+    assert purchase.hold is not None
+    return Doubt(
+        purchase.policy,
+        purchase.call,
+        purchase.decision,
+        purchase.hold,
+        amount,
+        purchase.journal_key,
+        purchase.probe.sent_at,
+    )
 
 
 def _pending_reason(reason: str | None) -> str:

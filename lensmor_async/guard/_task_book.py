@@ -164,7 +164,7 @@ class TaskBook:
     async def _keep_in_doubt(self, pending: PendingTask, task_id: str, settlement: InDoubt) -> None:
         if pending.recovered:
             # Not in this guard's local count yet: take the hold over before doubting it.
-            self._account.held += pending.hold.amount
+            self._account.adopt(pending.hold)
         doubt = Doubt(
             pending.policy,
             pending.call,
