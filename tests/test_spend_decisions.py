@@ -529,3 +529,26 @@ def test_settle_evidence_routes_submissions_and_answers(
     else:
         assert result is not None
         assert evidence.needs_balance is (reported is None)
+
+
+@given(
+    required=st.integers(min_value=0, max_value=5000),
+    balance=st.none() | st.integers(min_value=0, max_value=10_000),
+    held=st.integers(min_value=0, max_value=5000),
+    budget=st.none() | st.integers(min_value=0, max_value=10_000),
+    spent=st.integers(min_value=0, max_value=10_000),
+)
+def test_admission_never_lets_a_spend_cross_the_balance_or_the_budget(
+    required: int, balance: int | None, held: int, budget: int | None, spent: int
+) -> None:
+    verdict = admit(
+        required, balance=balance, held=held, latched_402=False, budget=budget, spent=spent
+    )
+    fits_balance = balance is None or required <= balance - held
+    fits_budget = budget is None or required <= budget - spent - held
+    assert verdict.ok is (fits_balance and fits_budget)
+    if not fits_balance:
+        assert verdict.reason == "balance"  # the balance is checked first
+    elif not fits_budget:
+        assert verdict.reason == "budget"
+        assert verdict.available == max(budget - spent - held, 0)  # type: ignore[operator]

@@ -176,6 +176,11 @@ class AccountView:
     """Credits this guard holds for calls in flight, tasks and in-doubt intents."""
     latched_402: bool = False
     """The server answered 402 and no refresh has shown enough credits since."""
+    budget: int | None = None
+    """This guard's spending cap (None: none). The ledger enforces it atomically across
+    processes; checking it here refuses early what this guard alone already knows."""
+    spent: int = 0
+    """Credits this guard settled as spent (its in-doubt credits are in ``held``)."""
 
 
 @attrs.frozen(slots=True)
@@ -188,21 +193,40 @@ class Admission:
     reason: str | None = None
 
 
-def admit(required: int, *, balance: int | None, held: int, latched_402: bool) -> Admission:
-    """Check a spend against the known balance minus this guard's outstanding holds."""
+def admit(
+    required: int,
+    *,
+    balance: int | None,
+    held: int,
+    latched_402: bool,
+    budget: int | None = None,
+    spent: int = 0,
+) -> Admission:
+    """Check a spend against the balance, then the budget, minus this guard's holds.
+
+    Refusal reasons: ``server_402_latched``, ``balance``, ``budget``.
+    """
     if latched_402:
         return Admission(False, required, available=balance, reason="server_402_latched")
-    if balance is None:
-        return Admission(True, required)
-    available = balance - held
-    if required > available:
+    available = None if balance is None else balance - held
+    if available is not None and required > available:
         return Admission(False, required, available=max(available, 0), reason="balance")
+    room = budget_remaining(budget, spent=spent, held=held)
+    if room is not None and required > room:
+        return Admission(False, required, available=room, reason="budget")
     return Admission(True, required, available=available)
 
 
 def admit_view(required: int, view: AccountView) -> Admission:
     """:func:`admit` for an :class:`AccountView`."""
-    return admit(required, balance=view.balance, held=view.held, latched_402=view.latched_402)
+    return admit(
+        required,
+        balance=view.balance,
+        held=view.held,
+        latched_402=view.latched_402,
+        budget=view.budget,
+        spent=view.spent,
+    )
 
 
 LATCH_RECHECK_SECONDS = 1.0

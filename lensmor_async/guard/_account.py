@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 import attrs
 
 from lensmor_async._core import spend
-from lensmor_async._core.spend import AccountView, admit_view, balance_source
+from lensmor_async._core.spend import AccountView, Admission, admit_view, balance_source
 from lensmor_async.errors import ConfigurationError, LedgerUnavailableError
 from lensmor_async.guard._balance import BalanceCache
 from lensmor_async.guard._ledger_protocol import Hold, Ledger, StaleHoldError
@@ -87,7 +87,13 @@ class Account:
             self._latch_checked = now
             total = await self.balance.current(max_age=0)
             self.latched_402 = total - self.held < required
-        return AccountView(balance=total, held=self.held, latched_402=self.latched_402)
+        return AccountView(
+            balance=total,
+            held=self.held,
+            latched_402=self.latched_402,
+            budget=self.ledger.budget,
+            spent=self.settled,
+        )
 
     def latch_402(self) -> None:
         self.latched_402 = True
@@ -96,16 +102,17 @@ class Account:
 
     # -- holds ---------------------------------------------------------------------------
 
-    def hold_locally(self, view: AccountView, required: int) -> int | None:
-        """Admit and count ``required`` in one synchronous step; None when it does not fit.
+    def hold_locally(self, view: AccountView, required: int) -> Admission:
+        """Admit and count ``required`` in one synchronous step.
 
-        No await between the view and this call keeps check-and-hold atomic on the loop.
+        No await between the view and this call keeps check-and-hold atomic on the loop;
+        the holds and spending are read again here, as others may have settled meanwhile.
         """
-        verdict = admit_view(required, AccountView(view.balance, self.held, view.latched_402))
-        if not verdict.ok:
-            return verdict.available if verdict.available is not None else 0
-        self.held += required
-        return None
+        now = attrs.evolve(view, held=self.held, spent=self.settled)
+        verdict = admit_view(required, now)
+        if verdict.ok:
+            self.held += required
+        return verdict
 
     async def reserve(self, key: str, amount: int) -> Hold:
         """Hold ``amount`` in the ledger (already counted locally by :meth:`hold_locally`)."""

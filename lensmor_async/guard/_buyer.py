@@ -20,6 +20,7 @@ from lensmor_async._call import Call
 from lensmor_async._core import spend
 from lensmor_async.errors import (
     ActionNotAllowedError,
+    BudgetExceededError,
     ConfigurationError,
     ConflictError,
     InsufficientCreditsError,
@@ -41,6 +42,10 @@ from lensmor_async.guard._settle import Settler
 T = TypeVar("T")
 logger = logging.getLogger("lensmor_async")
 _CONFLICT_REQUOTES = 2
+_REFUSAL_NOTES = {
+    "server_402_latched": " (the server answered 402 earlier)",
+    "budget": " under the budget",
+}
 
 
 class Buyer:
@@ -252,17 +257,18 @@ class Buyer:
         """The balance the spend is admitted against; raises when it does not fit."""
         view = await self._account.view(required)
         if hold:
-            short = self._account.hold_locally(view, required)
+            verdict = self._account.hold_locally(view, required)
         else:
             verdict = spend.admit_view(required, view)
-            short = None if verdict.ok else (verdict.available or 0)
-        if short is None:
+        if verdict.ok:
             purchase.balance_before = view.balance
             return view.balance or 0
-        purchase.refusal = "server_402_latched" if view.latched_402 else "balance"
-        raise InsufficientCreditsError(
+        purchase.refusal = verdict.reason
+        short = verdict.available or 0
+        error = BudgetExceededError if verdict.reason == "budget" else InsufficientCreditsError
+        raise error(
             f"{purchase.intent.describe()} needs {required} credits; {short} available"
-            + (" (the server answered 402 earlier)" if view.latched_402 else ""),
+            + _REFUSAL_NOTES.get(verdict.reason or "", ""),
             required=required,
             available=short,
             preflight=True,
