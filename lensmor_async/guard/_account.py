@@ -23,6 +23,8 @@ from lensmor_async.guard._balance import BalanceCache
 from lensmor_async.guard._ledger_protocol import Hold, Ledger, StaleHoldError
 
 logger = logging.getLogger("lensmor_async")
+_FRESH_SECONDS = 1.0
+"""How old a balance may be to measure a spend by (the one the last settlement fetched)."""
 
 
 @attrs.frozen(slots=True)
@@ -70,8 +72,12 @@ class Account:
     def refreshes(self) -> int:
         return 0 if self._balance is None else self._balance.refreshes
 
-    async def view(self, required: int) -> AccountView:
-        """The account as admission sees it (may refresh the balance)."""
+    async def view(self, required: int, *, fresh: bool = False) -> AccountView:
+        """The account as admission sees it (may refresh the balance).
+
+        ``fresh``: the spend will be measured from the balance, so the figure before it
+        must not be a cached one (a top-up since would hide the spend).
+        """
         now = time.monotonic()
         source = balance_source(
             latched_402=self.latched_402,
@@ -80,7 +86,7 @@ class Account:
             recheck=spend.LATCH_RECHECK_SECONDS,
         )
         if source == "cache":
-            total = await self.balance.current()
+            total = await self.balance.current(max_age=_FRESH_SECONDS if fresh else None)
         elif source == "latched":
             total = self.balance.known or 0  # refuse without I/O until the next recheck
         else:

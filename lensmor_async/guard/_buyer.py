@@ -255,7 +255,7 @@ class Buyer:
 
     async def _admit(self, purchase: Purchase, required: int, *, hold: bool) -> int:
         """The balance the spend is admitted against; raises when it does not fit."""
-        view = await self._account.view(required)
+        view = await self._account.view(required, fresh=purchase.policy.measure_by_balance)
         if hold:
             verdict = self._account.hold_locally(view, required)
         else:
