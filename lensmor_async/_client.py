@@ -15,6 +15,7 @@ from lensmor_async._core.ratelimit import RateLimitInfo
 from lensmor_async._core.reconciliation import NOT_EXECUTED_GRACE, TESTING_NOT_EXECUTED_GRACE
 from lensmor_async._core.retry import RetryPolicy
 from lensmor_async._pipeline import Pipeline
+from lensmor_async._runtime import require_asyncio
 from lensmor_async.transport import PooledTransport, SessionTransport, Transport
 
 if TYPE_CHECKING:
@@ -213,9 +214,11 @@ class AsyncLensmor:
 
         Uses the guard's journal (``CreditGuard(journal=path)``); nothing is re-sent.
         """
+        require_asyncio()
         return await self.guard.recover(deadline=deadline)
 
     async def __aenter__(self) -> AsyncLensmor:
+        require_asyncio()
         return self
 
     async def __aexit__(
