@@ -16,7 +16,13 @@ from lensmor_async._core.reconciliation import NOT_EXECUTED_GRACE, TESTING_NOT_E
 from lensmor_async._core.retry import RetryPolicy
 from lensmor_async._pipeline import Pipeline
 from lensmor_async._runtime import require_asyncio
-from lensmor_async.transport import PooledTransport, SessionTransport, Transport
+from lensmor_async.transport import (
+    PooledTransport,
+    SessionTransport,
+    Transport,
+    missing_pooled_internals,
+    warn_falling_back,
+)
 
 if TYPE_CHECKING:
     from lensmor_async.guard import CreditGuard, RecoveryReport
@@ -251,4 +257,8 @@ def _default_transport(config: ClientConfig, session: aiohttp.ClientSession | No
     """Our pooled connections, unless the caller brings a session (then its settings apply)."""
     if session is not None:
         return SessionTransport(config, session)
+    missing = missing_pooled_internals()
+    if missing is not None:
+        warn_falling_back(missing)
+        return SessionTransport(config)
     return PooledTransport(config)
