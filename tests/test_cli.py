@@ -7,17 +7,21 @@ own in a thread; tests judge spending by the fake's truth ledger, never by CLI o
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import io
 import json
 import subprocess
 import sys
 import threading
+import tomllib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
 import pytest
 
+import lensmor_async
 from lensmor_async.cli import (
     EXIT_API_ERROR,
     EXIT_DECLINED,
@@ -46,6 +50,7 @@ from lensmor_async.errors import (
 from lensmor_async.guard import SpendOutcome
 from lensmor_async.models import UNSET, AccessCounts, AccessSemantics, Page, UnlockOffer
 from lensmor_async.testing import FakeLensmor
+from lensmor_async.transport._wire import USER_AGENT
 
 T = TypeVar("T")
 SEED = 3
@@ -509,6 +514,20 @@ def test_help_documents_the_exit_codes(cli: Callable[..., Result]) -> None:
     for line in ("0  success", "1  API error", "2  usage error", "3  spend declined", "4  "):
         assert line in result.out
     assert "LENSMOR_API_KEY" in result.out
+
+
+def test_version_prints_the_package_version(cli: Callable[..., Result]) -> None:
+    result = cli("--version")
+    assert result.code == EXIT_OK
+    assert result.out.strip() == f"lensmor {lensmor_async.__version__}"
+
+
+def test_the_version_is_written_once_and_shared_by_metadata_and_user_agent() -> None:
+    assert importlib.metadata.version("lensmor-async") == lensmor_async.__version__
+    assert f"lensmor-async/{lensmor_async.__version__}" == USER_AGENT
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"]
+    assert pyproject["project"]["dynamic"] == ["version"]
 
 
 def test_python_dash_m_runs_the_cli() -> None:

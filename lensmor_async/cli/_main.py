@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import anyio
 
 from lensmor_async._client import AsyncLensmor
+from lensmor_async._version import __version__
 from lensmor_async.cli import _commands as commands
 from lensmor_async.cli._approve import Approver
 from lensmor_async.cli._console import Console
@@ -134,6 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"lensmor {__version__}")
     _global_options(parser, suppress=False)
     shared = argparse.ArgumentParser(add_help=False)
     _global_options(shared, suppress=True)
