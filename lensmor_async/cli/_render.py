@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import enum
 import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
-
-import attrs
 
 from lensmor_async.errors import LensmorError, sanitize_message
 from lensmor_async.guard import ContactUnlockReport, SpendRecord, SpendRequest
@@ -27,6 +24,7 @@ from lensmor_async.models import (
     ExhibitorEventMatch,
     Page,
     Person,
+    to_jsonable,
 )
 
 CELL_WIDTH = 40
@@ -35,21 +33,6 @@ _EMPTY = "-"
 
 
 # -- JSON ---------------------------------------------------------------------------------
-
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON data from a model: attrs classes become objects with their field names
-    (snake_case, in declaration order), tuples become lists, mappings objects, enums
-    their values (``UNSET`` — "absent from the response" — becomes ``null``)."""
-    if attrs.has(type(value)):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in attrs.fields(type(value))}
-    if isinstance(value, enum.Enum):
-        return None if value.name == "UNSET" else to_jsonable(value.value)
-    if isinstance(value, Mapping):
-        return {str(key): to_jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_jsonable(item) for item in value]
-    return value
 
 
 def dump_json(value: Any) -> str:
