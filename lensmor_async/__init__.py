@@ -12,6 +12,7 @@ from lensmor_async._config import ClientConfig, Secret
 from lensmor_async._core.ratelimit import RateLimitInfo
 from lensmor_async._core.retry import RetryPolicy
 from lensmor_async._lazy import lazy_getattr
+from lensmor_async._version import __version__
 from lensmor_async.errors import (
     ActionNotAllowedError,
     APIConnectionError,
@@ -90,7 +91,6 @@ __getattr__ = lazy_getattr(
     },
 )
 
-__version__ = "0.1.0"
 
 __all__ = [
     "APIConnectionError",

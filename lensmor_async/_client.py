@@ -15,7 +15,14 @@ from lensmor_async._core.ratelimit import RateLimitInfo
 from lensmor_async._core.reconciliation import NOT_EXECUTED_GRACE, TESTING_NOT_EXECUTED_GRACE
 from lensmor_async._core.retry import RetryPolicy
 from lensmor_async._pipeline import Pipeline
-from lensmor_async.transport import PooledTransport, SessionTransport, Transport
+from lensmor_async._runtime import require_asyncio
+from lensmor_async.transport import (
+    PooledTransport,
+    SessionTransport,
+    Transport,
+    missing_pooled_internals,
+    warn_falling_back,
+)
 
 if TYPE_CHECKING:
     from lensmor_async.guard import CreditGuard, RecoveryReport
@@ -213,9 +220,11 @@ class AsyncLensmor:
 
         Uses the guard's journal (``CreditGuard(journal=path)``); nothing is re-sent.
         """
+        require_asyncio()
         return await self.guard.recover(deadline=deadline)
 
     async def __aenter__(self) -> AsyncLensmor:
+        require_asyncio()
         return self
 
     async def __aexit__(
@@ -248,4 +257,8 @@ def _default_transport(config: ClientConfig, session: aiohttp.ClientSession | No
     """Our pooled connections, unless the caller brings a session (then its settings apply)."""
     if session is not None:
         return SessionTransport(config, session)
+    missing = missing_pooled_internals()
+    if missing is not None:
+        warn_falling_back(missing)
+        return SessionTransport(config)
     return PooledTransport(config)

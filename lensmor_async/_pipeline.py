@@ -31,6 +31,7 @@ from lensmor_async._core.retry import (
     decide,
 )
 from lensmor_async._limiter import AdaptiveLimiter
+from lensmor_async._runtime import require_asyncio
 from lensmor_async.errors import (
     APIStatusError,
     APITimeoutError,
@@ -100,13 +101,20 @@ class Pipeline:
         """
         deadline = self.deadline()
         if call.operation.paid:
-            return self.guard.run_paid(call, self.send, deadline=deadline, approval=approval)
+            return self._run_paid(call, deadline, approval)
         return self.send(call, deadline=deadline)
+
+    async def _run_paid(
+        self, call: Call[T], deadline: float | None, approval: Approval | None
+    ) -> T:
+        require_asyncio()  # before the guard holds or journals anything
+        return await self.guard.run_paid(call, self.send, deadline=deadline, approval=approval)
 
     async def send(
         self, call: Call[T], *, deadline: float | None, probe: SendProbe | None = None
     ) -> T:
         """Send with retries; return the decoded success or raise a typed error."""
+        require_asyncio()
         body = None if call.body is None else orjson.dumps(call.body)
         # Without a deadline every attempt sends the same request: build it once, reuse it.
         fixed: Request | None = None

@@ -6,8 +6,10 @@ filled); timings never are.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -20,31 +22,47 @@ BASELINES = {"aiohttp+json", "aiohttp+orjson", "httpx"}
 CONCURRENCIES = {1, 16, 128}
 
 
+SMOKE_SECONDS = 240.0
+"""A smoke run takes well under a minute; past this bound it is hung, not slow."""
+
+
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
     out = tmp_path_factory.mktemp("bench")
     markdown, data = out / "RESULTS.md", out / "results.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks",
-            "--smoke",
-            "--output",
-            str(markdown),
-            "--json",
-            str(data),
-        ],
+    command = [sys.executable, "-m", "benchmarks", "--smoke", "--output", str(markdown)]
+    command += ["--json", str(data)]
+    # Its own session: on a timeout the whole group goes, the servers it started included
+    # (a plain subprocess timeout kills only the harness and orphans them).
+    proc = subprocess.Popen(
+        command,
         cwd=ROOT,
-        env=env,
-        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=300,
-        check=False,
+        start_new_session=True,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
+    try:
+        _, stderr = proc.communicate(timeout=SMOKE_SECONDS)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the benchmark smoke run took over {SMOKE_SECONDS:.0f} s (hung)")
+    finally:
+        stop_group(proc)
+    assert proc.returncode == 0, stderr[-3000:]
     return json.loads(data.read_text()), markdown.read_text()
+
+
+def stop_group(proc: subprocess.Popen[str]) -> None:
+    """Stop the harness and every process it started (TERM, then KILL after 10 s)."""
+    for sig, grace in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break  # the group is gone: everyone has exited
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=grace)
+    proc.communicate()
 
 
 def test_smoke_run_reports_a_positive_ratio_for_every_route_concurrency_and_baseline(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 import os
 import stat
 from collections import Counter
@@ -18,7 +21,12 @@ from lensmor_async.bulk import (
     BUDGET_SPENT,
     BulkCheckpoint,
     BulkProgress,
+    BulkReport,
+    checkpoint_rows,
+    result_rows,
     run_bulk,
+    write_csv,
+    write_jsonl,
 )
 from lensmor_async.errors import (
     BudgetExceededError,
@@ -373,6 +381,39 @@ async def test_progress_is_reported_once_per_item_and_reaches_total() -> None:
     assert (progress[-1].ok, progress[-1].failed, progress[-1].fraction) == (9, 1, 1.0)
 
 
+def test_progress_rate_and_eta_count_only_the_items_worked_in_this_run() -> None:
+    progress = BulkProgress(
+        done=14, total=30, ok=14, failed=0, skipped=10, spent=0, elapsed=2.0, resumed=10
+    )
+    assert progress.rate == 2.0  # 4 items worked in 2 s; the 10 resumed ones cost nothing
+    assert progress.eta == 8.0  # 16 left at 2 per second
+
+
+def test_progress_has_no_rate_before_the_first_item_and_no_eta_left_when_done() -> None:
+    start = BulkProgress(
+        done=3, total=9, ok=0, failed=0, skipped=3, spent=0, elapsed=0.5, resumed=3
+    )
+    assert (start.rate, start.eta) == (None, None)
+    end = BulkProgress(done=9, total=9, ok=9, failed=0, skipped=0, spent=0, elapsed=3.0)
+    assert (end.rate, end.eta) == (3.0, 0.0)
+
+
+async def test_progress_snapshots_carry_a_growing_elapsed_time() -> None:
+    progress: list[BulkProgress] = []
+
+    async def work(n: int) -> int:
+        await anyio.sleep(0.01)
+        return n
+
+    await run_bulk(range(5), work, concurrency=2, on_progress=progress.append)
+
+    elapsed = [p.elapsed for p in progress]
+    assert elapsed == sorted(elapsed)
+    assert elapsed[-1] > 0
+    assert progress[-1].rate is not None
+    assert progress[-1].eta == 0.0
+
+
 async def test_an_empty_run_still_reports_complete_progress() -> None:
     progress: list[BulkProgress] = []
 
@@ -433,3 +474,66 @@ async def test_keys_must_be_strings() -> None:
 
     with pytest.raises(InvalidRequestError, match="must return a str"):
         await run_bulk([1, 2], work, key=lambda n: n)  # type: ignore[arg-type,return-value]
+
+
+# -- exports ----------------------------------------------------------------------------------
+
+
+async def _mixed_report() -> BulkReport[int, Page[int]]:
+    async def work(n: int) -> Page[int]:
+        if n == 1:
+            raise ValueError("no such company")
+        return Page(items=(n, n + 1), total=2, page=1, page_size=2, total_pages=1, has_more=False)
+
+    return await run_bulk(range(3), work)
+
+
+async def test_results_export_as_one_json_object_per_item(tmp_path: Path) -> None:
+    report = await _mixed_report()
+    path = tmp_path / "results.jsonl"
+    assert write_jsonl(result_rows(report.results), path) == 3
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    assert [(row["key"], row["status"]) for row in rows] == [
+        ("0", "ok"),
+        ("1", "failed"),
+        ("2", "ok"),
+    ]
+    assert rows[0]["value"]["items"] == [0, 1]
+    assert rows[1]["value"] is None
+    assert rows[1]["error"] == "ValueError: no such company"
+
+
+async def test_results_export_as_csv_with_nested_values_as_json_text(tmp_path: Path) -> None:
+    report = await _mixed_report()
+    path = tmp_path / "results.csv"
+    assert write_csv(result_rows(report.results), path) == 3
+    with path.open(encoding="utf-8", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert list(rows[0]) == ["key", "status", "value", "error", "summary"]
+    assert json.loads(rows[2]["value"])["items"] == [2, 3]
+    assert (rows[1]["status"], rows[1]["value"], rows[1]["error"]) == (
+        "failed",
+        "",
+        "ValueError: no such company",
+    )
+
+
+async def test_a_checkpoint_exports_its_finished_items_to_an_open_file(tmp_path: Path) -> None:
+    async with BulkCheckpoint(tmp_path / "bulk.db") as checkpoint:
+        await checkpoint.mark_done("acme", {"events": 3})
+        await checkpoint.mark_done("globex")
+        completed = await checkpoint.completed()
+    out = io.StringIO()
+    assert write_csv(checkpoint_rows(completed), out) == 2
+    assert out.getvalue().splitlines() == ["key,summary", 'acme,"{""events"":3}"', "globex,"]
+    out = io.StringIO()
+    assert write_jsonl(checkpoint_rows(completed), out) == 2
+    assert [json.loads(line) for line in out.getvalue().splitlines()] == [
+        {"key": "acme", "summary": {"events": 3}},
+        {"key": "globex", "summary": None},
+    ]
+
+
+def test_an_empty_export_writes_nothing(tmp_path: Path) -> None:
+    assert write_csv([], tmp_path / "empty.csv") == 0
+    assert (tmp_path / "empty.csv").read_text() == ""

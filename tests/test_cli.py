@@ -7,17 +7,22 @@ own in a thread; tests judge spending by the fake's truth ledger, never by CLI o
 from __future__ import annotations
 
 import asyncio
+import csv
+import importlib.metadata
 import io
 import json
 import subprocess
 import sys
 import threading
+import tomllib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
 import pytest
 
+import lensmor_async
 from lensmor_async.cli import (
     EXIT_API_ERROR,
     EXIT_DECLINED,
@@ -46,6 +51,7 @@ from lensmor_async.errors import (
 from lensmor_async.guard import SpendOutcome
 from lensmor_async.models import UNSET, AccessCounts, AccessSemantics, Page, UnlockOffer
 from lensmor_async.testing import FakeLensmor
+from lensmor_async.transport._wire import USER_AGENT
 
 T = TypeVar("T")
 SEED = 3
@@ -429,6 +435,99 @@ def test_search_events_by_company_json_parses(cli: Callable[..., Result]) -> Non
     assert all(item["matched_exhibitors"] for item in data["items"])
 
 
+def test_search_company_charges_one_search_and_lists_exhibitors(
+    cli: Callable[..., Result], fake: FakeLensmor
+) -> None:
+    result = cli("--yes", "search", "company", "Acme")
+    assert result.code == EXIT_OK
+    assert "cost:    50 credits" in result.err
+    assert result.out.splitlines()[0].split()[:2] == ["ID", "COMPANY"]
+    assert [e.operation for e in fake.truth.entries] == ["exhibitors.search_by_company_name"]
+
+
+def test_unlock_phones_reports_every_contact(cli: Callable[..., Result]) -> None:
+    ids = person_ids(cli, UNLOCKED)[:2]
+    report = cli("--yes", "--json", "unlock", "phones", "--event", UNLOCKED, *ids).json()
+    reported = (
+        [d["personnel_id"] for d in report["delivered"]]
+        + report["unlocked_without_email"]
+        + [f["personnel_id"] for f in report["failed"]]
+    )
+    assert sorted(reported) == sorted(ids)
+
+
+@pytest.mark.parametrize("kind", ["contacts", "phones"])
+def test_task_status_shows_a_finished_unlock_task(cli: Callable[..., Result], kind: str) -> None:
+    ids = person_ids(cli, UNLOCKED)[:2]
+    task_id = cli("--yes", "--json", "unlock", kind, "--event", UNLOCKED, *ids).json()["task_id"]
+    phone = ["--phone"] if kind == "phones" else []
+    result = cli("task", "status", task_id, *phone)
+    assert result.code == EXIT_OK
+    assert f"task {task_id}: completed" in result.out
+    data = cli("--json", "task", "status", task_id, *phone).json()
+    assert sorted(item["personnel_id"] for item in data["items"]) == sorted(ids)
+
+
+# -- listing formats and errors -----------------------------------------------------------------
+
+
+def test_format_jsonl_prints_one_object_per_row_and_notes_on_stderr(
+    cli: Callable[..., Result],
+) -> None:
+    result = cli("events", "list", "--page-size", "4", "--format", "jsonl")
+    rows = [json.loads(line) for line in result.out.splitlines()]
+    assert len(rows) == 4
+    assert all("id" in row and "name" in row for row in rows)
+    assert "page 1 of 3, 4 per page" in result.err
+
+
+def test_format_csv_has_the_table_headers_and_one_line_per_row(
+    cli: Callable[..., Result],
+) -> None:
+    result = cli("exhibitors", "list", "--event", UNLOCKED, "--page-size", "5", "--format", "csv")
+    rows = list(csv.reader(io.StringIO(result.out)))
+    assert rows[0] == ["ID", "COMPANY", "INDUSTRY", "COUNTRY", "EMPLOYEES", "WEBSITE"]
+    assert len(rows) == 6
+    assert all(len(row) == 6 for row in rows)
+
+
+def test_format_json_is_the_same_as_the_json_flag(cli: Callable[..., Result]) -> None:
+    assert (
+        cli("events", "list", "--format", "json").json() == cli("--json", "events", "list").json()
+    )
+
+
+def test_an_empty_listing_says_so_and_never_prints_page_1_of_0(cli: Callable[..., Result]) -> None:
+    result = cli("events", "list", "--keyword", "no-such-event-anywhere-zzz")
+    assert result.code == EXIT_OK
+    assert "no events found" in result.out
+    assert "of 0" not in result.out
+    assert cli("events", "list", "--keyword", "no-such-event-zzz", "--format", "csv").out == (
+        "ID,NAME,START,END,CITY,COUNTRY,EXHIBITORS\n"
+    )
+
+
+def test_errors_under_json_are_one_json_object_with_code_message_and_trace_id(
+    cli: Callable[..., Result],
+) -> None:
+    result = cli("--json", "events", "get", "999999999")
+    assert result.code == EXIT_API_ERROR
+    error = json.loads(result.err)["error"]
+    assert error["type"] == "NotFoundError"
+    assert error["status"] == 404
+    assert error["code"]
+    assert error["message"]
+    assert "trace_id" in error
+
+
+def test_errors_made_before_any_request_are_json_too(cli: Callable[..., Result]) -> None:
+    result = cli("--json", "unlock", "event", LOCKED)
+    assert result.code == EXIT_DECLINED
+    error = json.loads(result.err.splitlines()[-1])["error"]
+    assert error["type"] == "ConfirmationRequiredError"
+    assert error["trace_id"] is None
+
+
 # -- configuration, usage and the key -------------------------------------------------------------
 
 
@@ -509,6 +608,20 @@ def test_help_documents_the_exit_codes(cli: Callable[..., Result]) -> None:
     for line in ("0  success", "1  API error", "2  usage error", "3  spend declined", "4  "):
         assert line in result.out
     assert "LENSMOR_API_KEY" in result.out
+
+
+def test_version_prints_the_package_version(cli: Callable[..., Result]) -> None:
+    result = cli("--version")
+    assert result.code == EXIT_OK
+    assert result.out.strip() == f"lensmor {lensmor_async.__version__}"
+
+
+def test_the_version_is_written_once_and_shared_by_metadata_and_user_agent() -> None:
+    assert importlib.metadata.version("lensmor-async") == lensmor_async.__version__
+    assert f"lensmor-async/{lensmor_async.__version__}" == USER_AGENT
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"]
+    assert pyproject["project"]["dynamic"] == ["version"]
 
 
 def test_python_dash_m_runs_the_cli() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+import trio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -25,6 +26,7 @@ from lensmor_async import (
     RateLimitInfo,
     RetryPolicy,
     Secret,
+    always_confirm,
 )
 from lensmor_async.models import CreditBalance
 from lensmor_async.testing import FakeLensmor
@@ -525,3 +527,36 @@ def _balance_body() -> dict[str, Any]:
         "giftBalance": 50,
         "resetAt": None,
     }
+
+
+# ----------------------------------------------------------------------------- event loop
+
+
+def test_under_trio_a_free_call_is_a_configuration_error_before_any_request(
+    no_env: None,
+) -> None:
+    transport = _RecordingTransport()
+
+    async def main() -> None:
+        client = AsyncLensmor(KEY, transport=transport)
+        with pytest.raises(ConfigurationError, match="asyncio"):
+            await client.credits.balance()
+        with pytest.raises(ConfigurationError, match="asyncio"):
+            await client.__aenter__()
+
+    trio.run(main)
+    assert transport.requests == []
+
+
+def test_under_trio_a_paid_call_holds_no_credit_and_sends_nothing(no_env: None) -> None:
+    transport = _RecordingTransport()
+    guard = CreditGuard(confirm=always_confirm, budget=10_000)
+
+    async def main() -> None:
+        client = AsyncLensmor(KEY, transport=transport, guard=guard)
+        with pytest.raises(ConfigurationError, match="not trio"):
+            await client.events.unlock("101")
+
+    trio.run(main)
+    assert transport.requests == []
+    assert (guard.reserved, guard.spent, guard.history) == (0, 0, ())

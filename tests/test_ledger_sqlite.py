@@ -12,6 +12,7 @@ import anyio.to_thread
 import pytest
 from store_helpers import file_mode, query, store_modes, umask, write_locked
 
+from lensmor_async import AsyncLensmor, CreditGuard
 from lensmor_async.errors import (
     BudgetExceededError,
     ConfigurationError,
@@ -312,5 +313,23 @@ async def test_short_lock_is_waited_out_by_the_busy_timeout(tmp_path: Path) -> N
             hold = await ledger.reserve("a", 10, ttl=LONG)
             timer.join(10)
         assert hold.amount == 10
+    finally:
+        await ledger.aclose()
+
+
+async def test_a_guard_given_its_ledger_closes_it_with_the_client(tmp_path: Path) -> None:
+    ledger = SqliteLedger(tmp_path / "ledger.db", budget=100)
+    guard = CreditGuard(ledger=ledger, own_ledger=True)
+    async with AsyncLensmor("key", base_url="http://127.0.0.1:9", guard=guard):
+        pass
+    with pytest.raises(InvalidRequestError):
+        await ledger.snapshot()
+
+
+async def test_a_guard_leaves_a_ledger_it_was_only_lent_open(tmp_path: Path) -> None:
+    ledger = SqliteLedger(tmp_path / "ledger.db", budget=100)
+    try:
+        await CreditGuard(ledger=ledger).aclose()
+        assert (await ledger.snapshot()).budget == 100
     finally:
         await ledger.aclose()

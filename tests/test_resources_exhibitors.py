@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lensmor_async import AsyncLensmor, Page
+from lensmor_async import AsyncLensmor, InvalidRequestError, Page
 from lensmor_async.models import AccessSemantics, BuyingSignal, Event, Exhibitor, ExhibitorProfile
 from lensmor_async.models.exhibitors import BUYING_SIGNAL_STATUSES
 from lensmor_async.testing import FakeLensmor
@@ -240,3 +240,29 @@ async def test_events_decodes_a_page_of_events(
     assert page.total == len(expected)
     assert page.has_more is False
     assert all(isinstance(e, Event) for e in page.items)
+
+
+# ----------------------------------------------------------------------------- across events
+
+
+async def test_iterate_across_events_yields_every_exhibitor_of_each_event_in_turn(
+    lensmor_client: AsyncLensmor,
+) -> None:
+    exhibitors = lensmor_client.exhibitors
+    seen = [pair async for pair in exhibitors.iterate_across_events([UNLOCKED, "105"])]
+    expected = [(UNLOCKED, e) async for e in exhibitors.iterate(UNLOCKED)]
+    expected += [("105", e) async for e in exhibitors.iterate("105")]
+    assert seen == expected
+    assert [event for event, _ in seen].count(UNLOCKED) == 14
+
+
+async def test_iterate_across_events_checks_every_id_before_any_request(
+    fake_lensmor: FakeLensmor, lensmor_client: AsyncLensmor
+) -> None:
+    with pytest.raises(InvalidRequestError):
+        async for _ in lensmor_client.exhibitors.iterate_across_events([UNLOCKED, ""]):
+            pass
+    with pytest.raises(InvalidRequestError, match="not one string"):
+        async for _ in lensmor_client.exhibitors.iterate_across_events(UNLOCKED):
+            pass
+    assert fake_lensmor.requests == []

@@ -12,11 +12,13 @@
             resume=checkpoint,
         )
     print(report.summary())
+    write_jsonl(result_rows(report.results), "results.jsonl")  # or write_csv(...)
 """
 
 from __future__ import annotations
 
 from lensmor_async.bulk._checkpoint import BulkCheckpoint
+from lensmor_async.bulk._export import checkpoint_rows, result_rows, write_csv, write_jsonl
 from lensmor_async.bulk._results import BulkProgress, BulkReport, ItemResult, ItemStatus
 from lensmor_async.bulk._runner import BUDGET_SPENT, run_bulk
 
@@ -27,5 +29,9 @@ __all__ = [
     "BulkReport",
     "ItemResult",
     "ItemStatus",
+    "checkpoint_rows",
+    "result_rows",
     "run_bulk",
+    "write_csv",
+    "write_jsonl",
 ]

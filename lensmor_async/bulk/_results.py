@@ -50,11 +50,31 @@ class BulkProgress:
     """Skipped for the budget or because a checkpoint had them done."""
     spent: int
     """Credits the guard settled during this run (0 without a guard)."""
+    elapsed: float = attrs.field(default=0.0, eq=False)
+    """Seconds since the run started (not compared: two snapshots of the same counts are equal)."""
+    resumed: int = 0
+    """Items a checkpoint had finished before this run (in ``done``, not in ``rate``)."""
 
     @property
     def fraction(self) -> float:
         """``done / total`` (1.0 for an empty run)."""
         return 1.0 if self.total == 0 else self.done / self.total
+
+    @property
+    def rate(self) -> float | None:
+        """Items finished per second in this run (None before the first one)."""
+        worked = self.done - self.resumed
+        if worked <= 0 or self.elapsed <= 0:
+            return None
+        return worked / self.elapsed
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the current rate (0.0 when done; None while there is no rate)."""
+        if self.done >= self.total:
+            return 0.0
+        rate = self.rate
+        return None if rate is None else (self.total - self.done) / rate
 
 
 @attrs.frozen(slots=True)

@@ -86,13 +86,15 @@ class _Run(Generic[T, R]):
         self.stopped: str | None = None
         self.fatal: Exception | None = None
         self.spent_before = 0 if guard is None else guard.spent
+        self.started = time.monotonic()
+        self.resumed = 0
 
     @property
     def spent(self) -> int:
         return 0 if self.guard is None else self.guard.spent - self.spent_before
 
     async def execute(self, concurrency: int) -> BulkReport[T, R]:
-        started = time.monotonic()
+        self.started = started = time.monotonic()
         finished = {} if self.checkpoint is None else await self.checkpoint.completed()
         pending: list[int] = []
         for position, key in enumerate(self.keys):
@@ -101,6 +103,7 @@ class _Run(Generic[T, R]):
                 self.finish(position, "skipped_done", summary=finished[key], emit=False)
             else:
                 pending.append(position)
+        self.resumed = self.done
         self.emit()
         queue = iter(pending)
         async with anyio.create_task_group() as tg:
@@ -189,6 +192,8 @@ class _Run(Generic[T, R]):
             failed=self.counts["failed"],
             skipped=self.counts["skipped_budget"] + self.counts["skipped_done"],
             spent=self.spent,
+            elapsed=time.monotonic() - self.started,
+            resumed=self.resumed,
         )
         try:
             self.on_progress(progress)

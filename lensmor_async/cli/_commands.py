@@ -33,6 +33,8 @@ class Context:
     console: Console
     approver: Approver
     json: bool
+    format: str = "table"
+    """How listings are printed: ``table``, ``json``, ``jsonl`` or ``csv``."""
 
 
 @attrs.frozen
@@ -130,12 +132,27 @@ def _show_listing(
     noun: str,
     event_id: str | None = None,
 ) -> None:
-    if ctx.json:
+    """The rows in ``ctx.format``; machine formats keep stdout to the data (notes on stderr)."""
+    footer = _listing_footer(listing, noun, event_id)
+    if ctx.format == "json":
         ctx.console.out(render.dump_json(_listing_json(listing)))
         return
-    ctx.console.out(render.format_table(headers, [row(item) for item in listing.items]))
-    ctx.console.out()
-    for line in _listing_footer(listing, noun, event_id):
+    if ctx.format in ("jsonl", "csv"):
+        if ctx.format == "jsonl":
+            text = render.dump_jsonl(listing.items)
+        else:
+            text = render.dump_csv(headers, [row(item) for item in listing.items])
+        if text:
+            ctx.console.out(text)
+        for line in footer:
+            ctx.console.err(line)
+        return
+    if listing.items:
+        ctx.console.out(render.format_table(headers, [row(item) for item in listing.items]))
+        ctx.console.out()
+    elif listing.page.page_accessible:
+        ctx.console.out(f"no {noun} found")
+    for line in footer:
         ctx.console.out(line)
 
 
@@ -154,6 +171,10 @@ def _listing_footer(listing: Listing, noun: str, event_id: str | None) -> list[s
     page = listing.page
     if listing.all_pages:
         lines = [f"fetched {len(listing.items)} {noun} across pages"]
+    elif not listing.items and page.page_accessible:
+        if event_id is None:
+            return []  # "no ... found" says it all; never "page 1 of 0"
+        lines = []
     else:
         lines = [render.page_footer(page)]
     if event_id is None:
@@ -199,18 +220,27 @@ async def unlock_event(ctx: Context, args: argparse.Namespace) -> None:
 
 
 async def unlock_contacts(ctx: Context, args: argparse.Namespace) -> None:
-    """``lensmor unlock contacts --event ID IDS...`` (per contact; waits for the task)."""
+    """``lensmor unlock contacts --event ID IDS...`` (emails, per contact; waits for the task)."""
+    await _unlock_people(ctx, args, ctx.client.contacts.unlock, "emails")
 
+
+async def unlock_phones(ctx: Context, args: argparse.Namespace) -> None:
+    """``lensmor unlock phones --event ID IDS...`` (phone numbers; waits for the task)."""
+    await _unlock_people(ctx, args, ctx.client.contacts.unlock_phone, "phone numbers")
+
+
+async def _unlock_people(
+    ctx: Context,
+    args: argparse.Namespace,
+    method: Callable[..., Awaitable[UnlockTaskHandle]],
+    what: str,
+) -> None:
     def title(request: SpendRequest) -> str:
         count = len(request.targets)
-        return f"unlock the emails of {count} contact(s) in event {args.event}"
+        return f"unlock the {what} of {count} contact(s) in event {args.event}"
 
     handle: UnlockTaskHandle = await _spend(
-        ctx,
-        title,
-        ctx.client.contacts.unlock,
-        event_id=args.event,
-        personnel_ids=args.personnel_ids,
+        ctx, title, method, event_id=args.event, personnel_ids=args.personnel_ids
     )
     report = await follow_task(handle, _progress(ctx.console, handle))
     if ctx.json:
@@ -220,6 +250,24 @@ async def unlock_contacts(ctx: Context, args: argparse.Namespace) -> None:
     ctx.console.out(render.format_table(render.REPORT_HEADERS, rows))
     ctx.console.out()
     ctx.console.out(f"task {report.task_id}: {render.describe_report(report)}")
+
+
+async def task_status(ctx: Context, args: argparse.Namespace) -> None:
+    """``lensmor task status ID [--phone]``: one free look at an unlock task."""
+    contacts = ctx.client.contacts
+    get = contacts.get_phone_unlock_task if args.phone else contacts.get_unlock_task
+    task = await get(args.task_id)
+    if ctx.json:
+        ctx.console.out(render.dump_json(task))
+        return
+    rows = [
+        (item.personnel_id, item.status, item.email or item.phone, item.error_code)
+        for item in task.items
+    ]
+    if rows:
+        ctx.console.out(render.format_table(render.TASK_HEADERS, rows))
+        ctx.console.out()
+    ctx.console.out(f"task {task.task_id}: {task.task_status} ({len(task.delivered)} delivered)")
 
 
 def _progress(console: Console, handle: UnlockTaskHandle) -> Progress:
@@ -242,3 +290,17 @@ async def search_events_by_company(ctx: Context, args: argparse.Namespace) -> No
     )
     listing = Listing(page.items, page, all_pages=False)
     _show_listing(ctx, listing, render.MATCH_HEADERS, render.match_row, noun="events")
+
+
+async def search_company(ctx: Context, args: argparse.Namespace) -> None:
+    """``lensmor search company NAME`` (50 credits per page searched)."""
+    page = await _spend(
+        ctx,
+        lambda _: f"search exhibitors named {args.company_name!r} (page {args.page})",
+        ctx.client.exhibitors.search_by_company_name,
+        args.company_name,
+        page=args.page,
+        page_size=args.page_size,
+    )
+    listing = Listing(page.items, page, all_pages=False)
+    _show_listing(ctx, listing, render.EXHIBITOR_HEADERS, render.exhibitor_row, noun="exhibitors")

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import anyio
 
 from lensmor_async._client import AsyncLensmor
+from lensmor_async._version import __version__
 from lensmor_async.cli import _commands as commands
 from lensmor_async.cli._approve import Approver
 from lensmor_async.cli._console import Console
@@ -34,6 +35,7 @@ from lensmor_async.cli._exit import (
     EXIT_USAGE,
     exit_code_for,
 )
+from lensmor_async.cli._render import error_json
 from lensmor_async.errors import ConfigurationError, InsufficientCreditsError, LensmorError
 from lensmor_async.guard import CreditGuard
 
@@ -68,6 +70,9 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+
+
+FORMATS = ("table", "json", "jsonl", "csv")
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -113,6 +118,12 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 
 def _paging(parser: argparse.ArgumentParser, *, iterate: bool = True) -> None:
+    parser.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="table (default), json (the page; same as --json), jsonl (one row per line), csv",
+    )
     parser.add_argument("--page", type=_positive_int, default=1, help="page number (default 1)")
     parser.add_argument("--page-size", type=_positive_int, default=None, metavar="N")
     if iterate:
@@ -134,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"lensmor {__version__}")
     _global_options(parser, suppress=False)
     shared = argparse.ArgumentParser(add_help=False)
     _global_options(shared, suppress=True)
@@ -188,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--event", required=True, metavar="ID")
     _paging(listing)
 
-    unlock = group_of("unlock", "PAID: unlock an event or contacts' emails")
+    unlock = group_of("unlock", "PAID: unlock an event, or contacts' emails or phones")
     event = leaf(unlock, "event", "PAID: unlock an event (2000 credits)", commands.unlock_event)
     event.add_argument("event_id", metavar="ID")
     contacts = leaf(
@@ -199,6 +211,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     contacts.add_argument("--event", required=True, metavar="ID")
     contacts.add_argument("personnel_ids", nargs="+", metavar="IDS")
+    phones = leaf(
+        unlock,
+        "phones",
+        "PAID: unlock contacts' phone numbers (per contact) and wait for the task",
+        commands.unlock_phones,
+    )
+    phones.add_argument("--event", required=True, metavar="ID")
+    phones.add_argument("personnel_ids", nargs="+", metavar="IDS")
+
+    task = group_of("task", "look at a contact unlock task")
+    status = leaf(task, "status", "one free look at an unlock task", commands.task_status)
+    status.add_argument("task_id", metavar="ID")
+    status.add_argument("--phone", action="store_true", help="a phone unlock task")
 
     search = group_of("search", "PAID searches")
     by_company = leaf(
@@ -210,6 +235,14 @@ def build_parser() -> argparse.ArgumentParser:
     by_company.add_argument("company_name", metavar="NAME")
     _paging(by_company, iterate=False)
     by_company.add_argument("--scope", choices=("all", "exhibitor", "visitor"), default=None)
+    company = leaf(
+        search,
+        "company",
+        "PAID: exhibitors by company name (50 credits per page)",
+        commands.search_company,
+    )
+    company.add_argument("company_name", metavar="NAME")
+    _paging(company, iterate=False)
 
     leaf(top, "demo", "run the guarded workflow against an embedded fake server (no key)", None)
     return parser
@@ -232,7 +265,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return anyio.run(run_demo)
         anyio.run(_run, args, console)
     except LensmorError as exc:
-        console.err(f"lensmor: {describe_error(exc)}")
+        if args.json or getattr(args, "format", None) in ("json", "jsonl"):
+            console.err(error_json(exc))
+        else:
+            console.err(f"lensmor: {describe_error(exc)}")
         return exit_code_for(exc)
     except KeyboardInterrupt:
         console.err("\nlensmor: interrupted")
@@ -251,7 +287,8 @@ async def _run(args: argparse.Namespace, console: Console) -> None:
     async with AsyncLensmor(
         base_url=args.base_url, call_source=args.call_source, guard=guard
     ) as client:
-        await args.handler(commands.Context(client, console, approver, args.json), args)
+        fmt = getattr(args, "format", None) or ("json" if args.json else "table")
+        await args.handler(commands.Context(client, console, approver, args.json, fmt), args)
 
 
 def describe_error(error: LensmorError) -> str:

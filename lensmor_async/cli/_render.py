@@ -6,15 +6,14 @@ and the tests share one wording (e.g. "showing 50 of 237, unlock for 2000 credit
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
-import enum
+import io
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-import attrs
-
-from lensmor_async.errors import sanitize_message
+from lensmor_async.errors import LensmorError, sanitize_message
 from lensmor_async.guard import ContactUnlockReport, SpendRecord, SpendRequest
 from lensmor_async.models import (
     CreditBalance,
@@ -25,6 +24,7 @@ from lensmor_async.models import (
     ExhibitorEventMatch,
     Page,
     Person,
+    to_jsonable,
 )
 
 CELL_WIDTH = 40
@@ -35,24 +35,36 @@ _EMPTY = "-"
 # -- JSON ---------------------------------------------------------------------------------
 
 
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON data from a model: attrs classes become objects with their field names
-    (snake_case, in declaration order), tuples become lists, mappings objects, enums
-    their values (``UNSET`` — "absent from the response" — becomes ``null``)."""
-    if attrs.has(type(value)):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in attrs.fields(type(value))}
-    if isinstance(value, enum.Enum):
-        return None if value.name == "UNSET" else to_jsonable(value.value)
-    if isinstance(value, Mapping):
-        return {str(key): to_jsonable(item) for key, item in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [to_jsonable(item) for item in value]
-    return value
-
-
 def dump_json(value: Any) -> str:
     """Indented JSON of ``value`` (see :func:`to_jsonable`); keys keep the model's order."""
     return json.dumps(to_jsonable(value), indent=2, ensure_ascii=False)
+
+
+def dump_jsonl(items: Iterable[Any]) -> str:
+    """One compact JSON object per item and line (``--format jsonl``); '' for no items."""
+    return "\n".join(json.dumps(to_jsonable(item), ensure_ascii=False) for item in items)
+
+
+def error_json(error: LensmorError) -> str:
+    """An error as one JSON object (``--json``): type, code, message, status, trace id."""
+    body = {
+        "type": type(error).__name__,
+        "code": getattr(error, "error_key", None),
+        "message": sanitize_message(getattr(error, "message", None) or str(error)),
+        "status": getattr(error, "status", None),
+        "trace_id": getattr(error, "trace_id", None),
+    }
+    return json.dumps({"error": body}, ensure_ascii=False)
+
+
+def dump_csv(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """RFC 4180 CSV with a header row (``--format csv``); cells as in tables, never cut."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(headers)
+    for row in rows:
+        writer.writerow(["" if value in (None, "", ()) else cell(value, 10_000) for value in row])
+    return out.getvalue().rstrip("\n")
 
 
 # -- tables -------------------------------------------------------------------------------
@@ -116,7 +128,10 @@ def describe_preview(page: Page[Any], noun: str = "people") -> str:
 
 
 def page_footer(page: Page[Any]) -> str:
-    """Where this page lies: 'page 1 of 12, 20 per page' plus the preview window."""
+    """Where this page lies: 'page 1 of 12, 20 per page' plus the preview window.
+
+    An empty result says so ('no results'), never 'page 1 of 0'.
+    """
     state = page.semantics.page_state if page.semantics else None
     last = state.max_accessible_page if state else None
     if not page.page_accessible:
@@ -125,6 +140,8 @@ def page_footer(page: Page[Any]) -> str:
             + (f" (last accessible page: {last})" if last is not None else "")
             + "; unlock the event to see it"
         )
+    if page.total_pages == 0 or (page.total == 0 and not page.items):
+        return "no results"
     text = f"page {page.page} of {page.total_pages}, {page.page_size} per page"
     if page.is_preview and last is not None and last < page.total_pages:
         text += f" (pages 1-{last} accessible in preview)"
@@ -145,6 +162,7 @@ EXHIBITOR_HEADERS = ("ID", "COMPANY", "INDUSTRY", "COUNTRY", "EMPLOYEES", "WEBSI
 PERSON_HEADERS = ("ID", "NAME", "TITLE", "COMPANY", "CONTACT")
 MATCH_HEADERS = ("ID", "NAME", "START", "CITY", "COUNTRY", "MATCHED COMPANIES")
 REPORT_HEADERS = ("PERSONNEL ID", "RESULT", "DETAIL")
+TASK_HEADERS = ("PERSONNEL ID", "STATUS", "VALUE", "ERROR")
 HISTORY_HEADERS = ("OPERATION", "TARGETS", "OUTCOME", "ESTIMATE", "ACTUAL")
 
 

@@ -69,7 +69,11 @@ class CreditGuard:
     without it paid calls fail closed with ``ConfirmationRequiredError``. ``budget``
     caps what this guard (or every guard sharing ``ledger``) may spend. A confirm
     callback gets at most ``confirm_timeout`` seconds and never more than the call's
-    deadline; running out is a decline.
+    deadline; running out is a decline. The budget caps *net* spending: credits the
+    server refunds (a failed contact, a released hold) are available again.
+
+    A ``ledger`` passed in stays the caller's to close, unless ``own_ledger=True`` hands
+    it to the guard: then :meth:`aclose` (and so ``AsyncLensmor.aclose()``) closes it.
     """
 
     def __init__(
@@ -87,6 +91,7 @@ class CreditGuard:
         confirm_timeout: float | None = None,
         journal: Journal | str | os.PathLike[str] | None = None,
         checkpoint: Callable[[str], None] | None = None,
+        own_ledger: bool = False,
     ) -> None:
         if precheck not in ("auto", "always", "never"):
             raise ConfigurationError("precheck must be 'auto', 'always' or 'never'")
@@ -100,6 +105,8 @@ class CreditGuard:
         self._journal = IntentJournal(open_journal(journal))
         # A journal opened here from a path is ours to close; a passed-in one is not.
         self._owns_journal = journal is not None and not isinstance(journal, Journal)
+        # A passed-in ledger may be shared by many guards: closed here only when handed over.
+        self._owns_ledger = own_ledger and ledger is not None
         self._checkpoint_hook = checkpoint
         self._services: GuardServices | None = None
         self._policies = build_policies(self.costs, UnlockState(), precheck)
@@ -222,13 +229,16 @@ class CreditGuard:
             self._checkpoint_hook(name)
 
     async def aclose(self) -> None:
-        """Close what the guard opened itself (a journal given as a path); idempotent.
+        """Close what the guard owns: a journal given as a path, a ledger given with
+        ``own_ledger=True``; idempotent.
 
-        ``AsyncLensmor.aclose()`` calls this. Ledgers and journals passed in are the
+        ``AsyncLensmor.aclose()`` calls this. Other ledgers and journals passed in are the
         caller's to close.
         """
         if self._owns_journal and self._journal.journal is not None:
             await self._journal.journal.aclose()
+        if self._owns_ledger:
+            await self._account.ledger.aclose()
 
     # -- recovery, reconciliation, tasks -------------------------------------------------
 

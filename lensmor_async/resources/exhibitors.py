@@ -112,6 +112,25 @@ class Exhibitors(Resource):
         """Exhibitors across pages (at most ``limit``); see ``PageIterator.last_page``."""
         return PageIterator(self.pages(event_id, page_size=page_size, **filters), limit)
 
+    async def iterate_across_events(
+        self,
+        event_ids: Iterable[str],
+        *,
+        page_size: int | None = None,
+        **filters: Unpack[ExhibitorFilters],
+    ) -> AsyncIterator[tuple[str, Exhibitor]]:
+        """``(event_id, exhibitor)`` for every exhibitor of every event, event after event.
+
+        Each event is read as :meth:`iterate` reads it (so a locked event stops at its
+        preview window). Every id is checked before the first request.
+        """
+        check_filter_names(filters, ExhibitorFilters)
+        ids = [check_id("event_id", event_id) for event_id in _as_list(event_ids)]
+        check_page(1, page_size)
+        for event_id in ids:
+            async for exhibitor in self.iterate(event_id, page_size=page_size, **filters):
+                yield event_id, exhibitor
+
     async def search(
         self,
         *,
@@ -183,3 +202,9 @@ class Exhibitors(Resource):
             exhibitor_id=check_id("exhibitor_id", exhibitor_id), page=page, pageSize=page_size
         )
         return await self._run(ops.EXHIBITORS_EVENTS, _EVENT_PAGE, query=query)
+
+
+def _as_list(event_ids: Iterable[str]) -> list[str]:
+    if isinstance(event_ids, str):  # one id given bare would iterate its characters
+        raise InvalidRequestError("event_ids must be a list of ids, not one string")
+    return list(event_ids)

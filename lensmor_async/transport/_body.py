@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from aiohttp.streams import StreamReader
+from typing import TYPE_CHECKING
 
 from lensmor_async.errors import MalformedResponseError
+
+if TYPE_CHECKING:
+    from aiohttp import StreamReader
 
 
 async def read_chunks_capped(payload: StreamReader, cap: int, status: int) -> bytes:

@@ -14,10 +14,13 @@ import asyncio
 import functools
 import ssl
 from collections import deque
+from typing import TYPE_CHECKING
 
 import attrs
-from aiohttp.client_proto import ResponseHandler
 from yarl import URL
+
+if TYPE_CHECKING:  # imported where used: the client probes it first (see _probe)
+    from aiohttp.client_proto import ResponseHandler
 
 KEEPALIVE_SECONDS = 15.0
 """aiohttp's own default: idle connections older than this are closed, not reused."""
@@ -90,6 +93,8 @@ class ConnectionPool:
         self, loop: asyncio.AbstractEventLoop
     ) -> tuple[asyncio.BaseTransport, ResponseHandler]:
         """The one place a socket is opened (the benchmarks swap it for in-memory pipes)."""
+        from aiohttp.client_proto import ResponseHandler
+
         origin = self._origin
         return await loop.create_connection(
             lambda: ResponseHandler(loop),

@@ -11,9 +11,8 @@ a pooled connection, and the response is the parser's message and body. It sends
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
-from aiohttp.client_proto import ResponseHandler
-from aiohttp.streams import StreamReader
 from multidict import CIMultiDictProxy
 from yarl import URL
 
@@ -24,6 +23,10 @@ from lensmor_async.transport._body import read_chunks_capped, too_large
 from lensmor_async.transport._connections import ConnectionPool, Origin
 from lensmor_async.transport._errors import translate
 from lensmor_async.transport._wire import HeadCache, UrlCache, frame, header_sets
+
+if TYPE_CHECKING:  # aiohttp internals, probed before use (see _probe)
+    from aiohttp.client_proto import ResponseHandler
+    from aiohttp.streams import StreamReader
 
 
 class PooledTransport:

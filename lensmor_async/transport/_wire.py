@@ -11,9 +11,10 @@ from typing import TypeVar
 from yarl import URL
 
 from lensmor_async._config import ClientConfig
+from lensmor_async._version import __version__
 from lensmor_async.transport._base import QueryParams, Request
 
-USER_AGENT = "lensmor-async/0.1.0"
+USER_AGENT = f"lensmor-async/{__version__}"
 _JSON_HEADERS = {"Content-Type": "application/json"}
 _CACHE_SIZE = 256
 """Rendered (path, query) entries kept per client; paths embed ids, so it is bounded."""
