@@ -34,6 +34,7 @@ from lensmor_async._limiter import AdaptiveLimiter
 from lensmor_async.errors import (
     APIStatusError,
     APITimeoutError,
+    ConcurrencyLimitError,
     DeadlineExceededError,
     LensmorError,
     RateLimitError,
@@ -274,6 +275,8 @@ def _retry_after_header(exc: RateLimitError) -> str | None:
 
 def _failure_of(exc: LensmorError) -> Failure | None:
     """Describe a failed attempt for the pure retry policy (None: never retry)."""
+    if isinstance(exc, ConcurrencyLimitError):
+        return Failure(kind=FailureKind.CONCURRENCY_LIMIT, status=exc.status)
     if isinstance(exc, APIStatusError):
         header = _retry_after_header(exc) if isinstance(exc, RateLimitError) else None
         return Failure(kind=FailureKind.STATUS, status=exc.status, retry_after_header=header)

@@ -69,11 +69,15 @@ class ApiRefusal(LensmorError):
     ``{code, message, errorKey, traceId}`` envelope. It never reaches API users.
     """
 
-    def __init__(self, status: int, error_key: str, message: str) -> None:
+    def __init__(
+        self, status: int, error_key: str, message: str, *, http_status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error_key = error_key
         self.message = message
+        self.http_status = status if http_status is None else http_status
+        """The HTTP status of the answer: 200 for 0.24+ business envelopes."""
 
 
 def invalid(message: str) -> ApiRefusal:
@@ -94,6 +98,18 @@ def event_not_found() -> ApiRefusal:
 def insufficient_credits() -> ApiRefusal:
     """402 ``INSUFFICIENT_CREDITS``; nothing was charged."""
     return ApiRefusal(402, "INSUFFICIENT_CREDITS", "Insufficient credits")
+
+
+def feature_not_available() -> ApiRefusal:
+    """HTTP 200 carrying ``{code: 400, errorKey: USER_HAS_NO_FEATURE}`` (0.24+ plan refusal)."""
+    message = "Your plan does not include this feature"
+    return ApiRefusal(400, "USER_HAS_NO_FEATURE", message, http_status=200)
+
+
+def concurrency_limited() -> ApiRefusal:
+    """HTTP 200 carrying ``{code: 429, errorKey: USER_CONCURRENCY_LIMIT_EXCEEDED}`` (0.27)."""
+    message = "Too many concurrent requests"
+    return ApiRefusal(429, "USER_CONCURRENCY_LIMIT_EXCEEDED", message, http_status=200)
 
 
 @dataclass(frozen=True, slots=True)
