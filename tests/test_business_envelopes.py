@@ -57,3 +57,17 @@ async def test_concurrency_envelope_is_answered_with_http_200_by_the_fake() -> N
     (recorded,) = fake.requests_for(SEARCH_EVENTS)
     assert recorded.status == 200
     assert len(fake.truth) == 0
+
+
+async def test_fifty_concurrent_paid_searches_queue_at_the_routes_limit_instead_of_failing() -> (
+    None
+):
+    async with FakeLensmor(limited_route_seconds=0.02) as fake:
+        guard = CreditGuard(always_confirm)
+        async with connect(fake, guard) as client, anyio.create_task_group() as group:
+            for n in range(50):
+                group.start_soon(client.exhibitors.search_events, f"Company {n}")
+    assert fake.request_count(SEARCH_EVENTS) == 50
+    assert fake.max_in_flight[SEARCH_EVENTS] == 10
+    assert all(r.status == 201 for r in fake.requests_for(SEARCH_EVENTS))
+    assert_books_match(guard, fake)

@@ -180,9 +180,8 @@ class Buyer:
             settled = spend.settle_evidence(evidence, estimate=0, balance_before=None)
             actual = settled.actual if isinstance(settled, spend.Settled) else None
             if not actual:
-                await self._history.record(
-                    purchase.entry(SpendOutcome.FREE, 0, reason="already unlocked")
-                )
+                reason = decision.free_reason or "already unlocked"
+                await self._history.record(purchase.entry(SpendOutcome.FREE, 0, reason=reason))
                 return
             # The quote said free, the server charged: no hold covered it, count it anyway.
             recorded = await self._account.commit_unheld(purchase.intent.key, actual)

@@ -146,8 +146,9 @@ class FakeLensmor:
         subscription_balance / gift_balance: starting buckets (subscription spent first).
         task_step_seconds: each unlock task spends this long pending, then processing.
         faults: a :class:`FaultSchedule`; ``inject`` adds one-off faults on top.
-        prices: credit prices (:class:`Prices`); ``charge_empty_searches`` False gives
-            0.24 semantics (empty searches are free).
+        prices: credit prices (:class:`Prices`); ``charge_empty_searches`` True gives the
+            0.22 semantics (every search charged); the default is 0.24+ (an empty
+            result is free).
         rate_limit / rate_limit_window: fixed window per API key (429 when exceeded).
         concurrency_limit: calls of one limited route (search-events, person events by
             name) the user may have in flight (0.27: 10); more get the HTTP-200
@@ -169,7 +170,7 @@ class FakeLensmor:
         faults: FaultSchedule | None = None,
         fault_tuning: FaultTuning | None = None,
         prices: Prices | None = None,
-        charge_empty_searches: bool = True,
+        charge_empty_searches: bool = False,
         rate_limit: int = 100_000,
         rate_limit_window: int = 60,
         record_requests: bool = True,
