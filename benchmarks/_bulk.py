@@ -119,6 +119,11 @@ async def run_searches(actions: int, *, concurrency: int = 16) -> BulkResult:
     """``actions`` paid searches for distinct companies, budget for 60% of them."""
     budget = SEARCH_PRICE * (actions * 3 // 5)
     async with FakeLensmor(seed=11, subscription_balance=SEARCH_PRICE * actions * 2) as fake:
+        # Each company exhibits at an event, so its search finds something and is paid
+        # (0.24+ charges nothing for an empty result).
+        venue = next(iter(fake.state.events))
+        for n in range(actions):
+            fake.state.add_exhibitor(f"Bench Company {n}", event_ids=[venue])
         guard = CreditGuard(confirm=always_confirm, budget=budget)
         async with AsyncLensmor(fake.api_key, base_url=fake.url, guard=guard) as client:
             search = client.exhibitors.search_events

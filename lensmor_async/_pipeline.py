@@ -35,13 +35,14 @@ from lensmor_async._runtime import require_asyncio
 from lensmor_async.errors import (
     APIStatusError,
     APITimeoutError,
+    ConcurrencyLimitError,
     DeadlineExceededError,
     LensmorError,
     RateLimitError,
     TransportError,
     sanitize_message,
 )
-from lensmor_async.transport import Request, Transport
+from lensmor_async.transport import Request, Response, Transport
 
 T = TypeVar("T")
 logger = logging.getLogger("lensmor_async")
@@ -76,10 +77,12 @@ class Pipeline:
             self.limiter = AdaptiveLimiter(config.max_concurrency)
             self.retry_budget = RetryBudget()
             self.rate_limit = RateLimitState()
+            self.route_caps: dict[str, anyio.CapacityLimiter] = {}
         else:
             self.limiter = shared_from.limiter
             self.retry_budget = shared_from.retry_budget
             self.rate_limit = shared_from.rate_limit
+            self.route_caps = shared_from.route_caps
         self._rng = random.Random()
         self._clock: Callable[[], float] = time.monotonic
 
@@ -178,18 +181,14 @@ class Pipeline:
     async def _exchange(
         self, request: Request, probe: SendProbe | None, attempt: int, call: Call[Any]
     ) -> Any:
-        limiter = self.limiter
-        # Not `async with`: taking a free slot directly saves two coroutine objects on
-        # every request; the slow path (waiting, pacing) is the same as the context manager's.
-        if not limiter.try_enter():
-            await limiter.enter()
-        try:
-            if probe is not None:
-                probe.started = True
-                probe.sent_at = time.monotonic()
-            response = await self.transport.send(request)
-        finally:
-            limiter.release()
+        cap = call.operation.max_in_flight
+        if cap is None:
+            response = await self._send_limited(request, probe)
+        else:
+            # The API refuses calls over its per-user concurrency limit of this route
+            # (USER_CONCURRENCY_LIMIT_EXCEEDED): queue here instead of being refused.
+            async with self._route_cap(call.operation.name, cap):
+                response = await self._send_limited(request, probe)
         headers = response.headers
         now = time.time()
         trace_id = _trace_id(headers)
@@ -210,6 +209,26 @@ class Pipeline:
                 call.intent.key if call.intent is not None else "-",
             )
         return decode_payload(response.status, headers, response.body, now=now)
+
+    async def _send_limited(self, request: Request, probe: SendProbe | None) -> Response:
+        limiter = self.limiter
+        # Not `async with`: taking a free slot directly saves two coroutine objects on
+        # every request; the slow path (waiting, pacing) is the same as the context manager's.
+        if not limiter.try_enter():
+            await limiter.enter()
+        try:
+            if probe is not None:
+                probe.started = True
+                probe.sent_at = time.monotonic()
+            return await self.transport.send(request)
+        finally:
+            limiter.release()
+
+    def _route_cap(self, name: str, cap: int) -> anyio.CapacityLimiter:
+        limiter = self.route_caps.get(name)
+        if limiter is None:
+            limiter = self.route_caps[name] = anyio.CapacityLimiter(cap)
+        return limiter
 
     def _remaining(self, deadline: float | None) -> float | None:
         if deadline is None:
@@ -282,6 +301,8 @@ def _retry_after_header(exc: RateLimitError) -> str | None:
 
 def _failure_of(exc: LensmorError) -> Failure | None:
     """Describe a failed attempt for the pure retry policy (None: never retry)."""
+    if isinstance(exc, ConcurrencyLimitError):
+        return Failure(kind=FailureKind.CONCURRENCY_LIMIT, status=exc.status)
     if isinstance(exc, APIStatusError):
         header = _retry_after_header(exc) if isinstance(exc, RateLimitError) else None
         return Failure(kind=FailureKind.STATUS, status=exc.status, retry_after_header=header)

@@ -25,7 +25,9 @@ translated at the transport boundary with ``raise ... from exc``)::
     │   ├── ConflictError              409
     │   ├── UnprocessableError         422
     │   ├── RateLimitError             429   (``retry_after`` seconds)
-    │   └── ServerError                5xx
+    │   ├── ServerError                5xx
+    │   ├── FeatureNotAvailableError   HTTP-200 ``USER_HAS_NO_FEATURE``: the plan lacks it
+    │   └── ConcurrencyLimitError      HTTP-200 ``USER_CONCURRENCY_LIMIT_EXCEEDED``
     └── CreditError                          the CreditGuard stopped or lost track of a spend
         ├── ConfirmationRequiredError        no confirm callback: paid calls fail closed
         ├── SpendDeclinedError               the confirm callback said no
@@ -52,11 +54,13 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BudgetExceededError",
+    "ConcurrencyLimitError",
     "ConfigurationError",
     "ConfirmationRequiredError",
     "ConflictError",
     "CreditError",
     "DeadlineExceededError",
+    "FeatureNotAvailableError",
     "InsufficientCreditsError",
     "InvalidRequestError",
     "LedgerUnavailableError",
@@ -268,6 +272,30 @@ class ServerError(APIStatusError):
     default_status = 500
 
 
+class FeatureNotAvailableError(APIStatusError):
+    """The account's plan lacks this feature (``USER_HAS_NO_FEATURE``, answered with HTTP 200).
+
+    A refusal, not an input mistake: deliberately not a :class:`BadRequestError`, so an
+    ``except BadRequestError`` written for bad arguments does not swallow it. Nothing
+    was executed or charged, and it is never retried.
+    """
+
+    default_status = 400
+
+
+class ConcurrencyLimitError(APIStatusError):
+    """Too many concurrent calls of this route (``USER_CONCURRENCY_LIMIT_EXCEEDED``, HTTP 200).
+
+    Nothing was executed. A read is retried with backoff within the retry budget; a
+    paid call is never re-sent blindly: the guard releases its hold and raises this, and
+    calling again goes through the guard's whole flow (quote, confirm, hold). Not a
+    :class:`RateLimitError`: there is no ``Retry-After`` and the per-client rate limiter
+    is not paused for it.
+    """
+
+    default_status = 429
+
+
 class CreditError(LensmorError):
     """The CreditGuard refused a paid call, or lost certainty about one."""
 
@@ -349,6 +377,17 @@ _STATUS_CLASSES: dict[int, type[APIStatusError]] = {
     422: UnprocessableError,
     429: RateLimitError,
 }
+
+
+_ERROR_KEY_CLASSES: dict[str, type[APIStatusError]] = {
+    "USER_HAS_NO_FEATURE": FeatureNotAvailableError,
+    "USER_CONCURRENCY_LIMIT_EXCEEDED": ConcurrencyLimitError,
+}
+
+
+def error_key_class(error_key: object) -> type[APIStatusError] | None:
+    """The exception class an ``errorKey`` names regardless of its status, if any."""
+    return _ERROR_KEY_CLASSES.get(error_key) if isinstance(error_key, str) else None
 
 
 def status_error_class(status: int) -> type[APIStatusError]:

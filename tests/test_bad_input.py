@@ -132,7 +132,7 @@ ID_CALLS: dict[str, Call] = {
 
 
 # Optional ids: None means "not given" there, so it is not a bad value.
-OPTIONAL_IDS = {"personnel.list.exhibitor_id"}
+OPTIONAL_IDS = {"personnel.list.exhibitor_id", "contacts.unlock.event_id"}
 
 
 @pytest.mark.parametrize("name", sorted(ID_CALLS))
@@ -324,18 +324,18 @@ def _ids(count: int) -> list[str]:
 
 BATCH_CALLS: dict[str, tuple[Call, int]] = {
     "events.rank": (lambda c, v: c.events.rank(v), 100),
-    "contacts.unlock": (lambda c, v: c.contacts.unlock(event_id="101", personnel_ids=v), 100),
+    "contacts.unlock": (lambda c, v: c.contacts.unlock(event_id="101", personnel_ids=v), 2000),
     "contacts.unlock_phone": (
         lambda c, v: c.contacts.unlock_phone(event_id="101", personnel_ids=v),
-        100,
+        2000,
     ),
     "personnel.unlock_linkedin_activity": (
         lambda c, v: c.personnel.unlock_linkedin_activity(v),
-        100,
+        2000,
     ),
     "personnel.generate_outreach_message": (
         lambda c, v: c.personnel.generate_outreach_message(v, channels=["email"]),
-        50,
+        2000,
     ),
 }
 
@@ -345,7 +345,7 @@ async def test_empty_oversized_or_non_list_batches_are_refused(
     fake_lensmor: FakeLensmor, lensmor_client: AsyncLensmor, name: str
 ) -> None:
     call, maximum = BATCH_CALLS[name]
-    bad_batches: list[Any] = [[], (), _ids(maximum + 1), _ids(250), "700001", b"700001"]
+    bad_batches: list[Any] = [[], (), _ids(maximum + 1), _ids(2500), "700001", b"700001"]
     await _assert_refused_without_io(fake_lensmor, lensmor_client, call, bad_batches)
 
 

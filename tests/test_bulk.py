@@ -56,6 +56,13 @@ def _companies(count: int) -> list[str]:
     return [f"bulk company {n:04d}" for n in range(count)]
 
 
+def _exhibiting(fake: FakeLensmor, count: int) -> FakeLensmor:
+    """Give each bulk company an exhibitor, so its search finds it and is charged (0.24+)."""
+    for name in _companies(count):
+        fake.state.add_exhibitor(name.title())
+    return fake
+
+
 def _client(fake: FakeLensmor, guard: CreditGuard) -> AsyncLensmor:
     return AsyncLensmor(fake.api_key, base_url=fake.url, guard=guard, testing=True)
 
@@ -71,7 +78,7 @@ def _search_work(client: AsyncLensmor, calls: Counter[str]) -> Callable[[str], A
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeLensmor]:
     async with FakeLensmor(task_step_seconds=0.01) as server:
-        yield server
+        yield _exhibiting(server, 40)
 
 
 # --------------------------------------------------------------------------- the figure
@@ -83,6 +90,7 @@ async def test_a_thousand_items_with_faults_respect_the_budget_and_report_every_
     progress: list[BulkProgress] = []
     schedule = FaultSchedule(seed=7, rates=BULK_FAULTS)
     async with FakeLensmor(task_step_seconds=0.01, faults=schedule) as server:
+        _exhibiting(server, BULK_ITEMS)
         guard = CreditGuard(confirm=always_confirm, budget=BULK_BUDGET)
         async with _client(server, guard) as client:
             report = await run_bulk(
@@ -180,6 +188,7 @@ async def test_a_server_402_stops_new_paid_work_gracefully(fake: FakeLensmor) ->
     guard = CreditGuard(confirm=always_confirm)
     async with _client(fake, guard) as client:
         # The guard now caches a large balance; the server's real one drops behind its back.
+        fake.state.add_exhibitor("Primer Company")
         await client.exhibitors.search_by_company_name("primer company")
         fake.set_balance(subscription=2 * SEARCH_PRICE, gift=0)
         report = await run_bulk(names, _search_work(client, calls), concurrency=1, guard=guard)

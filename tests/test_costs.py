@@ -19,7 +19,7 @@ from lensmor_async.errors import ConfigurationError
         ("exhibitors.search_by_company_name", Price(50)),
         ("exhibitors.search_events", Price(50)),
         ("personnel.unlock_linkedin_activity", Price(None, per_item=True)),
-        ("personnel.generate_outreach_message", Price(None, per_item=True)),
+        ("personnel.generate_outreach_message", Price(0, per_item=True)),
     ],
 )
 def test_default_table_has_the_documented_prices(operation: str, price: Price) -> None:

@@ -225,10 +225,10 @@ def test_http_200_error_envelopes_map_by_their_body_code(
     code: int, cls: type[APIStatusError]
 ) -> None:
     with pytest.raises(cls) as info:
-        decode(200, envelope(code, "USER_HAS_NO_FEATURE"))
+        decode(200, envelope(code, "SOME_BUSINESS_ERROR"))
     assert type(info.value) is cls
     assert info.value.status == code
-    assert info.value.error_key == "USER_HAS_NO_FEATURE"
+    assert info.value.error_key == "SOME_BUSINESS_ERROR"
 
 
 def test_http_200_error_envelope_without_a_code_is_a_bad_request() -> None:

@@ -20,7 +20,9 @@ from lensmor_async import (
     AsyncLensmor,
     AuthenticationError,
     BadRequestError,
+    ConcurrencyLimitError,
     ConflictError,
+    FeatureNotAvailableError,
     InsufficientCreditsError,
     NotFoundError,
     PermissionDeniedError,
@@ -310,9 +312,11 @@ async def test_http_200_envelope_with_error_key_is_an_error(
 ) -> None:
     body = envelope(400, "USER_HAS_NO_FEATURE", "Upgrade to use this feature")
     client = canned(200, body, {})
-    with pytest.raises(BadRequestError) as info:
+    with pytest.raises(FeatureNotAvailableError) as info:
         await client.credits.balance()
     error = info.value
+    # A plan refusal is not an input mistake: `except BadRequestError` must not catch it.
+    assert not isinstance(error, BadRequestError)
     assert (error.status, error.error_key, error.trace_id, error.message) == (
         400,
         "USER_HAS_NO_FEATURE",
@@ -321,16 +325,18 @@ async def test_http_200_envelope_with_error_key_is_an_error(
     )
 
 
-async def test_http_200_concurrency_envelope_is_a_rate_limit_error(
+async def test_http_200_concurrency_envelope_is_a_concurrency_limit_error(
     canned: Callable[..., AsyncLensmor],
 ) -> None:
     body = envelope(
         429, "USER_CONCURRENCY_LIMIT_EXCEEDED", "Too many concurrent", data=None, details=None
     )
     client = canned(200, body, {})
-    with pytest.raises(RateLimitError) as info:
+    with pytest.raises(ConcurrencyLimitError) as info:
         await client.credits.balance()
     assert (info.value.status, info.value.error_key) == (429, "USER_CONCURRENCY_LIMIT_EXCEEDED")
+    # No Retry-After and no limiter pause: it is not the rate limit.
+    assert not isinstance(info.value, RateLimitError)
 
 
 async def test_2xx_body_with_a_lone_error_string_is_an_error(

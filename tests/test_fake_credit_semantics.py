@@ -203,17 +203,39 @@ async def test_contact_unlock_dedupes_ids_before_pricing(
     assert {e.task_id for e in fake.truth.entries} == {body["task_id"]}
 
 
+async def test_contact_unlock_without_an_event_skips_the_membership_check(
+    fake: FakeLensmor, http: aiohttp.ClientSession
+) -> None:
+    # 0.24+: event_id is optional; people of different events go in one batch.
+    a, b = roster(fake, "101")[0], roster(fake, "103")[0]
+    status, body = await call(
+        http, "POST", "/external/contacts/unlock", json={"personnel_ids": [a, b]}
+    )
+    assert (status, body["status"]) == (201, "accepted")
+    assert fake.truth.total_charged() == 30
+
+
+async def test_lead_selection_limit_carries_its_details(
+    fake: FakeLensmor, http: aiohttp.ClientSession
+) -> None:
+    ids = [str(700001 + n) for n in range(2001)]
+    status, body = await call(
+        http, "POST", "/external/contacts/unlock", json={"personnel_ids": ids}
+    )
+    assert status == 422
+    assert body["details"] == {"requestedCount": 2001, "limit": 2000, "selectionMode": "selected"}
+
+
 @pytest.mark.parametrize(
     ("payload", "status", "key"),
     [
         ({"event_id": "101", "personnel_ids": []}, 400, "INVALID_REQUEST"),
         ({"event_id": "101", "personnel_ids": ["abc"]}, 400, "INVALID_REQUEST"),
         (
-            {"event_id": "101", "personnel_ids": [str(700001 + n) for n in range(101)]},
-            400,
-            "INVALID_REQUEST",
+            {"event_id": "101", "personnel_ids": [str(700001 + n) for n in range(2001)]},
+            422,
+            "LEAD_SELECTION_LIMIT_EXCEEDED",
         ),
-        ({"personnel_ids": ["700001"]}, 400, "INVALID_REQUEST"),
         ({"event_id": "999", "personnel_ids": ["700001"]}, 404, "EVENT_NOT_FOUND"),
         ({"event_id": "101", "personnel_ids": ["700001", "999999"]}, 404, "NOT_FOUND"),
         ({"event_id": "102", "personnel_ids": ["700001"]}, 400, "INVALID_REQUEST"),
@@ -423,9 +445,10 @@ async def test_prices_are_configurable() -> None:
 # --------------------------------------------------------------------------- searches and jobs
 
 
-async def test_every_search_call_is_charged_and_searches_are_repeatable(
+async def test_every_search_call_is_charged_with_022_semantics_and_searches_are_repeatable(
     fake: FakeLensmor, http: aiohttp.ClientSession
 ) -> None:
+    fake.state.charge_empty_searches = True
     for _ in range(2):
         status, _ = await call(
             http,
@@ -448,8 +471,8 @@ async def test_every_search_call_is_charged_and_searches_are_repeatable(
     assert fake.truth.duplicate_intents(include_repeatable=True) == {intent: 2}
 
 
-async def test_empty_searches_are_free_with_024_semantics() -> None:
-    async with FakeLensmor(charge_empty_searches=False) as fake:
+async def test_empty_searches_are_free_by_default_as_in_024() -> None:
+    async with FakeLensmor() as fake:
         headers = {"Authorization": f"Bearer {fake.api_key}"}
         async with aiohttp.ClientSession(fake.url, headers=headers) as http:
             await call(
@@ -491,18 +514,18 @@ async def test_linkedin_activity_charges_new_people_only(
     assert fake.truth.duplicate_intents() == {}
 
 
-async def test_outreach_generation_is_charged_per_known_person(
+async def test_outreach_generation_is_free_as_in_027_and_charged_per_known_person_if_priced(
     fake: FakeLensmor, http: aiohttp.ClientSession
 ) -> None:
     a, b = roster(fake, UNLOCKED)[:2]
-    status, body = await call(
-        http,
-        "POST",
-        "/external/personnel/generate-outreach-message",
-        json={"personnel_ids": [a, b, "999999999"], "channels": ["email"], "event_id": UNLOCKED},
-    )
+    payload = {"personnel_ids": [a, b, "999999999"], "channels": ["email"], "event_id": UNLOCKED}
+    route = "/external/personnel/generate-outreach-message"
+    status, body = await call(http, "POST", route, json=payload)
     assert status == 201
     assert [item["success"] for item in body["items"]] == [True, True, False]
+    assert fake.truth.total_charged() == 0
+    fake.state.prices = Prices(outreach_message=5)  # a plan that still charges
+    await call(http, "POST", route, json=payload)
     assert fake.truth.total_charged() == 10
     assert {e.operation for e in fake.truth.entries} == {"personnel.generate_outreach"}
 
@@ -592,7 +615,7 @@ async def test_precheck_contact_unlock_reports_counts_and_conflicts(
     ("params", "reason"),
     [
         (
-            {"event_id": "101", "personnel_ids": [str(700001 + n) for n in range(101)]},
+            {"event_id": "101", "personnel_ids": [str(700001 + n) for n in range(2001)]},
             "exceed_max_unlock_limit",
         ),
         ({"event_id": "101", "personnel_ids": ["700001", "999999"]}, "not_found"),

@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 import pytest
-from guard_helpers import assert_books_match, connect
+from guard_helpers import assert_books_match, connect, exhibit
 
 from lensmor_async import AsyncLensmor
 from lensmor_async.errors import BudgetExceededError, InsufficientCreditsError, LensmorError
@@ -41,7 +41,8 @@ async def serving(subscription: int) -> AsyncIterator[FakeLensmor]:
     async with FakeLensmor(
         seed=0, task_step_seconds=0.01, subscription_balance=subscription, gift_balance=0
     ) as fake:
-        yield fake
+        # Every search below finds something, so each one is charged (0.24+).
+        yield exhibit(fake, [f"company {n}" for n in range(500)])
 
 
 async def run_all(client: AsyncLensmor, jobs: list[Job]) -> tuple[list[Any], list[BaseException]]:
@@ -129,9 +130,9 @@ def mixed_jobs(fake: FakeLensmor) -> list[Job]:
     """500 paid calls: searches, repeated event unlocks, contact batches, LinkedIn unlocks."""
     jobs: list[Job] = []
     for n in range(100):
-        jobs.append(search(f"events of company {n}"))
+        jobs.append(search(f"company {n}"))  # matches "Company {n}": charged
         jobs.append(
-            (lambda name: lambda c: c.exhibitors.search_by_company_name(name))(f"company {n}")
+            (lambda name: lambda c: c.exhibitors.search_by_company_name(name))(f"company {n + 100}")
         )
     jobs += [lambda c: c.events.unlock("101")] * 100
     jobs += [lambda c: c.events.unlock("106")] * 50

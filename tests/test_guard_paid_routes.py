@@ -32,7 +32,7 @@ from lensmor_async.guard import (
     UnlockTaskHandle,
     always_confirm,
 )
-from lensmor_async.testing import FakeLensmor, UnlockOutcome
+from lensmor_async.testing import FakeLensmor, Prices, UnlockOutcome
 
 pytestmark = pytest.mark.anyio
 
@@ -146,14 +146,8 @@ ROUTES = [
         30,
         lambda c, ids: c.personnel.unlock_linkedin_activity(ids),
     ),
-    PaidRoute(
-        "personnel.generate_outreach_message",
-        "/external/personnel/generate-outreach-message",
-        None,
-        15,
-        lambda c, ids: c.personnel.generate_outreach_message(ids, channels=["email"]),
-    ),
 ]
+# Outreach generation is free since 0.27 (its own tests below), so it is not in ROUTES.
 PAID_ROUTE_TEMPLATES = tuple(route.route for route in ROUTES)
 BY_NAME = {route.name: route for route in ROUTES}
 
@@ -267,7 +261,7 @@ async def test_server_402_is_reported_and_latches_until_a_refresh_shows_enough(
     # No precheck, and a balance cached before it drops: the server is the one to say 402.
     guard = CreditGuard(always_confirm, precheck="never")
     async with connect(fake, guard) as client:
-        await client.exhibitors.search_by_company_name("Primer Co")
+        await client.exhibitors.search_by_company_name("Acme Analytics")  # a primer with matches
         fake.set_balance(subscription=10, gift=0)
         with pytest.raises(InsufficientCreditsError) as caught:
             await finish(await route.call(client, ids))
@@ -326,7 +320,7 @@ async def test_server_402_never_claims_that_enough_credits_were_available(
 ) -> None:
     guard = CreditGuard(always_confirm)
     async with connect(fake, guard) as client:
-        await client.exhibitors.search_by_company_name("Primer Co")
+        await client.exhibitors.search_by_company_name("Acme Analytics")  # a primer with matches
         fake.set_balance(subscription=10, gift=0)
         with pytest.raises(InsufficientCreditsError) as caught:
             await client.exhibitors.search_events("Acme Analytics")
@@ -468,9 +462,25 @@ async def test_linkedin_activity_this_guard_already_unlocked_asks_no_confirm(
     assert len(recorder.requests) == 1
 
 
+async def test_outreach_generation_is_free_without_confirm_hold_or_exclusive_section(
+    fake: FakeLensmor,
+) -> None:
+    recorder = Recorder()
+    ledger = CountingLedger()
+    guard = CreditGuard(recorder, ledger=ledger)
+    async with connect(fake, guard) as client:
+        result = await client.personnel.generate_outreach_message(people(fake), channels=["email"])
+    assert all(item.success for item in result.items)
+    assert (recorder.requests, ledger.reserves, len(fake.truth)) == ([], 0, 0)
+    assert guard.history[-1].outcome is SpendOutcome.FREE
+    assert guard.history[-1].reason == "free in the cost table"
+    await assert_books_and_ledger_match(guard, fake)
+
+
 async def test_outreach_for_unknown_people_charges_only_the_known_ones(
     fake: FakeLensmor,
 ) -> None:
+    fake.state.prices = Prices(outreach_message=5)  # a plan that still charges
     ids = [*people(fake, 2), "999999"]
     recorder = Recorder()
     guard = CreditGuard(recorder, costs=PRICED_ITEMS)
@@ -484,7 +494,9 @@ async def test_outreach_for_unknown_people_charges_only_the_known_ones(
 
 
 async def test_consecutive_unknown_price_calls_match_the_truth(fake: FakeLensmor) -> None:
-    guard = CreditGuard(always_confirm)
+    fake.state.prices = Prices(outreach_message=5)
+    unknown = CostTable.default().with_prices(personnel__generate_outreach_message=None)
+    guard = CreditGuard(always_confirm, costs=unknown)
     async with connect(fake, guard) as client:
         await client.personnel.unlock_linkedin_activity(people(fake, 3))
         await assert_books_and_ledger_match(guard, fake)

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import anyio
+import attrs
 import pytest
 from guard_helpers import CountingLedger, Recorder
 
@@ -47,6 +48,7 @@ from lensmor_async.models import (
     EventUnlockResult,
     LinkedinActivityUnlockItem,
     LinkedinActivityUnlockResult,
+    Page,
     PrecheckDetail,
     PrecheckResult,
     UnlockSubmission,
@@ -143,6 +145,16 @@ class StubServices:
         )
 
 
+SEARCH_HIT: Page[str] = Page(
+    items=("hit",), total=1, page=1, page_size=20, total_pages=1, has_more=False
+)
+
+
+def default_answer(call: Call[Any]) -> Any:
+    """A paid search finds something (so it is charged); other calls echo their body."""
+    return SEARCH_HIT if call.operation.name.startswith("exhibitors.search") else {"ok": call.body}
+
+
 class StubSender:
     """The send step: records calls; answers, raises, or blocks as told."""
 
@@ -154,7 +166,7 @@ class StubSender:
         block: anyio.Event | None = None,
         block_after_start: bool = True,
     ) -> None:
-        self.answer = answer or (lambda call: {"ok": call.body})
+        self.answer = answer or default_answer
         self.error = error
         self.block = block
         self.block_after_start = block_after_start
@@ -756,7 +768,8 @@ async def test_cancelled_after_the_request_left_is_marked_in_doubt_and_counted()
 async def test_identical_concurrent_intents_share_one_send_and_one_result() -> None:
     guard = bound(StubServices(1000))
     release = anyio.Event()
-    sender = StubSender(lambda call: object(), block=release)
+    # A new answer object per send: sharing shows as every caller getting the same one.
+    sender = StubSender(lambda call: attrs.evolve(SEARCH_HIT), block=release)
     results: list[Any] = []
 
     async def caller() -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
+from guard_helpers import exhibit
 
 from lensmor_async import AsyncLensmor
 from lensmor_async.guard import CreditGuard, always_confirm
@@ -37,6 +38,7 @@ async def session(
     async with FakeLensmor(
         seed=0, task_step_seconds=0.01, subscription_balance=subscription, gift_balance=0
     ) as fake:
+        exhibit(fake, [f"company {n}" for n in range(ACTIONS)])  # every search is charged
         guard = CreditGuard(always_confirm, budget=subscription)
         async with AsyncLensmor(
             fake.api_key, base_url=fake.url, guard=guard, testing=True

@@ -192,6 +192,16 @@ def test_paid_call_is_retried_on_429_by_default() -> None:
     assert isinstance(_decide(_status(429), paid=True), Retry)
 
 
+def test_concurrency_limit_refusal_is_retried_with_backoff_for_reads() -> None:
+    decision = _decide(Failure(FailureKind.CONCURRENCY_LIMIT, status=429), paid=False)
+    assert isinstance(decision, Retry)
+
+
+def test_concurrency_limit_refusal_never_resends_a_paid_call() -> None:
+    decision = _decide(Failure(FailureKind.CONCURRENCY_LIMIT, status=429), paid=True)
+    assert decision == GiveUp(GiveUpReason.NOT_RETRYABLE)
+
+
 def test_paid_call_429_retry_can_be_switched_off() -> None:
     policy = RetryPolicy(retry_paid_on_429=False)
     decision = _decide(_status(429), policy=policy, paid=True)

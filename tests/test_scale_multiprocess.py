@@ -66,6 +66,9 @@ async def test_eight_processes_sharing_a_budget_grant_exactly_what_fits_and_neve
 ) -> None:
     ledger = _ledger_spec(backend, tmp_path, request)
     async with FakeLensmor(seed=11, prices=Prices(search_by_company_name=COST)) as fake:
+        for p in range(PROCS):  # every search finds its company, so every one is paid
+            for i in range(INTENTS):
+                fake.state.add_exhibitor(f"Scale Company P{p} I{i}")
         base = _base_config(fake, ledger, tmp_path)
         configs = [
             {

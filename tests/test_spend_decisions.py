@@ -27,6 +27,7 @@ from lensmor_async._core.spend import (
     plan,
     refine_contact_batch,
     refine_with_precheck,
+    search_evidence,
     settle_answer,
     settle_evidence,
     settle_submission,
@@ -552,3 +553,37 @@ def test_admission_never_lets_a_spend_cross_the_balance_or_the_budget(
     elif not fits_budget:
         assert verdict.reason == "budget"
         assert verdict.available == max(budget - spent - held, 0)  # type: ignore[operator]
+
+
+# --- search_evidence (0.24+: a paid search is charged only when its result is not empty) --
+
+
+def _settle_search(items: int, total: object, estimate: int = 50) -> object:
+    evidence = search_evidence(estimate, items=items, total=total, expected_charge=True)
+    return settle_evidence(evidence, estimate=estimate, balance_before=None)
+
+
+def test_an_empty_search_result_settles_at_zero() -> None:
+    assert _settle_search(0, 0) == Settled(0)
+
+
+@given(items=st.integers(0, 100), total=st.integers(1, 10_000))
+def test_a_search_with_matches_settles_at_its_estimate(items: int, total: int) -> None:
+    # A page past the end has no items, yet the result (total > 0) is not empty.
+    assert _settle_search(min(items, total), total) == Settled(50)
+
+
+@pytest.mark.parametrize(
+    ("items", "total"), [(3, 0), (0, -1), (0, "7"), (0, None), (0, 1.5), (2, True)]
+)
+def test_a_search_page_that_contradicts_itself_stays_in_doubt_at_its_estimate(
+    items: int, total: object
+) -> None:
+    settled = _settle_search(items, total)
+    assert isinstance(settled, InDoubt)
+    assert settled.amount == 50
+
+
+def test_contradictory_evidence_never_asks_for_a_balance_measurement() -> None:
+    evidence = search_evidence(50, items=1, total=0, expected_charge=True)
+    assert evidence.needs_balance is False

@@ -142,7 +142,7 @@ def test_check_ids_accepts_the_maximum_batch() -> None:
 
 
 def test_check_ids_refuses_one_over_the_maximum() -> None:
-    with pytest.raises(InvalidRequestError, match="at most 100"):
+    with pytest.raises(InvalidRequestError, match="at most 2000"):
         check_ids("personnel_ids", [str(i) for i in range(MAX_UNLOCK_BATCH + 1)])
 
 

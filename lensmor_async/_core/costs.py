@@ -26,9 +26,10 @@ _DEFAULT_PRICES: Mapping[str, Price] = MappingProxyType(
         "contacts.unlock_phone": Price(150, per_item=True),
         "exhibitors.search_by_company_name": Price(50),
         "exhibitors.search_events": Price(50),
-        # Undocumented prices: still paid, so they still need confirmation.
+        # Undocumented price: still paid, so it still needs confirmation.
         "personnel.unlock_linkedin_activity": Price(None, per_item=True),
-        "personnel.generate_outreach_message": Price(None, per_item=True),
+        # 0.27: "does not deduct credits". Plans that still charge set a price here.
+        "personnel.generate_outreach_message": Price(0, per_item=True),
     }
 )
 
@@ -41,7 +42,7 @@ class CostTable:
 
     @classmethod
     def default(cls) -> CostTable:
-        """The documented 0.22 prices."""
+        """The documented prices of the API as it is today (0.27)."""
         return cls()
 
     def with_prices(self, **credits: int | None) -> CostTable:

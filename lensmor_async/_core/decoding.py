@@ -13,6 +13,7 @@ from lensmor_async.errors import (
     MalformedResponseError,
     RateLimitError,
     RedirectRefusedError,
+    error_key_class,
     sanitize_message,
     status_error_class,
 )
@@ -47,7 +48,8 @@ def error_from_envelope(
     if not isinstance(payload, Mapping):
         payload = {}
     status = _envelope_status(payload, http_status)
-    cls = status_error_class(status)
+    # Business refusals (0.24+ HTTP-200 envelopes) are typed by their key, not their code.
+    cls = error_key_class(payload.get("errorKey")) or status_error_class(status)
     message = payload.get("message") or payload.get("error") or f"HTTP {http_status}"
     fields: dict[str, Any] = {
         "status": status,

@@ -25,6 +25,8 @@ class Operation:
     """The ``action_type`` that precheck understands for this operation, if any."""
     credit_relevant: bool = False
     """Send ``x-call-source`` (credit attribution)."""
+    max_in_flight: int | None = None
+    """The API's per-user concurrency limit of this route (0.27): more calls queue."""
 
 
 def _free(name: str, method: str, route: str, status: int = 200) -> Operation:
@@ -43,6 +45,9 @@ def _paid(name: str, route: str, precheck: str | None = None) -> Operation:
     )
 
 
+USER_CONCURRENCY_LIMIT = 10
+"""Calls of a concurrency-limited route one user may have in flight (0.27)."""
+
 CREDITS_BALANCE = _free("credits.balance", "GET", "/external/credits/balance")
 ACTIONS_PRECHECK = _free("actions.precheck", "POST", "/external/actions/precheck")
 
@@ -60,8 +65,11 @@ EXHIBITORS_EVENTS = _free("exhibitors.events", "GET", "/external/exhibitors/even
 EXHIBITORS_SEARCH_BY_COMPANY = _paid(
     "exhibitors.search_by_company_name", "/external/exhibitors/search-by-company-name"
 )
-EXHIBITORS_SEARCH_EVENTS = _paid(
-    "exhibitors.search_events", "/external/exhibitors/search-events", "search_exhibitor_events"
+EXHIBITORS_SEARCH_EVENTS = attrs.evolve(
+    _paid(
+        "exhibitors.search_events", "/external/exhibitors/search-events", "search_exhibitor_events"
+    ),
+    max_in_flight=USER_CONCURRENCY_LIMIT,
 )
 
 PERSONNEL_LIST = _free("personnel.list", "GET", "/external/personnel/list")
@@ -83,7 +91,9 @@ CONTACTS_UNLOCK = _paid("contacts.unlock", "/external/contacts/unlock", "unlock_
 CONTACTS_UNLOCK_TASK = _free(
     "contacts.get_unlock_task", "GET", "/external/contacts/unlock-tasks/{id}"
 )
-CONTACTS_UNLOCK_PHONE = _paid("contacts.unlock_phone", "/external/contacts/unlock-phone")
+CONTACTS_UNLOCK_PHONE = _paid(
+    "contacts.unlock_phone", "/external/contacts/unlock-phone", "unlock_contact_phones"
+)
 CONTACTS_PHONE_TASK = _free(
     "contacts.get_phone_unlock_task", "GET", "/external/contacts/unlock-phone-tasks/{id}"
 )

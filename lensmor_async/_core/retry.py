@@ -13,7 +13,9 @@ Rules (in the order :func:`decide` applies them):
    credits) is re-sent only when the failure certainly happened before any byte
    left (connect failure or connect timeout), or on a 429 when
    ``retry_paid_on_429`` is set, because the rate limiter rejects before the
-   action runs.
+   action runs. A concurrency-limit refusal (``USER_CONCURRENCY_LIMIT_EXCEEDED``)
+   is retried for reads only: a paid call goes back to its caller, who calls again
+   through the guard's whole flow instead of a blind re-send.
 3. ``max_attempts`` (counting the first attempt) have been made → give up.
 4. A ``Retry-After`` longer than ``retry_after_cap`` or than the time left →
    :class:`RetryAfterTooLong`, so the caller raises ``RateLimitError`` at once
@@ -84,6 +86,8 @@ class FailureKind(enum.Enum):
     """A timeout after the request may have been sent."""
     STATUS = "status"
     """The server answered with an error status."""
+    CONCURRENCY_LIMIT = "concurrency_limit"
+    """The server refused to start the call: too many of the user's calls in flight."""
 
 
 _NOT_SENT = frozenset({FailureKind.CONNECT_NOT_SENT, FailureKind.TIMEOUT_NOT_SENT})
@@ -346,6 +350,9 @@ def _refusal(policy: RetryPolicy, failure: Failure, *, paid: bool) -> GiveUpReas
             # A 5xx may come after the action ran: re-sending could charge twice.
             return GiveUpReason.MAY_HAVE_BEEN_SENT
         return None
+    if failure.kind is FailureKind.CONCURRENCY_LIMIT:
+        # Nothing ran, but a paid call is never re-sent behind the guard's back.
+        return GiveUpReason.NOT_RETRYABLE if paid else None
     if paid and failure.kind not in _NOT_SENT:
         return GiveUpReason.MAY_HAVE_BEEN_SENT
     return None

@@ -21,7 +21,8 @@ that is impossible (negative, non-numeric, contradictory) never releases credits
 the intent stays in doubt at its estimate, with the reason (:class:`InDoubt`).
 
 * :func:`settle_answer` settles a synchronous answer (charge field, already-unlocked
-  flag, balance before and after);
+  flag, balance before and after); :func:`search_evidence` reads a paid search's page
+  (0.24+: charged only when the result is non-empty);
 * :func:`settle_submission` an accepted unlock batch (a task id, or why there is none);
 * :func:`settle_task` a finished unlock task from its item outcomes;
 * :func:`settle_verdict` a reconciliation verdict reached without re-sending.
@@ -64,6 +65,8 @@ class QuoteDecision:
     """For contact unlocks: requested ids left out (already unlocked/unlocking)."""
     available: int | None = None
     """The balance precheck reported (``detail.available_balance``), when it did."""
+    free_reason: str | None = None
+    """Why a free call is free, for its record (default: already unlocked)."""
 
 
 def refine_with_precheck(
@@ -444,11 +447,34 @@ class Evidence:
     task_id: object = None
     sent_ids: tuple[str, ...] = ()
     skipped_by_server: tuple[str, ...] = ()
+    contradiction: str | None = None
+    """Why the answer contradicts itself (then it settles in doubt at its estimate)."""
 
     @property
     def needs_balance(self) -> bool:
         """Only a fresh balance can measure this spend (no charge figure, none reported)."""
-        return not self.submission and self.reported is None and self.balance_after is None
+        if self.submission or self.contradiction is not None:
+            return False
+        return self.reported is None and self.balance_after is None
+
+
+def search_evidence(
+    estimate: int | None, *, items: int, total: object, expected_charge: bool
+) -> Evidence:
+    """A paid search's page as evidence: 0.24+ charges only a non-empty result.
+
+    No items and ``total`` 0 is an empty result: 0 credits. Items, or a ``total`` above 0
+    with a page past the end, mean matches: charged at the estimate. Items with a
+    ``total`` of 0, or a ``total`` that is not a whole number >= 0, contradict themselves.
+    """
+    count = valid_credits(total)
+    if count is None:
+        return Evidence(contradiction=f"impossible result total {total!r}")
+    if items > 0 and count == 0:
+        return Evidence(contradiction=f"{items} results on the page, yet a total of 0")
+    if count == 0:
+        return Evidence(reported=0, expected_charge=expected_charge)
+    return Evidence(reported=estimate, expected_charge=expected_charge)
 
 
 def settle_evidence(
@@ -463,6 +489,8 @@ def settle_evidence(
     ``balance_now`` is a balance fetched after the answer, for spends only the
     balance can measure.
     """
+    if evidence.contradiction is not None:
+        return _doubt(estimate, None, evidence.contradiction)
     if evidence.submission:
         return settle_submission(
             estimate,

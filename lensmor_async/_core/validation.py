@@ -19,8 +19,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 DEFAULT_MAX_PAGE_SIZE = 100
 PERSONNEL_MAX_PAGE_SIZE = 50
-MAX_UNLOCK_BATCH = 100
-"""0.22 contract: personnel_ids 1–100 per unlock submission."""
+MAX_UNLOCK_BATCH = 2000
+"""0.24+: personnel_ids 1–2,000 per unlock or generation request (the server answers 422
+``LEAD_SELECTION_LIMIT_EXCEEDED`` above it; the SDK refuses before sending)."""
 
 
 def check_id(name: str, value: object, *, max_length: int = 100) -> str:

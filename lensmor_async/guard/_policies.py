@@ -7,6 +7,7 @@ route; what differs per route lives here, in one small policy class each.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -20,6 +21,7 @@ from lensmor_async._core.spend import (
     QuoteDecision,
     refine_contact_batch,
     refine_with_precheck,
+    search_evidence,
 )
 from lensmor_async._intent import Intent
 from lensmor_async.guard._journal_protocol import JournalEntry
@@ -136,7 +138,12 @@ class _RoutePolicy(PaidPolicy):
 
 
 class SearchPolicy(_RoutePolicy):
-    """Paid searches: 50 per search; precheck only adds a round trip, so it is skipped."""
+    """Paid searches: 50 per search, 0 for an empty result (0.24+).
+
+    The quote holds the full price (whether the result will be empty is unknown before
+    the send); settlement releases it when the page says the result was empty. Precheck
+    only adds a round trip, so it is skipped unless asked for.
+    """
 
     async def quote(self, call: Call[Any], services: GuardServices) -> QuoteDecision:
         table = self.costs.estimate(self.operation.name)
@@ -145,6 +152,15 @@ class SearchPolicy(_RoutePolicy):
             return QuoteDecision(credits=table)
         answer = await services.precheck(action, {"company_name": _intent(call).targets[0]})
         return _refine(table, answer)
+
+    def evidence(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Evidence:
+        del call
+        return search_evidence(
+            decision.credits,
+            items=len(result.items),
+            total=result.total,
+            expected_charge=not decision.free,
+        )
 
 
 class EventUnlockPolicy(PaidPolicy):
@@ -267,8 +283,7 @@ class ContactUnlockPolicy(_RoutePolicy):
             return refine_contact_batch(
                 requested, known, price_per_contact=price, precheck_credits=None
             )
-        params = {"event_id": intent.event_id, "personnel_ids": list(requested)}
-        answer = await services.precheck(self._precheck_action, params)
+        answer = await services.precheck(self._precheck_action, _batch(intent, requested))
         if (
             answer.reason_code not in ("ok", "already_unlocked", "unlock_in_progress")
             and not answer.allowed
@@ -351,8 +366,7 @@ class ContactUnlockPolicy(_RoutePolicy):
     ) -> Reconciliation:
         if self._precheck_action is None:
             return Reconciliation(None, None, "no precheck for this unlock kind; counted as spent")
-        ids = list(decision.chargeable_ids or call.body["personnel_ids"])
-        params = {"event_id": _intent(call).event_id, "personnel_ids": ids}
+        params = _batch(_intent(call), decision.chargeable_ids or call.body["personnel_ids"])
         give_up = time.monotonic() + settle_wait
         while True:
             detail = (await services.precheck(self._precheck_action, params)).detail
@@ -370,11 +384,21 @@ class ContactUnlockPolicy(_RoutePolicy):
         return Reconciliation(True, price * unlocked, f"submitted; {unlocked} contacts unlocked")
 
 
+def _batch(intent: Intent, personnel_ids: Iterable[str]) -> dict[str, Any]:
+    """Precheck params of a contact batch (``event_id`` only when given: optional in 0.24+)."""
+    params: dict[str, Any] = {"personnel_ids": list(personnel_ids)}
+    if intent.event_id is not None:
+        params["event_id"] = intent.event_id
+    return params
+
+
 class ItemPricedPolicy(_RoutePolicy):
     """LinkedIn-activity unlock and outreach generation: per record, price often unknown.
 
     With an unknown price the guard measures the spend from the balance before and
     after, inside an exclusive section (no other paid call of this guard runs then).
+    A price of 0 (outreach generation since 0.27) is free: no confirm, no hold, and no
+    exclusive section, so other paid calls never wait behind it.
     """
 
     @property
@@ -391,7 +415,10 @@ class ItemPricedPolicy(_RoutePolicy):
                 return QuoteDecision(credits=0, free=True)
             unknown = [t for t in targets if self.state.contact_state(_LINKEDIN, t) is None]
             return QuoteDecision(credits=self.costs.estimate(self.operation.name, len(unknown)))
-        return QuoteDecision(credits=self.costs.estimate(self.operation.name, len(targets)))
+        credits = self.costs.estimate(self.operation.name, len(targets))
+        if credits == 0:
+            return QuoteDecision(credits=0, free=True, free_reason="free in the cost table")
+        return QuoteDecision(credits=credits)
 
     def evidence(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Evidence:
         if self.operation is ops.PERSONNEL_UNLOCK_LINKEDIN:

@@ -76,10 +76,11 @@ class Settler:
         evidence = purchase.policy.evidence(purchase.call, result, decision)
         list_price = purchase.policy.list_price(purchase.call)
         settled = spend.settle_evidence(evidence, estimate=list_price, balance_before=None)
-        if isinstance(settled, spend.Settled) and not settled.actual:
-            await self._history.record(
-                purchase.entry(SpendOutcome.FREE, 0, reason="already unlocked")
-            )
+        # No charge figure at all: nothing contradicts the quote that called it free.
+        free = evidence.needs_balance or (isinstance(settled, spend.Settled) and not settled.actual)
+        if free:
+            reason = decision.free_reason or "already unlocked"
+            await self._history.record(purchase.entry(SpendOutcome.FREE, 0, reason=reason))
             return
         assert settled is not None  # only unlock batches settle through a task
         await self._count_unheld(purchase, settled)
@@ -92,9 +93,10 @@ class Settler:
         """
         if _certainly_not_executed(exc, purchase):
             return
-        reason = f"{type(exc).__name__} after a send the quote called free"
         amount = purchase.policy.list_price(purchase.call) or 0
-        await self._count_unheld(purchase, spend.InDoubt(amount, reason))
+        if amount:  # a route free by its price (e.g. outreach per 0.27) costs nothing either way
+            reason = f"{type(exc).__name__} after a send the quote called free"
+            await self._count_unheld(purchase, spend.InDoubt(amount, reason))
 
     async def _count_unheld(self, purchase: Purchase, settled: spend.Settlement) -> None:
         """Book a charge no hold covered (the quote said free): spent, or in doubt and booked."""

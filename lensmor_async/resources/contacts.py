@@ -16,7 +16,13 @@ from lensmor_async._core.validation import (
 )
 from lensmor_async._intent import Intent
 from lensmor_async.models import Page, Person, UnlockSubmission, UnlockTask
-from lensmor_async.resources._base import Resource, build_query, model_decoder, page_decoder
+from lensmor_async.resources._base import (
+    Resource,
+    build_body,
+    build_query,
+    model_decoder,
+    page_decoder,
+)
 
 if TYPE_CHECKING:
     from lensmor_async._pipeline import Pipeline
@@ -54,28 +60,34 @@ class Contacts(Resource):
         )
         return await self._run(ops.CONTACTS_SEARCH, _PERSON_PAGE, query=query)
 
-    async def unlock(self, *, event_id: str, personnel_ids: Iterable[str]) -> UnlockTaskHandle:
+    async def unlock(
+        self, *, personnel_ids: Iterable[str], event_id: str | None = None
+    ) -> UnlockTaskHandle:
         """``POST /external/contacts/unlock`` — PAID (15 credits per chargeable contact).
 
-        Duplicates are removed and contacts already unlocked or unlocking are left
-        out before pricing. Returns a handle: ``await handle.wait()`` polls the task
-        and returns a :class:`ContactUnlockReport`.
+        Up to 2,000 ids (0.24+); ``event_id`` is optional (given, every contact must
+        belong to it). Duplicates are removed and contacts already unlocked or unlocking
+        are left out before pricing. Returns a handle: ``await handle.wait()`` polls the
+        task and returns a :class:`ContactUnlockReport`.
         """
         return await self._unlock(EMAIL, event_id, personnel_ids)
 
     async def unlock_phone(
-        self, *, event_id: str, personnel_ids: Iterable[str]
+        self, *, personnel_ids: Iterable[str], event_id: str | None = None
     ) -> UnlockTaskHandle:
-        """``POST /external/contacts/unlock-phone`` — PAID (per chargeable contact)."""
+        """``POST /external/contacts/unlock-phone`` — PAID (150 per chargeable contact).
+
+        Priced by the ``unlock_contact_phones`` precheck, like email unlocks.
+        """
         return await self._unlock(PHONE, event_id, personnel_ids)
 
     async def _unlock(
-        self, kind: TaskKind, event_id: str, personnel_ids: Iterable[str]
+        self, kind: TaskKind, event_id: str | None, personnel_ids: Iterable[str]
     ) -> UnlockTaskHandle:
-        event = check_id("event_id", event_id)
+        event = None if event_id is None else check_id("event_id", event_id)
         ids = check_ids("personnel_ids", personnel_ids)
         intent = Intent(operation=kind.operation.name, targets=tuple(sorted(ids)), event_id=event)
-        body = {"personnel_ids": list(ids), "event_id": event}
+        body = build_body(personnel_ids=list(ids), event_id=event)
         submission: UnlockSubmission = await self._run(
             kind.operation, _SUBMISSION, body=body, intent=intent
         )

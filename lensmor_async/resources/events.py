@@ -41,6 +41,8 @@ _BRIEF = model_decoder(EventBrief)
 _FIT = model_decoder(FitScore)
 _RANKING = model_decoder(EventRanking)
 _UNLOCK = model_decoder(EventUnlockResult)
+MAX_RANKED = 100
+"""Events one rank request may order (the server refuses more)."""
 
 
 def _detail(data: object) -> EventDetail:
@@ -123,7 +125,7 @@ class Events(Resource):
 
     async def rank(self, event_ids: Iterable[str]) -> EventRanking:
         """``POST /external/events/rank``: order a shortlist by fit."""
-        body = {"event_ids": list(check_ids("event_ids", event_ids))}
+        body = {"event_ids": list(check_ids("event_ids", event_ids, max_items=MAX_RANKED))}
         return await self._run(ops.EVENTS_RANK, _RANKING, body=body)
 
     async def unlock(self, event_id: str) -> EventUnlockResult:

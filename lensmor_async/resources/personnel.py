@@ -46,7 +46,8 @@ _GENERATION = model_decoder(OutreachGenerationResult)
 PERSON_ATTENDANCE_SCOPES = ("all", "exhibitor_employee", "visitor")
 OUTREACH_CHANNELS = ("email", "linkedin_message")
 LINKEDIN_MESSAGE_TYPES = ("inmail", "connection_note", "connected_message")
-MAX_OUTREACH_BATCH = 50
+MAX_OUTREACH_BATCH = 2000
+"""0.27: up to 2,000 personnel ids per generation request."""
 
 
 class PersonnelFilters(TypedDict, total=False):
@@ -183,8 +184,11 @@ class Personnel(Resource):
         linkedin_message_types: Iterable[str] | None = None,
         outreach_purpose: str | None = None,
     ) -> OutreachGenerationResult:
-        """``POST /external/personnel/generate-outreach-message`` — PAID in 0.22 (per record).
+        """``POST /external/personnel/generate-outreach-message`` — free since 0.27.
 
+        Up to 2,000 personnel ids. It still passes the guard (at the cost table's price,
+        0 by default: no confirm, no hold); plans that charge set a price with
+        ``CostTable.default().with_prices(personnel__generate_outreach_message=n)``.
         Generation is asynchronous; read results with :meth:`outreach`.
         """
         ids = check_ids("personnel_ids", personnel_ids, max_items=MAX_OUTREACH_BATCH)

@@ -9,8 +9,8 @@ the SDK's client or models), served by aiohttp on loopback::
 
 Every request gets a number (1, 2, ...) and a trace id derived from ``(seed, n)``;
 the middleware chain is context → faults → auth → rate limit → error envelopes →
-route handler, so faults see every request and "after commit" faults really run the
-handler first.
+per-user concurrency limit (0.27) → route handler, so faults see every request and
+"after commit" faults really run the handler first.
 """
 
 from __future__ import annotations
@@ -64,8 +64,14 @@ from lensmor_async.testing._state import (
     FakeState,
     Prices,
     RequestContext,
+    concurrency_limited,
 )
 from lensmor_async.testing._truth import TruthLedger
+
+_CONCURRENCY_LIMITED = frozenset(
+    {"/external/exhibitors/search-events", "/external/personnel/events/by-name"}
+)
+"""Routes with a per-user concurrency limit (0.27)."""
 
 __all__ = ["FakeLensmor", "FakeServerError", "RecordedRequest", "trace_id_for"]
 
@@ -140,9 +146,14 @@ class FakeLensmor:
         subscription_balance / gift_balance: starting buckets (subscription spent first).
         task_step_seconds: each unlock task spends this long pending, then processing.
         faults: a :class:`FaultSchedule`; ``inject`` adds one-off faults on top.
-        prices: credit prices (:class:`Prices`); ``charge_empty_searches`` False gives
-            0.24 semantics (empty searches are free).
+        prices: credit prices (:class:`Prices`); ``charge_empty_searches`` True gives the
+            0.22 semantics (every search charged); the default is 0.24+ (an empty
+            result is free).
         rate_limit / rate_limit_window: fixed window per API key (429 when exceeded).
+        concurrency_limit: calls of one limited route (search-events, person events by
+            name) the user may have in flight (0.27: 10); more get the HTTP-200
+            ``USER_CONCURRENCY_LIMIT_EXCEEDED`` envelope. ``max_in_flight`` records the peak.
+        limited_route_seconds: how long a limited route works, so concurrency can show.
     """
 
     def __init__(
@@ -159,10 +170,12 @@ class FakeLensmor:
         faults: FaultSchedule | None = None,
         fault_tuning: FaultTuning | None = None,
         prices: Prices | None = None,
-        charge_empty_searches: bool = True,
+        charge_empty_searches: bool = False,
         rate_limit: int = 100_000,
         rate_limit_window: int = 60,
         record_requests: bool = True,
+        concurrency_limit: int = 10,
+        limited_route_seconds: float = 0.0,
     ) -> None:
         self.seed = seed
         self.api_key = (
@@ -187,6 +200,11 @@ class FakeLensmor:
         self.record_requests = record_requests
         self.rate_limit, self.rate_limit_window = rate_limit, rate_limit_window
         self._windows: dict[str, list[int]] = {}
+        self.concurrency_limit = concurrency_limit
+        self.limited_route_seconds = limited_route_seconds
+        self._in_flight: dict[str, int] = {}
+        self.max_in_flight: dict[str, int] = {}
+        """Peak number of concurrent calls seen per limited route template."""
         self._request_no = 0
         self._app: web.Application | None = None
         self._runner: web.AppRunner | None = None
@@ -259,6 +277,7 @@ class FakeLensmor:
                     self._auth_mw,
                     self._rate_mw,
                     self._error_mw,
+                    self._concurrency_mw,
                 ]
             )
             app[STATE_KEY] = self.state
@@ -380,6 +399,23 @@ class FakeLensmor:
             # A bug in the fake: answer like a real server would, but leave a trace.
             _log.exception("FakeLensmor handler crashed (request %s)", context(request).request_no)
             return error_response(500, "INTERNAL_ERROR", "Internal server error", trace_id)
+
+    @web.middleware
+    async def _concurrency_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = context(request).route
+        if route not in _CONCURRENCY_LIMITED:
+            return await handler(request)
+        running = self._in_flight.get(route, 0)
+        if running >= self.concurrency_limit:
+            raise concurrency_limited()
+        self._in_flight[route] = running + 1
+        self.max_in_flight[route] = max(self.max_in_flight.get(route, 0), running + 1)
+        try:
+            if self.limited_route_seconds > 0:
+                await asyncio.sleep(self.limited_route_seconds)
+            return await handler(request)
+        finally:
+            self._in_flight[route] -= 1
 
     # ------------------------------------------------------------------ helpers
 

@@ -127,10 +127,10 @@ def _unlock_contacts(
     fake: FakeState, action: str, params: dict[str, Any], source: str
 ) -> dict[str, Any]:
     channel = "email" if action == "unlock_contact_emails" else "phone"
-    ref = _string_param(params, "event_id")
+    ref = _string_param(params, "event_id")  # optional since 0.24
     ids = params.get("personnel_ids")
     valid_ids = isinstance(ids, list) and ids and all(isinstance(i, str) for i in ids)
-    if ref is None or not valid_ids:
+    if not valid_ids:
         return _answer(
             action, allowed=False, reason_code="invalid_subject", detail={"event_id": ref}
         )

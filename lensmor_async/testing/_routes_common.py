@@ -275,5 +275,12 @@ class Body:
 
 
 def refusal_response(refusal: ApiRefusal, trace_id: str) -> web.Response:
-    """The envelope for a refusal raised by a handler."""
-    return error_response(refusal.status, refusal.error_key, refusal.message, trace_id)
+    """The envelope for a refusal raised by a handler (HTTP 200 for business envelopes)."""
+    body: dict[str, Any] = error_body(refusal.status, refusal.error_key, refusal.message, trace_id)
+    if refusal.http_status != refusal.status:
+        body |= {"data": None, "details": None}
+    if refusal.details is not None:
+        body["details"] = refusal.details
+    response = json_response(body, refusal.http_status)
+    response.headers["X-Request-ID"] = trace_id
+    return response

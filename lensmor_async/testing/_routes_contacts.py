@@ -1,7 +1,8 @@
 """Contacts routes: company-scoped search and the paid asynchronous email/phone unlocks.
 
-Unlock submission (email or phone) checks, in order: body shape (400), unknown event
-(404), unknown people (404), people of another event (400), contacts already
+Unlock submission (email or phone) checks, in order: more than 2,000 ids (422
+``LEAD_SELECTION_LIMIT_EXCEEDED``), body shape (400), unknown event (404; ``event_id``
+is optional since 0.24), unknown people (404), people of another event (400), contacts already
 unlocked or unlocking (409 ``STATE_CONFLICT``), balance (402). Only then is every
 de-duplicated contact charged and a task created (201 ``{status, task_id, job_id}``).
 See :mod:`lensmor_async.testing._state` for the task lifecycle and refund policy.
@@ -24,7 +25,12 @@ from lensmor_async.testing._routes_common import (
 )
 from lensmor_async.testing._routes_exhibitors import company_matches
 from lensmor_async.testing._routes_shapes import contact_item
-from lensmor_async.testing._state import MAX_UNLOCK_BATCH, UnlockTask, not_found
+from lensmor_async.testing._state import (
+    MAX_UNLOCK_BATCH,
+    UnlockTask,
+    lead_selection_limit,
+    not_found,
+)
 
 __all__ = ["routes"]
 
@@ -59,12 +65,14 @@ async def search_contacts(request: web.Request) -> web.Response:
 
 async def _submit(request: web.Request, channel: str) -> web.Response:
     fake, body, ctx = state(request), await Body.read(request), context(request)
+    raw = body.data.get("personnel_ids")
+    if isinstance(raw, list) and len(raw) > MAX_UNLOCK_BATCH:
+        raise lead_selection_limit(len(raw))
     ids = body.id_list("personnel_ids", max_items=MAX_UNLOCK_BATCH)
-    event_ref = body.required("event_id", max_len=100)
+    event_ref = body.text("event_id", max_len=100)
     assessment = fake.assess_contact_unlock(channel, event_ref, ids)
     if assessment.refusal is not None:
         raise assessment.refusal
-    assert assessment.event is not None
     task = fake.start_unlock_task(channel, assessment.event, assessment.chargeable, ctx)
     return json_response(
         {"status": "accepted", "task_id": task.task_id, "job_id": task.task_id}, 201

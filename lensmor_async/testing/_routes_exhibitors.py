@@ -7,6 +7,7 @@ every query token (single characters ignored) prefixes one of its name tokens.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,8 +35,10 @@ _NUMERIC = re.compile(r"^[0-9]+$")
 _TOKEN = re.compile(r"[a-z0-9]+")
 
 
-def _tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower())
+@functools.lru_cache(maxsize=1 << 16)
+def _tokens(text: str) -> tuple[str, ...]:
+    # Cached: every search compares its query with every exhibitor's name.
+    return tuple(_TOKEN.findall(text.lower()))
 
 
 def normalise_company(text: str) -> str:

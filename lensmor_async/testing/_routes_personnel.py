@@ -257,7 +257,7 @@ def _outreach_messages(
 
 
 def _outreach_input(body: Body) -> tuple[list[str], list[str], str | None]:
-    ids = list(dict.fromkeys(body.id_list("personnel_ids", max_items=50)))
+    ids = list(dict.fromkeys(body.id_list("personnel_ids", max_items=2000)))
     channels = body.strings("channels")
     if not channels or not set(channels) <= _CHANNELS:
         raise invalid("channels must be a non-empty subset of email, linkedin_message")
@@ -268,10 +268,11 @@ def _outreach_input(body: Body) -> tuple[list[str], list[str], str | None]:
 
 @routes.post("/external/personnel/generate-outreach-message")
 async def generate_outreach(request: web.Request) -> web.Response:
-    """``POST /external/personnel/generate-outreach-message`` (201), paid per person.
+    """``POST /external/personnel/generate-outreach-message`` (201), up to 2,000 people.
 
-    Unknown people get ``success: false`` items and are not charged. ``event_id`` must
-    be the internal event ``id`` (not ``eventId``), as documented.
+    Free as in 0.27 (``Prices.outreach_message`` is 0); a price > 0 charges per known
+    person, as plans that still charge do. Unknown people get ``success: false`` items.
+    ``event_id`` must be the internal event ``id`` (not ``eventId``), as documented.
     """
     fake, body, ctx = state(request), await Body.read(request), context(request)
     ids, channels, purpose = _outreach_input(body)

@@ -43,6 +43,7 @@ from lensmor_async.testing._data import (
 from lensmor_async.testing._truth import Intent, TruthEntry, TruthLedger
 
 __all__ = [
+    "MAX_UNLOCK_BATCH",
     "PREVIEW_LIMIT",
     "ApiRefusal",
     "Balance",
@@ -58,8 +59,23 @@ __all__ = [
 
 PREVIEW_LIMIT = 50
 """Rows a caller may see of a locked event's lists."""
-MAX_UNLOCK_BATCH = 100
-"""0.22 limit of ``personnel_ids`` on email/phone unlock."""
+MAX_UNLOCK_BATCH = 2000
+"""0.24+ limit of ``personnel_ids`` on email/phone unlock (more: 422)."""
+
+
+def lead_selection_limit(requested: int) -> ApiRefusal:
+    """422 ``LEAD_SELECTION_LIMIT_EXCEEDED`` for a batch over :data:`MAX_UNLOCK_BATCH`."""
+    refusal = ApiRefusal(
+        422,
+        "LEAD_SELECTION_LIMIT_EXCEEDED",
+        f"At most {MAX_UNLOCK_BATCH} contacts can be selected at once",
+    )
+    refusal.details = {
+        "requestedCount": requested,
+        "limit": MAX_UNLOCK_BATCH,
+        "selectionMode": "selected",
+    }
+    return refusal
 
 
 class ApiRefusal(LensmorError):
@@ -69,11 +85,17 @@ class ApiRefusal(LensmorError):
     ``{code, message, errorKey, traceId}`` envelope. It never reaches API users.
     """
 
-    def __init__(self, status: int, error_key: str, message: str) -> None:
+    def __init__(
+        self, status: int, error_key: str, message: str, *, http_status: int | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.error_key = error_key
         self.message = message
+        self.http_status = status if http_status is None else http_status
+        """The HTTP status of the answer: 200 for 0.24+ business envelopes."""
+        self.details: Any = None
+        """The envelope's ``details`` (0.27), when the refusal has any."""
 
 
 def invalid(message: str) -> ApiRefusal:
@@ -96,13 +118,25 @@ def insufficient_credits() -> ApiRefusal:
     return ApiRefusal(402, "INSUFFICIENT_CREDITS", "Insufficient credits")
 
 
+def feature_not_available() -> ApiRefusal:
+    """HTTP 200 carrying ``{code: 400, errorKey: USER_HAS_NO_FEATURE}`` (0.24+ plan refusal)."""
+    message = "Your plan does not include this feature"
+    return ApiRefusal(400, "USER_HAS_NO_FEATURE", message, http_status=200)
+
+
+def concurrency_limited() -> ApiRefusal:
+    """HTTP 200 carrying ``{code: 429, errorKey: USER_CONCURRENCY_LIMIT_EXCEEDED}`` (0.27)."""
+    message = "Too many concurrent requests"
+    return ApiRefusal(429, "USER_CONCURRENCY_LIMIT_EXCEEDED", message, http_status=200)
+
+
 @dataclass(frozen=True, slots=True)
 class Prices:
     """Credit prices of every paid operation (whole credits).
 
     The documented ones are the defaults; the rest are the fake's choices because
     the 0.22 price is unknown: phone unlock uses the 0.24 price (150), LinkedIn
-    activity 10 per newly unlocked person, outreach generation 5 per person.
+    activity 10 per newly unlocked person; outreach generation is free as in 0.27.
     """
 
     event_unlock: int = 2000
@@ -111,7 +145,8 @@ class Prices:
     search_by_company_name: int = 50
     search_events: int = 50
     linkedin_activity: int = 10
-    outreach_message: int = 5
+    outreach_message: int = 0
+    """0.27: outreach generation deducts no credits (set a price for plans that charge)."""
 
 
 @dataclass(slots=True)
@@ -342,14 +377,14 @@ class FakeState:
         gift_amount: int | None = None,
         prices: Prices | None = None,
         task_step_seconds: float = 0.05,
-        charge_empty_searches: bool = True,
+        charge_empty_searches: bool = False,
         truth: TruthLedger | None = None,
     ) -> None:
         self.seed = seed
         self.prices = prices or Prices()
         self.task_step_seconds = task_step_seconds
         self.charge_empty_searches = charge_empty_searches
-        """0.22 charges every successful search; False gives 0.24 'empty is free'."""
+        """True: 0.22 charges every successful search; False (default): 0.24+ 'empty is free'."""
         self.truth = truth if truth is not None else TruthLedger()
         self.balance = Balance(
             subscription_amount=max(
@@ -692,18 +727,19 @@ class FakeState:
         return result
 
     def assess_contact_unlock(
-        self, channel: str, event_ref: str, personnel_ids: Sequence[str]
+        self, channel: str, event_ref: str | None, personnel_ids: Sequence[str]
     ) -> ContactUnlockAssessment:
         """Decide an email (``channel='email'``) or phone unlock of a batch.
 
         Order of checks (first failing wins): unknown event (404), unknown people
         (404), people of another event (400), already unlocked / unlocking (409),
-        balance (402).
+        balance (402). Without ``event_ref`` (optional since 0.24) membership is not
+        checked.
         """
         requested = _dedupe(personnel_ids)
-        event = self.resolve_event(event_ref)
+        event = None if event_ref is None else self.resolve_event(event_ref)
         result = ContactUnlockAssessment(event, requested)
-        if event is None:
+        if event_ref is not None and event is None:
             result.refusal, result.reason_code = event_not_found(), "not_found"
             return result
         self._classify_contacts(channel, event, result)
@@ -713,14 +749,14 @@ class FakeState:
         return result
 
     def _classify_contacts(
-        self, channel: str, event: EventRecord, result: ContactUnlockAssessment
+        self, channel: str, event: EventRecord | None, result: ContactUnlockAssessment
     ) -> None:
-        roster = self.rosters[event.id]
+        roster = None if event is None else self.rosters[event.id]
         states = self.channel_states(channel)
         for pid in result.requested:
             if self.person(pid) is None:
                 result.missing.append(pid)
-            elif pid not in roster:
+            elif roster is not None and pid not in roster:
                 result.invalid.append(pid)
             else:
                 status = states[pid].status if pid in states else "locked"
@@ -752,20 +788,25 @@ class FakeState:
         return task_id
 
     def start_unlock_task(
-        self, channel: str, event: EventRecord, personnel_ids: Sequence[str], ctx: RequestContext
+        self,
+        channel: str,
+        event: EventRecord | None,
+        personnel_ids: Sequence[str],
+        ctx: RequestContext,
     ) -> UnlockTask:
         """Charge a batch, mark its contacts ``unlocking`` and start the task clock."""
         price = self.prices.contact_email if channel == "email" else self.prices.contact_phone
+        event_id = "" if event is None else event.id
         task = UnlockTask(
             self.new_task_id(),
             channel,
-            event.id,
+            event_id,
             [TaskItem(pid) for pid in personnel_ids],
             stuck=ctx.stuck_task,
             route=ctx.route,
         )
         operation = "contacts.unlock" if channel == "email" else "contacts.unlock_phone"
-        charges = [((operation, event.id, pid), price) for pid in personnel_ids]
+        charges = [((operation, event_id, pid), price) for pid in personnel_ids]
         entries = self.charge_batch(charges, operation=operation, ctx=ctx, task_id=task.task_id)
         by_intent = {entry.intent[-1]: entry for entry in entries}
         states = self.channel_states(channel)
