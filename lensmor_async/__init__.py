@@ -11,6 +11,7 @@ from lensmor_async._client import AsyncLensmor
 from lensmor_async._config import ClientConfig, Secret
 from lensmor_async._core.ratelimit import RateLimitInfo
 from lensmor_async._core.retry import RetryPolicy
+from lensmor_async._hooks import Hook, RequestEvent, SpendEvent, SpendEventKind
 from lensmor_async._lazy import lazy_getattr
 from lensmor_async.errors import (
     ActionNotAllowedError,
@@ -112,6 +113,7 @@ __all__ = [
     "CreditError",
     "CreditGuard",
     "DeadlineExceededError",
+    "Hook",
     "InMemoryLedger",
     "InsufficientCreditsError",
     "InvalidRequestError",
@@ -127,12 +129,15 @@ __all__ = [
     "RateLimitInfo",
     "RedirectRefusedError",
     "RedisLedger",
+    "RequestEvent",
     "ResponseError",
     "ResponseValidationError",
     "RetryPolicy",
     "Secret",
     "ServerError",
     "SpendDeclinedError",
+    "SpendEvent",
+    "SpendEventKind",
     "SpendInDoubtError",
     "SpendOutcome",
     "SpendRecord",

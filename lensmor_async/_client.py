@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -14,6 +14,8 @@ from lensmor_async._config import CallSource, ClientConfig, Secret, load_config
 from lensmor_async._core.ratelimit import RateLimitInfo
 from lensmor_async._core.reconciliation import NOT_EXECUTED_GRACE, TESTING_NOT_EXECUTED_GRACE
 from lensmor_async._core.retry import RetryPolicy
+from lensmor_async._hooks import Hook, combine
+from lensmor_async._logs import configure_from_env
 from lensmor_async._pipeline import Pipeline
 from lensmor_async.transport import PooledTransport, SessionTransport, Transport
 
@@ -61,6 +63,9 @@ class AsyncLensmor:
 
     ``api_key`` and ``base_url`` default to ``LENSMOR_API_KEY`` and ``LENSMOR_BASE_URL``.
     Plain ``http://`` is accepted only for loopback hosts (tests, FakeLensmor).
+    ``hooks`` receive a ``RequestEvent`` per HTTP attempt and a ``SpendEvent`` per step
+    of a paid call (see the observability guide); none costs nothing.
+    ``LENSMOR_LOG=info|debug`` turns on the ``lensmor_async`` logger (stderr).
     """
 
     def __init__(
@@ -79,7 +84,9 @@ class AsyncLensmor:
         guard: CreditGuard | None = None,
         testing: bool = False,
         transport: Transport | None = None,
+        hooks: Sequence[Hook] | None = None,
     ) -> None:
+        configure_from_env()
         config = load_config(
             api_key,
             base_url,
@@ -100,12 +107,14 @@ class AsyncLensmor:
         from lensmor_async.guard import CreditGuard
 
         self.guard = guard if guard is not None else CreditGuard()
-        self._wire(Pipeline(config, self._transport, self.guard))
+        hook = combine(hooks)
+        self._wire(Pipeline(config, self._transport, self.guard, hook=hook))
         self.guard.bind(
             _GuardServices(self),
             poll_intervals=config.poll_intervals,
             account=account_fingerprint(config.api_key.get_secret_value()),
             doubt_grace=TESTING_NOT_EXECUTED_GRACE if config.testing else NOT_EXECUTED_GRACE,
+            hook=hook,
         )
 
     def _wire(self, pipeline: Pipeline) -> None:

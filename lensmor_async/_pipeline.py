@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import attrs
@@ -30,6 +31,7 @@ from lensmor_async._core.retry import (
     attempt_timeout,
     decide,
 )
+from lensmor_async._hooks import Hooks, RequestEvent
 from lensmor_async._limiter import AdaptiveLimiter
 from lensmor_async.errors import (
     APIStatusError,
@@ -64,11 +66,15 @@ class Pipeline:
         transport: Transport,
         guard: GuardStep,
         *,
+        hook: Hooks | None = None,
         shared_from: Pipeline | None = None,
     ) -> None:
         self.config = config
         self.transport = transport
         self.guard = guard
+        self.hook = hook
+        """Where request events go; None (no hooks) skips them entirely."""
+        self._endpoint = _endpoint(config.base_url)
         # Copies made by with_options() talk to the same account and server, so they
         # share the limiter, the retry budget and the rate-limit view.
         if shared_from is None:
@@ -84,7 +90,7 @@ class Pipeline:
 
     def derive(self, config: ClientConfig, transport: Transport) -> Pipeline:
         """A pipeline for a ``with_options`` copy."""
-        return Pipeline(config, transport, self.guard, shared_from=self)
+        return Pipeline(config, transport, self.guard, hook=self.hook, shared_from=self)
 
     def deadline(self) -> float | None:
         """The absolute (monotonic) deadline for a call starting now."""
@@ -175,16 +181,27 @@ class Pipeline:
         # every request; the slow path (waiting, pacing) is the same as the context manager's.
         if not limiter.try_enter():
             await limiter.enter()
+        hook = self.hook
+        started = time.monotonic() if hook is not None else 0.0
         try:
             if probe is not None:
                 probe.started = True
                 probe.sent_at = time.monotonic()
             response = await self.transport.send(request)
+        except BaseException as exc:
+            # Cancellation (a deadline, the caller) ends the attempt too: report it, re-raise.
+            if hook is not None:
+                hook(self._event(call, attempt, started, None, None, type(exc).__name__))
+            raise
         finally:
             limiter.release()
         headers = response.headers
         now = time.time()
         trace_id = _trace_id(headers)
+        if hook is not None:
+            status = response.status
+            error = str(status) if status >= 400 else None
+            hook(self._event(call, attempt, started, status, trace_id, error))
         if probe is not None:
             probe.trace_id = trace_id
         info = parse_rate_limit(headers)
@@ -202,6 +219,31 @@ class Pipeline:
                 call.intent.key if call.intent is not None else "-",
             )
         return decode_payload(response.status, headers, response.body, now=now)
+
+    def _event(
+        self,
+        call: Call[Any],
+        attempt: int,
+        started: float,
+        status: int | None,
+        trace_id: str | None,
+        error: str | None,
+    ) -> RequestEvent:
+        operation = call.operation
+        host, port = self._endpoint
+        return RequestEvent(
+            operation=operation.name,
+            method=operation.method,
+            route=operation.route,
+            status=status,
+            attempt=attempt,
+            duration=time.monotonic() - started,
+            trace_id=trace_id,
+            error=error,
+            paid=operation.paid,
+            host=host,
+            port=port,
+        )
 
     def _remaining(self, deadline: float | None) -> float | None:
         if deadline is None:
@@ -258,6 +300,12 @@ class Pipeline:
                 trace_id=getattr(exc, "trace_id", None),
             ) from exc
         raise exc
+
+
+def _endpoint(base_url: str) -> tuple[str, int]:
+    """The host and port of ``base_url`` (for request events; parsed once per pipeline)."""
+    parts = urlsplit(base_url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def _trace_id(headers: Mapping[str, str]) -> str | None:

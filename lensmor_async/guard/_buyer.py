@@ -19,6 +19,7 @@ import anyio
 
 from lensmor_async._call import Call
 from lensmor_async._core import spend
+from lensmor_async._hooks import SpendEventKind
 from lensmor_async.errors import (
     ActionNotAllowedError,
     ConfigurationError,
@@ -122,6 +123,8 @@ class Buyer:
         )
         if isinstance(step, spend.Refuse):
             await self._refuse(purchase, step.reason)
+        if isinstance(step, spend.Spend):
+            self._history.emit(SpendEventKind.QUOTED, purchase.intent, decision.credits)
         return step
 
     async def _buy_once(self, purchase: Purchase) -> Any:
@@ -227,6 +230,7 @@ class Buyer:
         except BaseException as exc:
             await finish(partial(self._release_unsent, purchase, exc))
             raise
+        self._history.emit(SpendEventKind.CONFIRMED, purchase.intent, required)
         return await self._execute(purchase)
 
     async def _admit(self, purchase: Purchase, required: int, *, hold: bool) -> int:
