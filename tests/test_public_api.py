@@ -17,6 +17,7 @@ FACADES = [
     "lensmor_async.guard",
     "lensmor_async.transport",
     "lensmor_async.errors",
+    "lensmor_async.otel",
 ]
 
 
