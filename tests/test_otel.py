@@ -27,10 +27,11 @@ from lensmor_async import (
     SpendEventKind,
     always_confirm,
 )
-from lensmor_async.otel import SCOPE, OpenTelemetryHook
+from lensmor_async.otel import OpenTelemetryHook
 from lensmor_async.testing import FakeLensmor, FaultKind
 
 pytestmark = pytest.mark.anyio
+SCOPE = "lensmor_async"  # the instrumentation scope of the SDK's tracer and meter
 
 
 @attrs.frozen

@@ -5,6 +5,6 @@
 
 from __future__ import annotations
 
-from lensmor_async.otel._telemetry import SCOPE, OpenTelemetryHook
+from lensmor_async.otel._telemetry import OpenTelemetryHook
 
-__all__ = ["SCOPE", "OpenTelemetryHook"]
+__all__ = ["OpenTelemetryHook"]
