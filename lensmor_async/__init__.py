@@ -13,6 +13,7 @@ from lensmor_async._core.ratelimit import RateLimitInfo
 from lensmor_async._core.retry import RetryPolicy
 from lensmor_async._hooks import Hook, RequestEvent, SpendEvent, SpendEventKind
 from lensmor_async._lazy import lazy_getattr
+from lensmor_async._response import RawResponse
 from lensmor_async.errors import (
     ActionNotAllowedError,
     APIConnectionError,
@@ -127,6 +128,7 @@ __all__ = [
     "QuoteExpiredError",
     "RateLimitError",
     "RateLimitInfo",
+    "RawResponse",
     "RedirectRefusedError",
     "RedisLedger",
     "RequestEvent",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import aiohttp
 import attrs
@@ -17,6 +17,7 @@ from lensmor_async._core.retry import RetryPolicy
 from lensmor_async._hooks import Hook, combine
 from lensmor_async._logs import configure_from_env
 from lensmor_async._pipeline import Pipeline
+from lensmor_async._response import RawResponse, run_raw
 from lensmor_async.transport import PooledTransport, SessionTransport, Transport
 
 if TYPE_CHECKING:
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
     )
 
 _UNSET: Any = object()
+T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class _GuardServices:
@@ -216,6 +219,18 @@ class AsyncLensmor:
         if isinstance(self._transport, PooledTransport | SessionTransport):
             return self._transport.derive(config)
         return self._transport
+
+    async def with_raw_response(
+        self, method: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> RawResponse[T]:
+        """Run an SDK method and return its HTTP answer with the typed result.
+
+        ``raw = await client.with_raw_response(client.events.get, "101")``: ``raw.status``,
+        ``raw.headers``, ``raw.trace_id``, ``raw.body`` (bytes) and ``raw.parse()``. The call
+        runs exactly as ``client.events.get("101")`` would; a method that sends several
+        requests reports its last answer.
+        """
+        return await run_raw(method, *args, **kwargs)
 
     async def recover(self, *, deadline: float = 30.0) -> RecoveryReport:
         """On start after a crash: resume tasks, reconcile in-doubt intents, release holds.

@@ -204,6 +204,10 @@ class Pipeline:
             hook(self._event(call, attempt, started, status, trace_id, error))
         if probe is not None:
             probe.trace_id = trace_id
+        capture = call.capture
+        if capture is not None:
+            capture.status, capture.headers = response.status, headers
+            capture.body, capture.trace_id = response.body, trace_id
         info = parse_rate_limit(headers)
         if info is not None:
             self.rate_limit.last = info
