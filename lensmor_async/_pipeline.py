@@ -45,6 +45,8 @@ from lensmor_async.errors import (
 from lensmor_async.transport import Request, Transport
 
 T = TypeVar("T")
+Answer = tuple[int, Mapping[str, str], str | None]
+"""Status, headers and trace id of an answer: what ``result.response`` is built from."""
 logger = logging.getLogger("lensmor_async")
 _DEADLINE_SLACK = 0.005
 """Seconds of timer jitter tolerated when telling a deadline timeout from an attempt's."""
@@ -124,14 +126,21 @@ class Pipeline:
                 if remaining is None:
                     if fixed is None:
                         fixed = self._request(call, body, self.config.timeout)
-                    payload = await self._exchange(fixed, probe, attempt, call)
+                    payload, answer = await self._exchange(fixed, probe, attempt, call)
                 else:
-                    payload = await self._attempt(call, body, remaining, probe, attempt)
+                    payload, answer = await self._attempt(call, body, remaining, probe, attempt)
             except (TransportError, APIStatusError) as exc:
                 await self._after_failure(call, exc, attempt, deadline)
                 continue
             self.retry_budget.record_success()
-            return call.decode(payload)
+            result = call.decode(payload)
+            # ``result.response``: models' one slot, outside equality and to_dict(). Not
+            # contextlib.suppress: a context manager on every request costs more.
+            try:  # noqa: SIM105
+                object.__setattr__(result, "_response", answer)
+            except (AttributeError, TypeError):
+                pass  # not a model: nothing carries the answer
+            return result
 
     def _request(self, call: Call[Any], body: bytes | None, timeout: float | None) -> Request:
         operation = call.operation
@@ -152,7 +161,7 @@ class Pipeline:
         remaining: float,
         probe: SendProbe | None,
         attempt: int,
-    ) -> Any:
+    ) -> tuple[Any, Answer]:
         """One attempt under the call's deadline: its timeout shrinks to the time left."""
         request = self._request(call, body, attempt_timeout(self.config.timeout, remaining))
         started = self._clock()
@@ -175,7 +184,8 @@ class Pipeline:
 
     async def _exchange(
         self, request: Request, probe: SendProbe | None, attempt: int, call: Call[Any]
-    ) -> Any:
+    ) -> tuple[Any, Answer]:
+        """One attempt: the decoded payload, and the answer it came in (status, headers, id)."""
         limiter = self.limiter
         # Not `async with`: taking a free slot directly saves two coroutine objects on
         # every request; the slow path (waiting, pacing) is the same as the context manager's.
@@ -222,7 +232,8 @@ class Pipeline:
                 attempt,
                 call.intent.key if call.intent is not None else "-",
             )
-        return decode_payload(response.status, headers, response.body, now=now)
+        payload = decode_payload(response.status, headers, response.body, now=now)
+        return payload, (response.status, headers, trace_id)
 
     def _event(
         self,

@@ -7,6 +7,7 @@ plain strings (known values are listed in each module's constants).
 
 from __future__ import annotations
 
+from lensmor_async.models._base import Model, ResponseInfo
 from lensmor_async.models._sentinel import UNSET, UnsetType
 from lensmor_async.models.actions import PrecheckDetail, PrecheckResult
 from lensmor_async.models.contacts import (
@@ -100,6 +101,7 @@ __all__ = [
     "LinkedinMessageBody",
     "LinkedinMessages",
     "MatchedExhibitor",
+    "Model",
     "Outreach",
     "OutreachGenerationItem",
     "OutreachGenerationResult",
@@ -115,6 +117,7 @@ __all__ = [
     "RecommendedEventPage",
     "RecommendedExhibitor",
     "RecommendedExhibitorPage",
+    "ResponseInfo",
     "SkippedDetail",
     "UnlockOffer",
     "UnlockSubmission",

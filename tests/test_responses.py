@@ -1,4 +1,5 @@
-"""``client.with_raw_response``: the HTTP answer behind a result, for free and paid calls."""
+"""The HTTP answer behind a result: ``result.response`` on every decoded result, and
+``client.with_raw_response`` for the raw status, headers and body, free and paid calls."""
 
 from __future__ import annotations
 
@@ -93,3 +94,47 @@ async def test_the_raw_answer_stays_out_of_the_results_repr(
     raw = await lensmor.with_raw_response(lensmor.credits.balance)
     assert "body" not in repr(raw)
     assert "headers" not in repr(raw)
+
+
+async def test_a_decoded_result_carries_its_status_headers_and_trace_id(
+    client: tuple[FakeLensmor, AsyncLensmor],
+) -> None:
+    fake, lensmor = client
+    detail = await lensmor.events.get("101")
+    assert detail.response is not None
+    assert detail.response.status == 200
+    assert detail.response.trace_id == fake.requests[-1].trace_id
+    assert detail.response.headers["content-type"].startswith("application/json")
+
+
+async def test_pages_carry_the_response_and_their_items_do_not(
+    client: tuple[FakeLensmor, AsyncLensmor],
+) -> None:
+    fake, lensmor = client
+    page = await lensmor.personnel.list("101", page_size=2)
+    assert page.response is not None
+    assert page.response.trace_id == fake.requests[-1].trace_id
+    assert all(person.response is None for person in page.items)
+
+
+async def test_a_paid_result_carries_the_response_of_its_paid_request(
+    client: tuple[FakeLensmor, AsyncLensmor],
+) -> None:
+    _, lensmor = client
+    result = await lensmor.events.unlock("101")
+    assert result.response is not None
+    assert result.response.status == 201
+    assert result.response.trace_id == lensmor.guard.history[-1].trace_id
+
+
+async def test_the_response_takes_no_part_in_equality_repr_or_to_dict(
+    client: tuple[FakeLensmor, AsyncLensmor],
+) -> None:
+    _, lensmor = client
+    first, second = await lensmor.events.get("101"), await lensmor.events.get("101")
+    assert first.response != second.response  # two answers, two trace ids
+    assert first == second
+    assert first.to_json() == second.to_json()
+    assert "response" not in repr(first)
+    assert "response" not in first.to_dict()
+    assert EventDetail.from_dict(first.to_dict()).response is None
