@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
@@ -266,6 +267,20 @@ class AsyncLensmor:
 
     def __reduce__(self) -> Any:
         raise TypeError("AsyncLensmor holds live connections and an API key; it cannot be pickled")
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        # As aiohttp's ClientSession does: a client dropped with connections still open
+        # leaks sockets until the process ends. (``_warn`` is bound now: at interpreter
+        # exit the warnings module may already be gone.)
+        transport = getattr(self, "_transport", None)
+        owned = getattr(self, "_owns_transport", False)
+        if owned and isinstance(transport, PooledTransport) and transport.holds_connections:
+            _warn(
+                "an AsyncLensmor was dropped without being closed; use "
+                "'async with AsyncLensmor(...)' or 'await client.aclose()'",
+                ResourceWarning,
+                source=self,
+            )
 
 
 def _default_transport(config: ClientConfig, session: aiohttp.ClientSession | None) -> Transport:

@@ -7,6 +7,7 @@ step for paid operations; it is the only place money is handled.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -36,6 +37,7 @@ from lensmor_async._limiter import AdaptiveLimiter
 from lensmor_async.errors import (
     APIStatusError,
     APITimeoutError,
+    ConfigurationError,
     DeadlineExceededError,
     LensmorError,
     RateLimitError,
@@ -50,6 +52,35 @@ Answer = tuple[int, Mapping[str, str], str | None]
 logger = logging.getLogger("lensmor_async")
 _DEADLINE_SLACK = 0.005
 """Seconds of timer jitter tolerated when telling a deadline timeout from an attempt's."""
+
+
+class LoopBinding:
+    """The event loop a client belongs to: bound on first use, refused anywhere else.
+
+    Its connections, limiter and guard locks live in that loop; used from another one
+    they would fail in obscure ways (or hang), so the misuse is named up front.
+    """
+
+    __slots__ = ("_loop",)
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def check(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not called from a coroutine: the awaiting loop is checked then
+        if loop is self._loop:
+            return
+        if self._loop is None:
+            self._loop = loop
+            return
+        raise ConfigurationError(
+            "this client was first used in another event loop; its connections belong "
+            "there. Create one client per event loop (build it inside the async code that "
+            "uses it, e.g. in the coroutine you pass to asyncio.run)"
+        )
 
 
 @attrs.define(slots=True)
@@ -83,10 +114,12 @@ class Pipeline:
             self.limiter = AdaptiveLimiter(config.max_concurrency)
             self.retry_budget = RetryBudget()
             self.rate_limit = RateLimitState()
+            self.loop = LoopBinding()
         else:
             self.limiter = shared_from.limiter
             self.retry_budget = shared_from.retry_budget
             self.rate_limit = shared_from.rate_limit
+            self.loop = shared_from.loop
         self._rng = random.Random()
         self._clock: Callable[[], float] = time.monotonic
 
@@ -106,6 +139,7 @@ class Pipeline:
         A plain function returning the step's coroutine, not a coroutine of its own: one
         frame less on every suspension and resumption of every request.
         """
+        self.loop.check()
         deadline = self.deadline()
         if call.operation.paid:
             return self.guard.run_paid(call, self.send, deadline=deadline, approval=approval)
