@@ -34,7 +34,8 @@ if TYPE_CHECKING:
         ProfileMatching,
     )
 
-_UNSET: Any = object()
+UNSET_OPTION: Any = object()
+"""``with_options(deadline=...)`` default: keep the deadline as it is (None means no cap)."""
 T = TypeVar("T")
 P = ParamSpec("P")
 
@@ -191,7 +192,7 @@ class AsyncLensmor:
         *,
         call_source: CallSource | None = None,
         timeout: float | None = None,
-        deadline: float | None = _UNSET,
+        deadline: float | None = UNSET_OPTION,
         retry: RetryPolicy | None = None,
     ) -> AsyncLensmor:
         """A cheap copy with some options changed; it shares the session, guard and limiter.
@@ -203,7 +204,7 @@ class AsyncLensmor:
             changes["call_source"] = call_source
         if timeout is not None:
             changes["timeout"] = timeout
-        if deadline is not _UNSET:
+        if deadline is not UNSET_OPTION:
             changes["deadline"] = deadline
         if retry is not None:
             changes["retry"] = retry

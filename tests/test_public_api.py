@@ -18,6 +18,7 @@ FACADES = [
     "lensmor_async.transport",
     "lensmor_async.errors",
     "lensmor_async.otel",
+    "lensmor_async.sync",
 ]
 
 
