@@ -8,7 +8,8 @@ headers and body bytes), so every byte still goes through aiohttp's HTTP writer 
 parser — only the kernel is gone. The SDK's own connection pool gets the same
 in-memory connections (``ConnectionPool._create_connection`` is swapped alike). The
 SDK and the raw aiohttp clients are measured interleaved; httpx is left out (it does
-not use aiohttp's connector).
+not use aiohttp's connector). ``sdk+hook`` is the SDK with one do-nothing observability
+hook: next to ``sdk`` (no hook) it prices the events themselves.
 
 Run as ``python -m benchmarks._inmemory PAYLOADS --rounds R --requests N``; prints
 one JSON line: per endpoint and client, the median and best CPU µs per request.
@@ -35,7 +36,7 @@ from benchmarks._payloads import BALANCE_PATH, PERSONNEL_PATH, Captured, Payload
 from benchmarks._system import CLIENT_CPU, pin
 from lensmor_async.transport._connections import ConnectionPool
 
-VARIANTS = ("sdk", "aiohttp+json", "aiohttp+orjson")
+VARIANTS = ("sdk", "sdk+hook", "aiohttp+json", "aiohttp+orjson")
 CONCURRENCY = 16
 _BASE_URL = "http://127.0.0.1:9"
 """Never connected to: the connector below answers from memory."""

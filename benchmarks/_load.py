@@ -18,7 +18,7 @@ import asyncio
 import gc
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -29,7 +29,14 @@ import orjson
 
 from benchmarks._payloads import BALANCE_PATH, EVENT_ID, PAGE_SIZE, PERSONNEL_PATH, personnel_query
 from benchmarks._system import cpu_seconds
-from lensmor_async import AsyncLensmor, CreditGuard, always_confirm
+from lensmor_async import (
+    AsyncLensmor,
+    CreditGuard,
+    Hook,
+    RequestEvent,
+    SpendEvent,
+    always_confirm,
+)
 
 VARIANTS = ("sdk", "aiohttp+json", "aiohttp+orjson", "httpx")
 ENDPOINTS = ("balance", "personnel")
@@ -81,11 +88,15 @@ def _raw_headers(api_key: str) -> dict[str, str]:
 
 @asynccontextmanager
 async def _sdk(
-    base_url: str, api_key: str, endpoint: str, concurrency: int
+    base_url: str, api_key: str, endpoint: str, concurrency: int, hooks: Sequence[Hook] = ()
 ) -> AsyncIterator[CallFn]:
     guard = CreditGuard(confirm=always_confirm)
     async with AsyncLensmor(
-        api_key, base_url=base_url, guard=guard, max_concurrency=max(64, concurrency)
+        api_key,
+        base_url=base_url,
+        guard=guard,
+        max_concurrency=max(64, concurrency),
+        hooks=hooks,
     ) as client:
         if endpoint == "balance":
             yield client.credits.balance
@@ -133,10 +144,16 @@ async def _httpx(
         yield call
 
 
+def _discard(event: RequestEvent | SpendEvent) -> None:
+    """A hook that does nothing: what remains is the cost of building and passing events."""
+
+
 def open_variant(variant: str, base_url: str, api_key: str, endpoint: str, concurrency: int) -> Any:
     """An async context manager that yields a zero-argument coroutine function."""
     if variant == "sdk":
         return _sdk(base_url, api_key, endpoint, concurrency)
+    if variant == "sdk+hook":
+        return _sdk(base_url, api_key, endpoint, concurrency, hooks=(_discard,))
     if variant == "aiohttp+json":
         return _aiohttp(base_url, api_key, endpoint, concurrency, json.loads)
     if variant == "aiohttp+orjson":

@@ -11,7 +11,9 @@ from lensmor_async._client import AsyncLensmor
 from lensmor_async._config import ClientConfig, Secret
 from lensmor_async._core.ratelimit import RateLimitInfo
 from lensmor_async._core.retry import RetryPolicy
+from lensmor_async._hooks import Hook, RequestEvent, SpendEvent, SpendEventKind
 from lensmor_async._lazy import lazy_getattr
+from lensmor_async._response import RawResponse
 from lensmor_async._version import __version__
 from lensmor_async.errors import (
     ActionNotAllowedError,
@@ -116,6 +118,7 @@ __all__ = [
     "CreditGuard",
     "DeadlineExceededError",
     "FeatureNotAvailableError",
+    "Hook",
     "InMemoryLedger",
     "InsufficientCreditsError",
     "InvalidRequestError",
@@ -129,14 +132,18 @@ __all__ = [
     "QuoteExpiredError",
     "RateLimitError",
     "RateLimitInfo",
+    "RawResponse",
     "RedirectRefusedError",
     "RedisLedger",
+    "RequestEvent",
     "ResponseError",
     "ResponseValidationError",
     "RetryPolicy",
     "Secret",
     "ServerError",
     "SpendDeclinedError",
+    "SpendEvent",
+    "SpendEventKind",
     "SpendInDoubtError",
     "SpendOutcome",
     "SpendRecord",

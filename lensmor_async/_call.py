@@ -8,12 +8,13 @@ may have left, when, and the server's trace id.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
 
 from lensmor_async._core.operations import Operation
+from lensmor_async.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from lensmor_async._intent import Intent
@@ -33,6 +34,18 @@ class Call(Generic[T]):
     body: Any = None
     intent: Intent | None = None
     """For paid calls: what is being bought (targets, canonical params)."""
+    capture: Capture | None = None
+    """Set by ``client.with_raw_response``: the send step records the raw answer here."""
+
+
+@attrs.define(slots=True)
+class Capture:
+    """The raw answer of a call's last attempt (``with_raw_response``; None until one came)."""
+
+    status: int | None = None
+    headers: Mapping[str, str] | None = None
+    body: bytes | None = None
+    trace_id: str | None = None
 
 
 @attrs.define(slots=True)
@@ -91,3 +104,15 @@ class CallSite(Protocol):
     """
 
     def rerouted(self, wrap: Callable[[Runner], Runner]) -> CallSite: ...
+
+
+def call_site(method: Callable[..., Any], refusal: str) -> tuple[CallSite, str]:
+    """The resource and method name behind a bound SDK method (``client.events.get``).
+
+    Anything else (a wrapper cannot be rerouted) raises ``ConfigurationError(refusal)``.
+    """
+    site = getattr(method, "__self__", None)
+    name = getattr(method, "__name__", "")
+    if site is None or not callable(getattr(site, "rerouted", None)) or not name:
+        raise ConfigurationError(refusal)
+    return site, name

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import warnings
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cached_property
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import aiohttp
 import attrs
@@ -14,7 +15,10 @@ from lensmor_async._config import CallSource, ClientConfig, Secret, load_config
 from lensmor_async._core.ratelimit import RateLimitInfo
 from lensmor_async._core.reconciliation import NOT_EXECUTED_GRACE, TESTING_NOT_EXECUTED_GRACE
 from lensmor_async._core.retry import RetryPolicy
+from lensmor_async._hooks import Hook, combine
+from lensmor_async._logs import configure_from_env
 from lensmor_async._pipeline import Pipeline
+from lensmor_async._response import RawResponse, run_raw
 from lensmor_async._runtime import require_asyncio
 from lensmor_async.transport import (
     PooledTransport,
@@ -37,7 +41,10 @@ if TYPE_CHECKING:
         ProfileMatching,
     )
 
-_UNSET: Any = object()
+UNSET_OPTION: Any = object()
+"""``with_options(deadline=...)`` default: keep the deadline as it is (None means no cap)."""
+T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class _GuardServices:
@@ -68,6 +75,9 @@ class AsyncLensmor:
 
     ``api_key`` and ``base_url`` default to ``LENSMOR_API_KEY`` and ``LENSMOR_BASE_URL``.
     Plain ``http://`` is accepted only for loopback hosts (tests, FakeLensmor).
+    ``hooks`` receive a ``RequestEvent`` per HTTP attempt and a ``SpendEvent`` per step
+    of a paid call (see the observability guide); none costs nothing.
+    ``LENSMOR_LOG=info|debug`` turns on the ``lensmor_async`` logger (stderr).
     """
 
     def __init__(
@@ -86,7 +96,9 @@ class AsyncLensmor:
         guard: CreditGuard | None = None,
         testing: bool = False,
         transport: Transport | None = None,
+        hooks: Sequence[Hook] | None = None,
     ) -> None:
+        configure_from_env()
         config = load_config(
             api_key,
             base_url,
@@ -107,12 +119,14 @@ class AsyncLensmor:
         from lensmor_async.guard import CreditGuard
 
         self.guard = guard if guard is not None else CreditGuard()
-        self._wire(Pipeline(config, self._transport, self.guard))
+        hook = combine(hooks)
+        self._wire(Pipeline(config, self._transport, self.guard, hook=hook))
         self.guard.bind(
             _GuardServices(self),
             poll_intervals=config.poll_intervals,
             account=account_fingerprint(config.api_key.get_secret_value()),
             doubt_grace=TESTING_NOT_EXECUTED_GRACE if config.testing else NOT_EXECUTED_GRACE,
+            hook=hook,
         )
 
     def _wire(self, pipeline: Pipeline) -> None:
@@ -185,7 +199,7 @@ class AsyncLensmor:
         *,
         call_source: CallSource | None = None,
         timeout: float | None = None,
-        deadline: float | None = _UNSET,
+        deadline: float | None = UNSET_OPTION,
         retry: RetryPolicy | None = None,
     ) -> AsyncLensmor:
         """A cheap copy with some options changed; it shares the session, guard and limiter.
@@ -197,7 +211,7 @@ class AsyncLensmor:
             changes["call_source"] = call_source
         if timeout is not None:
             changes["timeout"] = timeout
-        if deadline is not _UNSET:
+        if deadline is not UNSET_OPTION:
             changes["deadline"] = deadline
         if retry is not None:
             changes["retry"] = retry
@@ -214,6 +228,18 @@ class AsyncLensmor:
         if isinstance(self._transport, PooledTransport | SessionTransport):
             return self._transport.derive(config)
         return self._transport
+
+    async def with_raw_response(
+        self, method: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> RawResponse[T]:
+        """Run an SDK method and return its HTTP answer with the typed result.
+
+        ``raw = await client.with_raw_response(client.events.get, "101")``: ``raw.status``,
+        ``raw.headers``, ``raw.trace_id``, ``raw.body`` (bytes) and ``raw.parse()``. The call
+        runs exactly as ``client.events.get("101")`` would; a method that sends several
+        requests reports its last answer.
+        """
+        return await run_raw(method, *args, **kwargs)
 
     async def recover(self, *, deadline: float = 30.0) -> RecoveryReport:
         """On start after a crash: resume tasks, reconcile in-doubt intents, release holds.
@@ -251,6 +277,20 @@ class AsyncLensmor:
 
     def __reduce__(self) -> Any:
         raise TypeError("AsyncLensmor holds live connections and an API key; it cannot be pickled")
+
+    def __del__(self, _warn: Callable[..., None] = warnings.warn) -> None:
+        # As aiohttp's ClientSession does: a client dropped with connections still open
+        # leaks sockets until the process ends. (``_warn`` is bound now: at interpreter
+        # exit the warnings module may already be gone.)
+        transport = getattr(self, "_transport", None)
+        owned = getattr(self, "_owns_transport", False)
+        if owned and isinstance(transport, PooledTransport) and transport.holds_connections:
+            _warn(
+                "an AsyncLensmor was dropped without being closed; use "
+                "'async with AsyncLensmor(...)' or 'await client.aclose()'",
+                ResourceWarning,
+                source=self,
+            )
 
 
 def _default_transport(config: ClientConfig, session: aiohttp.ClientSession | None) -> Transport:

@@ -7,11 +7,13 @@ step for paid operations; it is the only place money is handled.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import anyio
 import attrs
@@ -30,12 +32,14 @@ from lensmor_async._core.retry import (
     attempt_timeout,
     decide,
 )
+from lensmor_async._hooks import Hooks, RequestEvent
 from lensmor_async._limiter import AdaptiveLimiter
 from lensmor_async._runtime import require_asyncio
 from lensmor_async.errors import (
     APIStatusError,
     APITimeoutError,
     ConcurrencyLimitError,
+    ConfigurationError,
     DeadlineExceededError,
     LensmorError,
     RateLimitError,
@@ -45,9 +49,40 @@ from lensmor_async.errors import (
 from lensmor_async.transport import Request, Response, Transport
 
 T = TypeVar("T")
+Answer = tuple[int, Mapping[str, str], str | None]
+"""Status, headers and trace id of an answer: what ``result.response`` is built from."""
 logger = logging.getLogger("lensmor_async")
 _DEADLINE_SLACK = 0.005
 """Seconds of timer jitter tolerated when telling a deadline timeout from an attempt's."""
+
+
+class LoopBinding:
+    """The event loop a client belongs to: bound on first use, refused anywhere else.
+
+    Its connections, limiter and guard locks live in that loop; used from another one
+    they would fail in obscure ways (or hang), so the misuse is named up front.
+    """
+
+    __slots__ = ("_loop",)
+
+    def __init__(self) -> None:
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def check(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not called from a coroutine: the awaiting loop is checked then
+        if loop is self._loop:
+            return
+        if self._loop is None:
+            self._loop = loop
+            return
+        raise ConfigurationError(
+            "this client was first used in another event loop; its connections belong "
+            "there. Create one client per event loop (build it inside the async code that "
+            "uses it, e.g. in the coroutine you pass to asyncio.run)"
+        )
 
 
 @attrs.define(slots=True)
@@ -66,11 +101,15 @@ class Pipeline:
         transport: Transport,
         guard: GuardStep,
         *,
+        hook: Hooks | None = None,
         shared_from: Pipeline | None = None,
     ) -> None:
         self.config = config
         self.transport = transport
         self.guard = guard
+        self.hook = hook
+        """Where request events go; None (no hooks) skips them entirely."""
+        self._endpoint = _endpoint(config.base_url)
         # Copies made by with_options() talk to the same account and server, so they
         # share the limiter, the retry budget and the rate-limit view.
         if shared_from is None:
@@ -78,17 +117,19 @@ class Pipeline:
             self.retry_budget = RetryBudget()
             self.rate_limit = RateLimitState()
             self.route_caps: dict[str, anyio.CapacityLimiter] = {}
+            self.loop = LoopBinding()
         else:
             self.limiter = shared_from.limiter
             self.retry_budget = shared_from.retry_budget
             self.rate_limit = shared_from.rate_limit
             self.route_caps = shared_from.route_caps
+            self.loop = shared_from.loop
         self._rng = random.Random()
         self._clock: Callable[[], float] = time.monotonic
 
     def derive(self, config: ClientConfig, transport: Transport) -> Pipeline:
         """A pipeline for a ``with_options`` copy."""
-        return Pipeline(config, transport, self.guard, shared_from=self)
+        return Pipeline(config, transport, self.guard, hook=self.hook, shared_from=self)
 
     def deadline(self) -> float | None:
         """The absolute (monotonic) deadline for a call starting now."""
@@ -102,6 +143,7 @@ class Pipeline:
         A plain function returning the step's coroutine, not a coroutine of its own: one
         frame less on every suspension and resumption of every request.
         """
+        self.loop.check()
         deadline = self.deadline()
         if call.operation.paid:
             return self._run_paid(call, deadline, approval)
@@ -129,14 +171,21 @@ class Pipeline:
                 if remaining is None:
                     if fixed is None:
                         fixed = self._request(call, body, self.config.timeout)
-                    payload = await self._exchange(fixed, probe, attempt, call)
+                    payload, answer = await self._exchange(fixed, probe, attempt, call)
                 else:
-                    payload = await self._attempt(call, body, remaining, probe, attempt)
+                    payload, answer = await self._attempt(call, body, remaining, probe, attempt)
             except (TransportError, APIStatusError) as exc:
                 await self._after_failure(call, exc, attempt, deadline)
                 continue
             self.retry_budget.record_success()
-            return call.decode(payload)
+            result = call.decode(payload)
+            # ``result.response``: models' one slot, outside equality and to_dict(). Not
+            # contextlib.suppress: a context manager on every request costs more.
+            try:  # noqa: SIM105
+                object.__setattr__(result, "_response", answer)
+            except (AttributeError, TypeError):
+                pass  # not a model: nothing carries the answer
+            return result
 
     def _request(self, call: Call[Any], body: bytes | None, timeout: float | None) -> Request:
         operation = call.operation
@@ -157,7 +206,7 @@ class Pipeline:
         remaining: float,
         probe: SendProbe | None,
         attempt: int,
-    ) -> Any:
+    ) -> tuple[Any, Answer]:
         """One attempt under the call's deadline: its timeout shrinks to the time left."""
         request = self._request(call, body, attempt_timeout(self.config.timeout, remaining))
         started = self._clock()
@@ -180,20 +229,37 @@ class Pipeline:
 
     async def _exchange(
         self, request: Request, probe: SendProbe | None, attempt: int, call: Call[Any]
-    ) -> Any:
-        cap = call.operation.max_in_flight
-        if cap is None:
-            response = await self._send_limited(request, probe)
-        else:
-            # The API refuses calls over its per-user concurrency limit of this route
-            # (USER_CONCURRENCY_LIMIT_EXCEEDED): queue here instead of being refused.
-            async with self._route_cap(call.operation.name, cap):
+    ) -> tuple[Any, Answer]:
+        """One attempt: the decoded payload, and the answer it came in (status, headers, id)."""
+        hook = self.hook
+        started = time.monotonic() if hook is not None else 0.0
+        try:
+            cap = call.operation.max_in_flight
+            if cap is None:
                 response = await self._send_limited(request, probe)
+            else:
+                # The API refuses calls over its per-user concurrency limit of this route
+                # (USER_CONCURRENCY_LIMIT_EXCEEDED): queue here instead of being refused.
+                async with self._route_cap(call.operation.name, cap):
+                    response = await self._send_limited(request, probe)
+        except BaseException as exc:
+            # Cancellation (a deadline, the caller) ends the attempt too: report it, re-raise.
+            if hook is not None:
+                hook(self._event(call, attempt, started, None, None, type(exc).__name__))
+            raise
         headers = response.headers
         now = time.time()
         trace_id = _trace_id(headers)
+        if hook is not None:
+            status = response.status
+            error = str(status) if status >= 400 else None
+            hook(self._event(call, attempt, started, status, trace_id, error))
         if probe is not None:
             probe.trace_id = trace_id
+        capture = call.capture
+        if capture is not None:
+            capture.status, capture.headers = response.status, headers
+            capture.body, capture.trace_id = response.body, trace_id
         info = parse_rate_limit(headers)
         if info is not None:
             self.rate_limit.last = info
@@ -208,7 +274,33 @@ class Pipeline:
                 attempt,
                 call.intent.key if call.intent is not None else "-",
             )
-        return decode_payload(response.status, headers, response.body, now=now)
+        payload = decode_payload(response.status, headers, response.body, now=now)
+        return payload, (response.status, headers, trace_id)
+
+    def _event(
+        self,
+        call: Call[Any],
+        attempt: int,
+        started: float,
+        status: int | None,
+        trace_id: str | None,
+        error: str | None,
+    ) -> RequestEvent:
+        operation = call.operation
+        host, port = self._endpoint
+        return RequestEvent(
+            operation=operation.name,
+            method=operation.method,
+            route=operation.route,
+            status=status,
+            attempt=attempt,
+            duration=time.monotonic() - started,
+            trace_id=trace_id,
+            error=error,
+            paid=operation.paid,
+            host=host,
+            port=port,
+        )
 
     async def _send_limited(self, request: Request, probe: SendProbe | None) -> Response:
         limiter = self.limiter
@@ -285,6 +377,12 @@ class Pipeline:
                 trace_id=getattr(exc, "trace_id", None),
             ) from exc
         raise exc
+
+
+def _endpoint(base_url: str) -> tuple[str, int]:
+    """The host and port of ``base_url`` (for request events; parsed once per pipeline)."""
+    parts = urlsplit(base_url)
+    return parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80)
 
 
 def _trace_id(headers: Mapping[str, str]) -> str | None:

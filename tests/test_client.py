@@ -5,6 +5,7 @@ Every network test talks to FakeLensmor (or a tiny aiohttp app) on 127.0.0.1.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import pickle
@@ -20,6 +21,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from lensmor_async import (
+    APIConnectionError,
     AsyncLensmor,
     ConfigurationError,
     CreditGuard,
@@ -332,6 +334,35 @@ async def test_client_that_never_sent_leaves_no_warning_even_unclosed(no_env: No
         del client
         gc.collect()
     assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []
+
+
+async def test_a_used_client_dropped_without_closing_warns_like_an_aiohttp_session(
+    fake_lensmor: FakeLensmor,
+) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        client = AsyncLensmor(fake_lensmor.api_key, base_url=fake_lensmor.url)
+        await client.credits.balance()
+        del client
+        gc.collect()
+    ours = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    assert any("dropped without being closed" in message for message in ours), ours
+
+
+def test_a_client_used_from_a_second_event_loop_says_how_to_fix_it(no_env: None) -> None:
+    client = AsyncLensmor(KEY, base_url="http://127.0.0.1:1", testing=True)
+    with pytest.raises(APIConnectionError):  # binds the client to this first loop
+        asyncio.run(client.credits.balance())
+    with pytest.raises(ConfigurationError, match="one client per event loop") as caught:
+        asyncio.run(client.credits.balance())
+    assert KEY not in str(caught.value)
+    asyncio.run(client.aclose())
+
+
+async def test_with_options_copies_belong_to_the_same_loop(fake_lensmor: FakeLensmor) -> None:
+    async with AsyncLensmor(fake_lensmor.api_key, base_url=fake_lensmor.url) as client:
+        await client.credits.balance()
+        await client.with_options(timeout=5).credits.balance()  # same loop: fine
 
 
 # ----------------------------------------------------------------------------- with_options

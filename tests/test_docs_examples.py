@@ -20,12 +20,10 @@ The convention (documented for doc writers in ``docs/testing.md``):
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import subprocess
 import sys
-import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +31,7 @@ from typing import Any
 
 import attrs
 import pytest
+from fake_thread import FakeInThread
 
 from lensmor_async.testing import FakeLensmor
 
@@ -41,7 +40,6 @@ DOCS = ROOT / "docs"
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,})(?P<info>[^`]*)$")
 _INCLUDE = re.compile(r'^-{2}8<-{2}\s+"(?P<path>[^"]+)"\s*$')
 _SKIP = re.compile(r"<!--\s*docs-test:\s*skip\b(?P<reason>[^>]*)-->")
-_READY_SECONDS = 30.0
 
 
 @attrs.frozen
@@ -149,52 +147,6 @@ def output_matches(expected: str, actual: str) -> bool:
 
     pattern = ".*?".join(re.escape(part) for part in normal(expected).split("..."))
     return re.fullmatch(pattern, normal(actual), flags=re.DOTALL) is not None
-
-
-class FakeInThread:
-    """A FakeLensmor serving from its own event loop in a daemon thread.
-
-    Examples call ``anyio.run(main)`` themselves, so the server cannot share their loop.
-    """
-
-    def __init__(self, **options: Any) -> None:
-        self._options = options
-        self._loop = asyncio.new_event_loop()
-        self._ready = threading.Event()
-        self._failure: BaseException | None = None
-        self._thread = threading.Thread(target=self._serve, name="docs-fake", daemon=True)
-        self.fake: FakeLensmor | None = None
-
-    def __enter__(self) -> FakeLensmor:
-        self._thread.start()
-        if not self._ready.wait(_READY_SECONDS):
-            raise RuntimeError("FakeLensmor did not start in time")
-        if self._failure is not None or self.fake is None:
-            raise RuntimeError("FakeLensmor failed to start") from self._failure
-        return self.fake
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(_READY_SECONDS)
-
-    def _serve(self) -> None:
-        loop = self._loop
-        asyncio.set_event_loop(loop)
-        try:
-            self.fake = FakeLensmor(**self._options)
-            loop.run_until_complete(self.fake.start())
-        except BaseException as exc:
-            self._failure = exc
-            self._ready.set()
-            loop.close()
-            return
-        self._ready.set()
-        try:
-            loop.run_forever()
-        finally:
-            loop.run_until_complete(self.fake.stop())
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
 
 
 @pytest.fixture

@@ -763,9 +763,8 @@ def test_recommended_exhibitor_reads_reason_or_legacy_match_reason() -> None:
 # --- immutability, equality, hashing -----------------------------------------------------
 
 
-MODEL_CLASSES = [
-    getattr(models, name) for name in models.__all__ if name not in {"UNSET", "UnsetType"}
-]
+NOT_MODELS = {"UNSET", "UnsetType", "Model", "ResponseInfo"}
+MODEL_CLASSES = [getattr(models, name) for name in models.__all__ if name not in NOT_MODELS]
 
 
 @pytest.mark.parametrize("cls", MODEL_CLASSES)
@@ -774,6 +773,7 @@ def test_every_model_is_a_slotted_attrs_class_with_extra(cls: type[Any]) -> None
     assert "__slots__" in cls.__dict__
     assert "extra" in attrs.fields_dict(cls)
     assert all(field.kw_only for field in attrs.fields(cls))
+    assert issubclass(cls, models.Model)
 
 
 def test_decoded_models_are_frozen() -> None:

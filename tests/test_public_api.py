@@ -17,6 +17,8 @@ FACADES = [
     "lensmor_async.guard",
     "lensmor_async.transport",
     "lensmor_async.errors",
+    "lensmor_async.otel",
+    "lensmor_async.sync",
 ]
 
 

@@ -18,6 +18,7 @@ import anyio
 
 from lensmor_async._call import Call
 from lensmor_async._core import spend
+from lensmor_async._hooks import SpendEventKind
 from lensmor_async.errors import (
     ActionNotAllowedError,
     BudgetExceededError,
@@ -132,6 +133,8 @@ class Buyer:
         )
         if isinstance(step, spend.Refuse):
             await self._refuse(purchase, step.reason)
+        if isinstance(step, spend.Spend):
+            self._history.emit(SpendEventKind.QUOTED, purchase.intent, decision.credits)
         return step
 
     async def _buy_once(self, purchase: Purchase) -> Any:
@@ -225,6 +228,7 @@ class Buyer:
         except BaseException as exc:
             await finish(partial(self._release_unsent, purchase, exc))
             raise
+        self._history.emit(SpendEventKind.CONFIRMED, purchase.intent, required)
         return await self._execute(purchase)
 
     async def _hold(self, purchase: Purchase, required: int) -> SpendRequest:

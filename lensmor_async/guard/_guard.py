@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 from lensmor_async._call import Approval, Call, Sender
 from lensmor_async._core.costs import CostTable
 from lensmor_async._core.reconciliation import NOT_EXECUTED_GRACE
+from lensmor_async._hooks import Hooks
 from lensmor_async.errors import (
     ConfigurationError,
     ConfirmationRequiredError,
@@ -200,12 +201,14 @@ class CreditGuard:
         poll_intervals: tuple[float, ...] = (3.0, 5.0, 10.0),
         account: str = "default",
         doubt_grace: float = NOT_EXECUTED_GRACE,
+        hook: Hooks | None = None,
     ) -> None:
         """Attach the client's free calls (done by ``AsyncLensmor``; one client per guard).
 
         ``account`` is a fingerprint of the API key (never the key): it scopes journal
         intent keys to one account. ``doubt_grace`` is how long after a send its
         absence of effect starts to mean "not executed" (see ``_core.reconciliation``).
+        ``hook``: the client's observability hooks, told each spend step.
         """
         if self._services is not None and self._services is not services:
             raise ConfigurationError("a CreditGuard belongs to one client; create one per client")
@@ -214,6 +217,7 @@ class CreditGuard:
         self._doubts.grace = doubt_grace
         self._journal.fingerprint = account
         self._account.bind(self._fetch_balance)
+        self._history.hook = hook
 
     async def _fetch_balance(self) -> int:
         return int((await self._require_services().balance()).total_balance)

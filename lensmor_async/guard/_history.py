@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from lensmor_async._hooks import Hooks, SpendEvent, SpendEventKind
 from lensmor_async._intent import Intent
 from lensmor_async.guard._journal_protocol import JournalState
 from lensmor_async.guard._journaling import IntentJournal
@@ -28,6 +29,17 @@ _JOURNAL_STATES = {
     SpendOutcome.CANCELLED: JournalState.FAILED_NO_CHARGE,
     SpendOutcome.REJECTED_402: JournalState.REJECTED_402,
     SpendOutcome.IN_DOUBT: JournalState.IN_DOUBT,
+}
+# Which spend event each recorded outcome is (a running task has none until it ends).
+_EVENT_KINDS = {
+    SpendOutcome.DECLINED: SpendEventKind.DECLINED,
+    SpendOutcome.IN_DOUBT: SpendEventKind.IN_DOUBT,
+    SpendOutcome.SUCCEEDED: SpendEventKind.SETTLED,
+    SpendOutcome.FREE: SpendEventKind.SETTLED,
+    SpendOutcome.REFUSED: SpendEventKind.SETTLED,
+    SpendOutcome.REJECTED_402: SpendEventKind.SETTLED,
+    SpendOutcome.FAILED_NO_CHARGE: SpendEventKind.SETTLED,
+    SpendOutcome.CANCELLED: SpendEventKind.SETTLED,
 }
 
 
@@ -56,6 +68,16 @@ class History:
         self.journal = journal
         self._records: list[SpendRecord] = []
         self._slots: dict[str, int] = {}
+        self.hook: Hooks | None = None
+        """Where spend events go (the client's hooks, set by ``CreditGuard.bind``)."""
+
+    def emit(
+        self, kind: SpendEventKind, intent: Intent, credits: int | None, **details: Any
+    ) -> None:
+        """Tell the hooks about one step of ``intent`` (nothing at all without hooks)."""
+        hook = self.hook
+        if hook is not None:
+            hook(SpendEvent(kind, intent.operation, intent.key, credits, **details))
 
     def records(self) -> tuple[SpendRecord, ...]:
         return tuple(self._records)
@@ -85,7 +107,25 @@ class History:
             )
             if entry.outcome in _PENDING_OUTCOMES:
                 self._slots[slot] = index  # type: ignore[index]
+        self._emit_outcome(entry)
         return record
+
+    def _emit_outcome(self, entry: Entry) -> None:
+        kind = _EVENT_KINDS.get(entry.outcome)
+        if kind is None or self.hook is None:
+            return
+        # Settled: what it spent. In doubt: what stays held (booked, or the estimate).
+        spent = kind is SpendEventKind.SETTLED or (
+            kind is SpendEventKind.IN_DOUBT and entry.actual is not None
+        )
+        self.emit(
+            kind,
+            entry.intent,
+            entry.actual if spent else entry.estimate,
+            outcome=entry.outcome,
+            reason=entry.reason,
+            trace_id=entry.trace_id,
+        )
 
     async def _journal_outcome(self, entry: Entry) -> None:
         state = _JOURNAL_STATES.get(entry.outcome)

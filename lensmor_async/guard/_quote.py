@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
-from lensmor_async._call import Approval, Call, CallSite, Runner
+from lensmor_async._call import Approval, Call, CallSite, Runner, call_site
 from lensmor_async.errors import ConfigurationError, CreditError, QuoteExpiredError
 from lensmor_async.guard._confirm import SpendRequest
 
@@ -77,14 +77,11 @@ class _ApprovedRunner:
 
 
 def _site_of(method: Callable[..., Any]) -> tuple[CallSite, str]:
-    site = getattr(method, "__self__", None)
-    name = getattr(method, "__name__", "")
-    if site is None or not callable(getattr(site, "rerouted", None)) or not name:
-        raise ConfigurationError(
-            "guard.quote() takes a paid SDK method, e.g. guard.quote(client.events.unlock, "
-            "event_id); wrap the quote, not the method"
-        )
-    return site, name
+    return call_site(
+        method,
+        "guard.quote() takes a paid SDK method, e.g. guard.quote(client.events.unlock, "
+        "event_id); wrap the quote, not the method",
+    )
 
 
 def record_call(method: Callable[..., Awaitable[Any]], args: Any, kwargs: Any) -> Call[Any]:

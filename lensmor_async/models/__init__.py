@@ -7,6 +7,7 @@ plain strings (known values are listed in each module's constants).
 
 from __future__ import annotations
 
+from lensmor_async.models._base import Model, ResponseInfo
 from lensmor_async.models._jsonable import to_jsonable
 from lensmor_async.models._sentinel import UNSET, UnsetType
 from lensmor_async.models.actions import PrecheckDetail, PrecheckResult
@@ -101,6 +102,7 @@ __all__ = [
     "LinkedinMessageBody",
     "LinkedinMessages",
     "MatchedExhibitor",
+    "Model",
     "Outreach",
     "OutreachGenerationItem",
     "OutreachGenerationResult",
@@ -116,6 +118,7 @@ __all__ = [
     "RecommendedEventPage",
     "RecommendedExhibitor",
     "RecommendedExhibitorPage",
+    "ResponseInfo",
     "SkippedDetail",
     "UnlockOffer",
     "UnlockSubmission",

@@ -10,6 +10,7 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
+from lensmor_async.models._base import Model
 from lensmor_async.models._fields import extra_field
 
 __all__ = ["ACTION_TYPES", "REASON_CODES", "PrecheckDetail", "PrecheckResult"]
@@ -52,7 +53,7 @@ REASON_CODES: Final = frozenset(
 
 
 @attrs.frozen(kw_only=True)
-class PrecheckDetail:
+class PrecheckDetail(Model):
     """Action-specific ``detail`` of a precheck; every key is optional.
 
     ``None`` means "not reported for this action" — also for the id lists, so that an
@@ -96,7 +97,7 @@ class PrecheckDetail:
 
 
 @attrs.frozen(kw_only=True)
-class PrecheckResult:
+class PrecheckResult(Model):
     """The precheck verdict: ``allowed``, ``should_charge``, ``credits`` and why."""
 
     __wire_snake__: ClassVar[bool] = True

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
+from lensmor_async.models._base import Model
 from lensmor_async.models._fields import extra_field
 
 __all__ = [
@@ -35,7 +36,7 @@ ITEM_STATUSES: Final = frozenset({"pending", "processing", "unlocked", "failed"}
 
 
 @attrs.frozen(kw_only=True)
-class SkippedDetail:
+class SkippedDetail(Model):
     """Why requested people were skipped by a submission (0.24+)."""
 
     __wire_snake__: ClassVar[bool] = True
@@ -55,7 +56,7 @@ class SkippedDetail:
 
 
 @attrs.frozen(kw_only=True)
-class UnlockSubmission:
+class UnlockSubmission(Model):
     """``POST /external/contacts/unlock`` and ``…/unlock-phone`` (paid): the accepted batch."""
 
     __wire_snake__: ClassVar[bool] = True
@@ -80,7 +81,7 @@ class UnlockSubmission:
 
 
 @attrs.frozen(kw_only=True)
-class UnlockTaskItem:
+class UnlockTaskItem(Model):
     """Per-person state of an email or phone unlock task."""
 
     personnel_id: str
@@ -103,7 +104,7 @@ class UnlockTaskItem:
 
 
 @attrs.frozen(kw_only=True)
-class UnlockTask:
+class UnlockTask(Model):
     """``GET /external/contacts/unlock-tasks/{taskId}`` or ``…/unlock-phone-tasks/{taskId}``."""
 
     task_id: str

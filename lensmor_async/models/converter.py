@@ -42,8 +42,9 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 import attrs
 import cattrs
+import orjson
 
-from lensmor_async.errors import ResponseValidationError
+from lensmor_async.errors import ConfigurationError, ResponseValidationError
 from lensmor_async.models._fields import (
     ALIASES,
     EMPTY,
@@ -63,7 +64,7 @@ from lensmor_async.models.profile_matching import (
     RecommendedExhibitorPage,
 )
 
-__all__ = ["structure", "structure_page"]
+__all__ = ["dumps", "from_dict", "loads", "structure", "structure_page", "unstructure"]
 
 T = TypeVar("T")
 
@@ -890,3 +891,102 @@ def structure_page(data: Any, item_cls: type[T]) -> Page[T]:
     except Exception:  # any fast-path failure means: look closer
         pass
     return cast(Page[T], _structure_slow(data, _page_class(item_cls), item_cls))
+
+
+# --- serialisation: models → plain data, and back through ``structure`` --------------------
+
+_LISTS = frozenset({_IDS, _STRS, _SOURCE_TYPE})
+_NESTED = frozenset({_MODEL, _PAGE, _BALANCE_AFTER})
+
+
+def unstructure(model: Any, *, wire: bool = False) -> dict[str, Any]:
+    """``model`` as JSON-ready data (``Model.to_dict``): attribute or wire names.
+
+    Walks the same field description that decoding uses, so what it writes is what
+    ``structure`` reads: ``from_dict(type(m), unstructure(m, wire=w), wire=w) == m``.
+    """
+    spec = _spec(type(model), _page_item_class(type(model)))
+    out: dict[str, Any] = {}
+    for field in spec:
+        value = getattr(model, field.attr)
+        if value is UNSET:
+            continue  # absent from the response: stays absent
+        out[field.wire if wire else field.attr] = _plain(field.kind, value, wire)
+    out.update(model.extra)
+    return out
+
+
+def _plain(kind: str, value: Any, wire: bool) -> Any:
+    if value is None:
+        return None
+    if kind in _NESTED:
+        return unstructure(value, wire=wire)
+    if kind == _MODELS:
+        return [unstructure(item, wire=wire) for item in value]
+    if kind in _LISTS:
+        return list(value)
+    if kind == _MAPPING:
+        return dict(value)
+    if kind == _MAPPINGS:
+        return [dict(item) for item in value]
+    return value
+
+
+def from_dict(
+    cls: type[T], data: Mapping[str, Any], *, wire: bool = False, item: type[Any] | None = None
+) -> T:
+    """Decode ``to_dict()`` output (``Model.from_dict``); ``wire`` data goes straight in."""
+    item_cls = item
+    if _is_page_type(cls):
+        item_cls = item or _page_item_class(cls)
+        if item_cls is None:
+            raise ConfigurationError("a Page needs its item class: Page.from_dict(data, item=X)")
+    if not isinstance(data, Mapping):
+        raise ResponseValidationError("expected an object", path="$")
+    raw = dict(data) if wire else _to_wire(data, cls, item_cls)
+    if item_cls is not None:
+        return cast(T, _structure_page_as(raw, cls, item_cls))
+    return structure(raw, cls)
+
+
+def _structure_page_as(data: Any, cls: type[Any], item_cls: type[Any]) -> Any:
+    page = structure_page(data, item_cls)
+    if not isinstance(page, cls):
+        raise ConfigurationError(f"items of {item_cls.__name__} decode to {type(page).__name__}")
+    return page
+
+
+def _to_wire(data: Mapping[str, Any], cls: type[Any], item_cls: Any) -> dict[str, Any]:
+    """Attribute names → wire names, recursively (unknown keys are kept as they are)."""
+    by_attr = {field.attr: field for field in _spec(cls, item_cls)}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        field = by_attr.get(key)
+        if field is None:
+            out[key] = value
+            continue
+        out[field.wire] = _wire_value(field, value)
+    return out
+
+
+def _wire_value(field: _Field, value: Any) -> Any:
+    if field.kind == _PAGE and isinstance(value, Mapping):
+        return _to_wire(value, _page_class(field.sub), field.sub)
+    if field.kind in (_MODEL, _BALANCE_AFTER) and isinstance(value, Mapping):
+        return _to_wire(value, field.sub, None)
+    if field.kind == _MODELS and isinstance(value, list):
+        return [_to_wire(v, field.sub, None) if isinstance(v, Mapping) else v for v in value]
+    return value
+
+
+def dumps(data: Any) -> str:
+    """JSON text of plain data (``Model.to_json``)."""
+    return orjson.dumps(data).decode()
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON text for ``Model.from_json``; bad JSON is a ``ResponseValidationError``."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ResponseValidationError("not valid JSON", path="$") from exc

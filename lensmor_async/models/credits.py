@@ -13,13 +13,14 @@ from typing import Any
 
 import attrs
 
+from lensmor_async.models._base import Model
 from lensmor_async.models._fields import extra_field, ms
 
 __all__ = ["BalanceAfter", "CreditBalance"]
 
 
 @attrs.frozen(kw_only=True)
-class CreditBalance:
+class CreditBalance(Model):
     """The key owner's credit pool (shared with the Lensmor app).
 
     Subscription credits are consumed before gift credits; use :attr:`total_balance`
@@ -51,7 +52,7 @@ class CreditBalance:
 
 
 @attrs.frozen(kw_only=True)
-class BalanceAfter:
+class BalanceAfter(Model):
     """``balanceAfter`` of an event (or full-access) unlock — not the same buckets as
     :class:`CreditBalance`.
 

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
+from lensmor_async.models._base import Model
 from lensmor_async.models._fields import KIND_BALANCE_AFTER, extra_field, wire
 from lensmor_async.models._sentinel import UNSET, UnsetType
 from lensmor_async.models.credits import BalanceAfter, CreditBalance
@@ -39,7 +40,7 @@ FIT_RECOMMENDATIONS: Final = frozenset({"recommended", "consider", "not_recommen
 
 
 @attrs.frozen(kw_only=True)
-class EventRef:
+class EventRef(Model):
     """A minimal event identity: ``{id, eventId, name}`` (unlock results, exhibitor profile)."""
 
     id: str
@@ -53,7 +54,7 @@ class EventRef:
 
 
 @attrs.frozen(kw_only=True)
-class Event:
+class Event(Model):
     """An event summary (EventItem): list, search and related-event items.
 
     Either :attr:`id` or :attr:`event_id` is accepted wherever the API takes an event id.
@@ -103,7 +104,7 @@ class Event:
 
 
 @attrs.frozen(kw_only=True)
-class EventCategory:
+class EventCategory(Model):
     """One entry of ``EventDetail.categories``."""
 
     id: str | None = None
@@ -121,7 +122,7 @@ class EventCategory:
 
 
 @attrs.frozen(kw_only=True)
-class EventTypeInfo:
+class EventTypeInfo(Model):
     """One entry of ``EventDetail.eventTypes``."""
 
     id: str | None = None
@@ -180,7 +181,7 @@ class EventDetail(Event):
 
 
 @attrs.frozen(kw_only=True)
-class EventDetailResponse:
+class EventDetailResponse(Model):
     """The body of ``GET /external/events/{id}``: ``{"event": EventDetail}``."""
 
     event: EventDetail
@@ -190,7 +191,7 @@ class EventDetailResponse:
 
 
 @attrs.frozen(kw_only=True)
-class EventSummary:
+class EventSummary(Model):
     """``summary`` of an event brief."""
 
     attendee_count: int | None = None
@@ -208,7 +209,7 @@ class EventSummary:
 
 
 @attrs.frozen(kw_only=True)
-class EventBrief:
+class EventBrief(Model):
     """``GET /external/events/brief``: the event and a light summary."""
 
     event: Event
@@ -220,7 +221,7 @@ class EventBrief:
 
 
 @attrs.frozen(kw_only=True)
-class FitScoreBreakdown:
+class FitScoreBreakdown(Model):
     """Score components, each 0–10."""
 
     __wire_snake__: ClassVar[bool] = True
@@ -236,7 +237,7 @@ class FitScoreBreakdown:
 
 
 @attrs.frozen(kw_only=True)
-class FitScore:
+class FitScore(Model):
     """``POST /external/events/fit-score``: one event scored against the caller's profile."""
 
     event: Event
@@ -252,7 +253,7 @@ class FitScore:
 
 
 @attrs.frozen(kw_only=True)
-class RankedEvent:
+class RankedEvent(Model):
     """One entry of an event ranking."""
 
     __wire_snake__: ClassVar[bool] = True
@@ -272,7 +273,7 @@ class RankedEvent:
 
 
 @attrs.frozen(kw_only=True)
-class EventRanking:
+class EventRanking(Model):
     """``POST /external/events/rank``: the shortlist, best match first."""
 
     items: tuple[RankedEvent, ...]
@@ -282,7 +283,7 @@ class EventRanking:
 
 
 @attrs.frozen(kw_only=True)
-class EventUnlockResult:
+class EventUnlockResult(Model):
     """``POST /external/events/{id}/unlock`` (paid, 2000 credits).
 
     Repeating an unlock is free: ``already_unlocked`` is ``True``, ``credits_used`` is
@@ -306,7 +307,7 @@ class EventUnlockResult:
 
 
 @attrs.frozen(kw_only=True)
-class VisitorUnlockResult:
+class VisitorUnlockResult(Model):
     """``POST /external/events/{id}/visitors/unlock`` (paid, 3000 credits; API 0.24+).
 
     Note the different names: the charge is ``creditsSpent`` and ``balanceAfter`` is a
@@ -328,7 +329,7 @@ class VisitorUnlockResult:
 
 
 @attrs.frozen(kw_only=True)
-class FullAccessUnlockResult:
+class FullAccessUnlockResult(Model):
     """``POST /external/events/{id}/full-access/unlock`` (paid, 0–5000 credits; API 0.24+).
 
     Pays only for the layers (base, Visitor) that were still locked.

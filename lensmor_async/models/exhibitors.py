@@ -7,6 +7,7 @@ from typing import Any, Final
 
 import attrs
 
+from lensmor_async.models._base import Model
 from lensmor_async.models._fields import extra_field, ms, wire
 from lensmor_async.models.events import Event, EventRef
 
@@ -24,7 +25,7 @@ BUYING_SIGNAL_STATUSES: Final = frozenset({"ready", "processing", "pending"})
 
 
 @attrs.frozen(kw_only=True)
-class BuyingSignal:
+class BuyingSignal(Model):
     """One analysed buying signal of an exhibitor (API 0.21+)."""
 
     signal_tag: str
@@ -56,7 +57,7 @@ class BuyingSignal:
 
 
 @attrs.frozen(kw_only=True)
-class Exhibitor:
+class Exhibitor(Model):
     """An exhibitor company (ExhibitorItem): list, search and recommendation results."""
 
     id: str
@@ -120,7 +121,7 @@ class ExhibitorProfile(Exhibitor):
 
 
 @attrs.frozen(kw_only=True)
-class MatchedExhibitor:
+class MatchedExhibitor(Model):
     """An exhibitor record that made an event match a reverse search."""
 
     id: str

@@ -13,6 +13,7 @@ from typing import Any, Final, Generic, TypeVar
 
 import attrs
 
+from lensmor_async.models._base import Model
 from lensmor_async.models._fields import extra_field
 
 __all__ = [
@@ -44,7 +45,7 @@ GUIDANCE_CODES: Final = frozenset(
 
 
 @attrs.frozen(kw_only=True)
-class AccessCounts:
+class AccessCounts(Model):
     """``semantics.counts``: how many matches exist, are visible, and stay locked."""
 
     actual_total: int | None = None
@@ -58,7 +59,7 @@ class AccessCounts:
 
 
 @attrs.frozen(kw_only=True)
-class PageState:
+class PageState(Model):
     """``semantics.pageState``: whether the requested page lies inside the preview window."""
 
     requested_page: int | None = None
@@ -72,7 +73,7 @@ class PageState:
 
 
 @attrs.frozen(kw_only=True)
-class UnlockOffer:
+class UnlockOffer(Model):
     """``semantics.unlock``: the paid action that would reveal more rows, and its price."""
 
     required_for_more_results: bool | None = None
@@ -86,7 +87,7 @@ class UnlockOffer:
 
 
 @attrs.frozen(kw_only=True)
-class Guidance:
+class Guidance(Model):
     """``semantics.guidance``: a machine code and a human message for the UI."""
 
     code: str | None = None
@@ -98,7 +99,7 @@ class Guidance:
 
 
 @attrs.frozen(kw_only=True)
-class AccessSemantics:
+class AccessSemantics(Model):
     """``semantics`` of a locked-event list; every part is optional, extra keys are kept."""
 
     access_mode: str | None = None
@@ -118,7 +119,7 @@ class AccessSemantics:
 
 
 @attrs.frozen(kw_only=True)
-class Page(Generic[T]):
+class Page(Model, Generic[T]):
     """One page of a list route (page-number pagination; there is no cursor anywhere).
 
     Top-level keys other than the envelope and ``semantics`` (``recommendationProcessing``,

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Final
 
 import attrs
 
+from lensmor_async.models._base import Model
 from lensmor_async.models._fields import KIND_SOURCE_TYPE, extra_field, ms, wire
 from lensmor_async.models.events import Event
 from lensmor_async.models.pagination import Page
@@ -44,7 +45,7 @@ OUTREACH_STATUSES: Final = frozenset({"processing", "ready", "failed"})
 
 
 @attrs.frozen(kw_only=True)
-class LinkedinActivity:
+class LinkedinActivity(Model):
     """LinkedIn posting activity of a person (personnel list only; 0.21+)."""
 
     activity_level: str | None = None
@@ -58,7 +59,7 @@ class LinkedinActivity:
 
 
 @attrs.frozen(kw_only=True)
-class Person:
+class Person(Model):
     """A person (ContactItem): personnel list/profile, contact search, by-LinkedIn lookup.
 
     ``email``, ``phone`` and the status fields are overlays for the calling user: a
@@ -105,7 +106,7 @@ class Person:
 
 
 @attrs.frozen(kw_only=True)
-class PersonEvents:
+class PersonEvents(Model):
     """``GET /external/personnel/events/by-linkedin``: the resolved person and their events."""
 
     personnel: Person
@@ -117,7 +118,7 @@ class PersonEvents:
 
 
 @attrs.frozen(kw_only=True)
-class LinkedinInmail:
+class LinkedinInmail(Model):
     """A LinkedIn InMail draft."""
 
     subject: str | None = None
@@ -129,7 +130,7 @@ class LinkedinInmail:
 
 
 @attrs.frozen(kw_only=True)
-class LinkedinMessageBody:
+class LinkedinMessageBody(Model):
     """A LinkedIn note or message draft (body only)."""
 
     body: str | None = None
@@ -139,7 +140,7 @@ class LinkedinMessageBody:
 
 
 @attrs.frozen(kw_only=True)
-class LinkedinMessages:
+class LinkedinMessages(Model):
     """LinkedIn drafts by message type."""
 
     __wire_snake__: ClassVar[bool] = True
@@ -155,7 +156,7 @@ class LinkedinMessages:
 
 
 @attrs.frozen(kw_only=True)
-class OutreachMessages:
+class OutreachMessages(Model):
     """Generated drafts by channel."""
 
     __wire_snake__: ClassVar[bool] = True
@@ -171,7 +172,7 @@ class OutreachMessages:
 
 
 @attrs.frozen(kw_only=True)
-class Outreach:
+class Outreach(Model):
     """``GET /external/personnel/outreach``: the latest drafts for a person and event.
 
     ``found == False`` is a valid answer (nothing generated yet).
@@ -204,7 +205,7 @@ class Outreach:
 
 
 @attrs.frozen(kw_only=True)
-class LinkedinActivityUnlockItem:
+class LinkedinActivityUnlockItem(Model):
     """Per-person outcome of a LinkedIn-activity unlock."""
 
     personnel_id: str = attrs.field(metadata=wire("personnel_id"))
@@ -222,7 +223,7 @@ class LinkedinActivityUnlockItem:
 
 
 @attrs.frozen(kw_only=True)
-class LinkedinActivityUnlockResult:
+class LinkedinActivityUnlockResult(Model):
     """``POST /external/personnel/unlock-linkedin-activity``."""
 
     items: tuple[LinkedinActivityUnlockItem, ...]
@@ -232,7 +233,7 @@ class LinkedinActivityUnlockResult:
 
 
 @attrs.frozen(kw_only=True)
-class OutreachGenerationItem:
+class OutreachGenerationItem(Model):
     """Per-person outcome of an outreach generation request."""
 
     personnel_id: str = attrs.field(metadata=wire("personnel_id"))
@@ -248,7 +249,7 @@ class OutreachGenerationItem:
 
 
 @attrs.frozen(kw_only=True)
-class OutreachGenerationResult:
+class OutreachGenerationResult(Model):
     """``POST /external/personnel/generate-outreach-message``; read results with
     ``GET /external/personnel/outreach``."""
 

@@ -10,6 +10,7 @@ from typing import Any, Final
 
 import attrs
 
+from lensmor_async.models._base import Model
 from lensmor_async.models._fields import extra_field, mapping_field, ms, wire
 from lensmor_async.models.events import EventDetail
 from lensmor_async.models.pagination import Page
@@ -95,7 +96,7 @@ class RecommendedEventPage(Page[RecommendedEvent]):
 
 
 @attrs.frozen(kw_only=True)
-class RecommendedExhibitor:
+class RecommendedExhibitor(Model):
     """An exhibitor recommended for the caller's profile at one event."""
 
     id: str

@@ -21,7 +21,7 @@ from lensmor_async.errors import ConfigurationError, MalformedResponseError
 from lensmor_async.transport._base import Request, Response
 from lensmor_async.transport._body import read_chunks_capped, too_large
 from lensmor_async.transport._connections import ConnectionPool, Origin
-from lensmor_async.transport._errors import translate
+from lensmor_async.transport._errors import server_of, translate
 from lensmor_async.transport._wire import HeadCache, UrlCache, frame, header_sets
 
 if TYPE_CHECKING:  # aiohttp internals, probed before use (see _probe)
@@ -39,6 +39,7 @@ class PooledTransport:
         self._pool = self._shared.pool
         self._heads = HeadCache(self._shared.urls, header_sets(config))
         self._cap = config.max_body_bytes
+        self._server = server_of(config.base_url)
 
     def __repr__(self) -> str:
         return f"PooledTransport(base_url={self._config.base_url!r})"
@@ -77,7 +78,7 @@ class PooledTransport:
         except BaseException as exc:
             pool.discard(protocol)
             if isinstance(exc, Exception) and not isinstance(exc, MalformedResponseError):
-                raise translate(exc, request) from exc
+                raise translate(exc, request, server=self._server) from exc
             raise  # cancellation, and our own errors, pass through as they are
         finally:
             timer.cancel()
@@ -89,7 +90,7 @@ class PooledTransport:
             async with asyncio.timeout_at(deadline):
                 return await self._pool.connect()
         except Exception as exc:
-            raise translate(exc, request, sent=False) from exc
+            raise translate(exc, request, server=self._server, sent=False) from exc
 
     def _capped(self, body: bytes, status: int) -> bytes:
         if len(body) > self._cap:
@@ -106,6 +107,11 @@ class PooledTransport:
         if int(length) > self._cap:
             raise too_large(self._cap, status, length)
         return await payload.read()
+
+    @property
+    def holds_connections(self) -> bool:
+        """Open connections are left that only ``aclose()`` of this (owning) transport closes."""
+        return self._owner and not self._pool.closed and len(self._pool) > 0
 
     async def aclose(self) -> None:
         """Close our connections (idempotent); copies made by ``derive`` close nothing."""

@@ -17,7 +17,7 @@ from lensmor_async._config import ClientConfig
 from lensmor_async.errors import ConfigurationError, MalformedResponseError, TransportError
 from lensmor_async.transport._base import Request, Response
 from lensmor_async.transport._body import read_chunks_capped, too_large
-from lensmor_async.transport._errors import translate
+from lensmor_async.transport._errors import server_of, translate
 from lensmor_async.transport._wire import UrlCache, header_set_index, header_sets
 
 
@@ -46,6 +46,7 @@ class SessionTransport:
     ) -> None:
         self._config = config
         self._prefix = config.base_url
+        self._server = server_of(config.base_url)
         self._box = _box or _SessionBox(
             session, prefix=config.base_url, max_connections=max(100, config.max_concurrency)
         )
@@ -97,9 +98,9 @@ class SessionTransport:
             # Its request_info carries our request headers (the Authorization header):
             # it must not stay reachable as __cause__ or __context__, so raise below,
             # outside this except block, with no chain at all.
-            hidden = translate(exc, request)
+            hidden = translate(exc, request, server=self._server)
         except Exception as exc:
-            raise translate(exc, request) from exc
+            raise translate(exc, request, server=self._server) from exc
         raise hidden
 
     async def _read_capped(self, resp: aiohttp.ClientResponse) -> bytes:
