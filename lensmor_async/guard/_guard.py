@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
@@ -29,6 +30,8 @@ from lensmor_async._core.reconciliation import NOT_EXECUTED_GRACE
 from lensmor_async.errors import (
     ConfigurationError,
     ConfirmationRequiredError,
+    QuoteReplayedError,
+    QuoteTamperedError,
 )
 from lensmor_async.guard._account import Account
 from lensmor_async.guard._attach import Attacher
@@ -43,9 +46,10 @@ from lensmor_async.guard._ledger_memory import InMemoryLedger
 from lensmor_async.guard._ledger_protocol import Ledger
 from lensmor_async.guard._policies import PaidPolicy, build_policies
 from lensmor_async.guard._purchase import Purchase
-from lensmor_async.guard._quote import Quote, record_call
+from lensmor_async.guard._quote import ApprovedQuote, Quote, method_at, record_call, run_quoted
 from lensmor_async.guard._records import SpendRecord
 from lensmor_async.guard._recovery import Recovery, RecoveryReport
+from lensmor_async.guard._seal import UsedTokens, canonical_call, secret_bytes, unseal
 from lensmor_async.guard._services import GuardServices
 from lensmor_async.guard._settle import Settler
 from lensmor_async.guard._singleflight import SingleFlight
@@ -69,7 +73,8 @@ class CreditGuard:
     without it paid calls fail closed with ``ConfirmationRequiredError``. ``budget``
     caps what this guard (or every guard sharing ``ledger``) may spend. A confirm
     callback gets at most ``confirm_timeout`` seconds and never more than the call's
-    deadline; running out is a decline.
+    deadline; running out is a decline. ``quote_secret`` (the app's, at least 16
+    bytes) signs sealed quotes (``Quote.seal``) and verifies them (``execute_quote``).
     """
 
     def __init__(
@@ -87,12 +92,14 @@ class CreditGuard:
         confirm_timeout: float | None = None,
         journal: Journal | str | os.PathLike[str] | None = None,
         checkpoint: Callable[[str], None] | None = None,
+        quote_secret: str | bytes | None = None,
     ) -> None:
         if precheck not in ("auto", "always", "never"):
             raise ConfigurationError("precheck must be 'auto', 'always' or 'never'")
         if confirm_timeout is not None and not confirm_timeout > 0:
             raise ConfigurationError("confirm_timeout must be a number of seconds > 0")
         self._confirm = confirm
+        self.quote_secret = None if quote_secret is None else secret_bytes(quote_secret)
         self.costs = costs or CostTable.default()
         self._account = Account(
             _choose_ledger(ledger, budget), hold_ttl=hold_ttl, balance_ttl=balance_ttl
@@ -104,6 +111,7 @@ class CreditGuard:
         self._services: GuardServices | None = None
         self._policies = build_policies(self.costs, UnlockState(), precheck)
         self._flights = SingleFlight()
+        self._used_tokens = UsedTokens(self._journal)
         self._history = History(self._journal)
         books = Books(
             self._account, self._history, self._journal, self._require_services, self._checkpoint
@@ -282,6 +290,36 @@ class CreditGuard:
         self._require_confirm(call)
         request = await self._buyer.price(call, self._policy_of(call))
         return Quote(self, method, args, dict(kwargs), call, request)
+
+    async def execute_quote(
+        self, token: str | bytes, client: object, *, secret: str | bytes | None = None
+    ) -> Any:
+        """Execute a sealed quote (``Quote.seal``), possibly sealed in another process.
+
+        ``client`` is the ``AsyncLensmor`` this guard guards. Before any network I/O the
+        token is verified (``QuoteTamperedError``: altered, foreign or not a token;
+        ``QuoteExpiredError``), the call is rebuilt from it and must equal the sealed
+        one, and its nonce is recorded (``QuoteReplayedError`` if it was used: each token
+        buys at most once; see ``UsedTokens`` for the scope). Then the call runs like
+        ``Quote.execute()``: re-priced, and the confirm callback is asked again only if
+        the cost or the balance moved since the person looked.
+        """
+        sealed = unseal(
+            token, secret_bytes(self.quote_secret if secret is None else secret), now=time.time()
+        )
+        if getattr(client, "guard", None) is not self:
+            raise ConfigurationError("execute_quote needs the client this guard guards")
+        method = method_at(client, sealed.method)
+        call = record_call(method, sealed.args, sealed.kwargs)
+        if canonical_call(call) != sealed.call:
+            raise QuoteTamperedError("the quote token does not match the call it names")
+        self._require_confirm(call)
+        if not await self._used_tokens.use(sealed.nonce, sealed.expires_at, now=time.time()):
+            raise QuoteReplayedError("this quote token was executed already; nothing was spent")
+        approval = None
+        if sealed.priced:
+            approval = ApprovedQuote(sealed.credits, sealed.balance)
+        return await run_quoted(method, sealed.args, sealed.kwargs, call, approval)
 
     # -- the paid path -------------------------------------------------------------------
 
