@@ -244,3 +244,21 @@ async def test_a_token_sealed_here_executes_in_a_spawned_process(fake: FakeLensm
     assert [(e.intent, e.amount) for e in fake.truth.entries] == [
         (("events.unlock", LOCKED_EVENT), 2000)
     ]
+
+
+async def test_a_discarded_token_never_buys_and_read_quote_shows_it(fake: FakeLensmor) -> None:
+    guard = sealing_guard()
+    async with connect(fake, guard) as client:
+        token = (await guard.quote(client.events.unlock, LOCKED_EVENT)).seal()
+        shown = guard.read_quote(token)
+        await guard.discard_quote(token)
+        with pytest.raises(QuoteReplayedError):
+            await guard.execute_quote(token, client)
+    assert (shown.method, shown.target, shown.credits, shown.balance) == (
+        "events.unlock",
+        LOCKED_EVENT,
+        2000,
+        START_BALANCE,
+    )
+    assert shown.expired is False
+    assert fake.request_count(UNLOCK_ROUTE) == 0

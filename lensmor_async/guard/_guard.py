@@ -49,7 +49,14 @@ from lensmor_async.guard._purchase import Purchase
 from lensmor_async.guard._quote import ApprovedQuote, Quote, method_at, record_call, run_quoted
 from lensmor_async.guard._records import SpendRecord
 from lensmor_async.guard._recovery import Recovery, RecoveryReport
-from lensmor_async.guard._seal import UsedTokens, canonical_call, secret_bytes, unseal
+from lensmor_async.guard._seal import (
+    SealedQuote,
+    UsedTokens,
+    canonical_call,
+    secret_bytes,
+    unseal,
+    verify,
+)
 from lensmor_async.guard._services import GuardServices
 from lensmor_async.guard._settle import Settler
 from lensmor_async.guard._singleflight import SingleFlight
@@ -320,6 +327,22 @@ class CreditGuard:
         if sealed.priced:
             approval = ApprovedQuote(sealed.credits, sealed.balance)
         return await run_quoted(method, sealed.args, sealed.kwargs, call, approval)
+
+    def read_quote(self, token: str | bytes, *, secret: str | bytes | None = None) -> SealedQuote:
+        """What an authentic token says (to show it again), even once expired; no I/O.
+
+        Raises ``QuoteTamperedError`` for anything not sealed with the secret.
+        """
+        return verify(token, secret_bytes(self.quote_secret if secret is None else secret))
+
+    async def discard_quote(self, token: str | bytes, *, secret: str | bytes | None = None) -> None:
+        """Mark a token as used without executing it (a person declined): it can never buy.
+
+        Raises ``QuoteReplayedError`` if it was executed or discarded already.
+        """
+        sealed = self.read_quote(token, secret=secret)
+        if not await self._used_tokens.use(sealed.nonce, sealed.expires_at, now=time.time()):
+            raise QuoteReplayedError("this quote token was used already")
 
     # -- the paid path -------------------------------------------------------------------
 

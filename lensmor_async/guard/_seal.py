@@ -20,6 +20,7 @@ import binascii
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,7 +44,11 @@ USED_TOKEN_OPERATION = "quote.token"
 
 @attrs.frozen(slots=True)
 class SealedQuote:
-    """What a verified token says (only ever built from an authentic token)."""
+    """What a verified token says (only ever built from an authentic token).
+
+    ``credits`` and ``balance`` are what the person saw (None when ``priced`` is False:
+    the quote said the call costs nothing now).
+    """
 
     method: str
     """``<resource>.<method>`` on the client, e.g. ``events.unlock``."""
@@ -59,8 +64,14 @@ class SealedQuote:
     nonce: str
 
     @property
-    def credits_approved(self) -> int | None:
-        return self.credits if self.priced else None
+    def expired(self) -> bool:
+        return time.time() >= self.expires_at
+
+    @property
+    def target(self) -> str | None:
+        """The first id (or name) the sealed call buys, e.g. the event id of an unlock."""
+        targets = self.call.get("intent", {}).get("targets", ())
+        return str(targets[0]) if targets else None
 
 
 def secret_bytes(secret: str | bytes | None) -> bytes:
@@ -117,8 +128,8 @@ def seal(
     return f"{signed}.{_mac(secret, signed)}"
 
 
-def unseal(token: str | bytes, secret: bytes, *, now: float) -> SealedQuote:
-    """Verify a token (authentic, unexpired) and read it; raises before any I/O."""
+def verify(token: str | bytes, secret: bytes) -> SealedQuote:
+    """Read an authentic token (expired or not); raises before any I/O."""
     text = _ascii(token)
     parts = text.split(".")
     if len(parts) != 3 or parts[0] != TOKEN_VERSION:
@@ -126,7 +137,12 @@ def unseal(token: str | bytes, secret: bytes, *, now: float) -> SealedQuote:
     expected = _mac(secret, f"{parts[0]}.{parts[1]}")
     if not hmac.compare_digest(expected.encode(), parts[2].encode()):
         raise QuoteTamperedError("the quote token was altered or sealed with another secret")
-    sealed = _read(parts[1])
+    return _read(parts[1])
+
+
+def unseal(token: str | bytes, secret: bytes, *, now: float) -> SealedQuote:
+    """Verify a token (authentic, unexpired) and read it; raises before any I/O."""
+    sealed = verify(token, secret)
     if now >= sealed.expires_at:
         raise QuoteExpiredError("this quote token expired; ask for a new quote before spending")
     return sealed
