@@ -12,8 +12,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import mcp_types as types
 import pytest
-from mcp import Client
+from mcp import Client, MCPError
 from mcp_helpers import Person, accept, cancel, decline, seen, structured
 
 from lensmor_async.guard import SpendRequest
@@ -266,3 +267,54 @@ def test_the_route_never_auto_approves_an_unknown_price() -> None:
     assert route(request, auto_up_to=10_000, can_ask=True) is Route.ASK
     assert route(None, auto_up_to=None, can_ask=False) is Route.FREE
     assert "Cost: unknown credits" in question(request, "")
+
+
+ARGS = {"event_id": LOCKED, "why": "x"}
+
+
+async def test_an_approval_never_asked_or_tampered_with_spends_nothing(fake: FakeLensmor) -> None:
+    async with connect(fake, Person()) as client:
+        asked = await client.session.call_tool("unlock_event", ARGS, allow_input_required=True)
+        assert isinstance(asked, types.InputRequiredResult)
+        assert asked.input_requests is not None
+        assert asked.request_state is not None
+        yes = {
+            key: types.ElicitResult(action="accept", content={"approve": True})
+            for key in asked.input_requests
+        }
+        # An "accept" the server never asked for is discarded: the question comes again.
+        forged = await client.session.call_tool(
+            "unlock_event", ARGS, input_responses=yes, allow_input_required=True
+        )
+        assert isinstance(forged, types.InputRequiredResult)
+        # The asked question rides a sealed request state: a changed one is refused.
+        with pytest.raises(MCPError, match="requestState"):
+            await client.session.call_tool(
+                "unlock_event",
+                ARGS,
+                input_responses=yes,
+                request_state=asked.request_state[:-4] + "AAAA",
+                allow_input_required=True,
+            )
+    assert fake.request_count(UNLOCK_ROUTE) == 0
+    assert len(fake.truth) == 0
+
+
+async def test_a_replayed_approval_pays_once(fake: FakeLensmor) -> None:
+    async with connect(fake, Person()) as client:
+        asked = await client.session.call_tool("unlock_event", ARGS, allow_input_required=True)
+        assert isinstance(asked, types.InputRequiredResult)
+        assert asked.input_requests is not None
+        yes = {
+            key: types.ElicitResult(action="accept", content={"approve": True})
+            for key in asked.input_requests
+        }
+        answers: list[dict[str, Any]] = []
+        for _ in range(2):
+            result = await client.session.call_tool(
+                "unlock_event", ARGS, input_responses=yes, request_state=asked.request_state
+            )
+            answers.append(structured(result))
+    assert [(a["status"], a["charged"]) for a in answers] == [("unlocked", 2000), ("unlocked", 0)]
+    assert answers[1]["approved_by"] == "free"  # already unlocked: nothing to approve
+    assert [(e.intent, e.amount) for e in fake.truth.entries] == [(("events.unlock", LOCKED), 2000)]
