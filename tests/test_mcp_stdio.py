@@ -1,4 +1,5 @@
-"""``lensmor mcp`` as a subprocess over stdio, driven by a real MCP client, against FakeLensmor.
+"""``lensmor mcp`` as a subprocess (stdio, and once Streamable HTTP), driven by a real MCP
+client, against FakeLensmor.
 
 The server gets the key and the fake's URL from its environment only. Its stderr (logs)
 is captured to a file and searched for the key too.
@@ -7,6 +8,7 @@ is captured to a file and searched for the key too.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -14,6 +16,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.abc
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -100,3 +104,61 @@ def test_lensmor_mcp_help_and_the_package_import_do_not_load_the_mcp_sdk() -> No
     assert "--auto-approve-up-to N" in helped.stdout
     assert "--budget N" in helped.stdout
     assert "LENSMOR_API_KEY" in helped.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _wait_for_port(port: int, process: anyio.abc.Process) -> None:
+    for _ in range(200):
+        if process.returncode is not None:
+            raise AssertionError(f"lensmor mcp exited with {process.returncode}")
+        try:
+            stream = await anyio.connect_tcp("127.0.0.1", port)
+        except OSError:
+            await anyio.sleep(0.05)
+            continue
+        await stream.aclose()
+        return
+    raise AssertionError("lensmor mcp did not listen")
+
+
+async def test_lensmor_mcp_over_streamable_http_asks_and_spends_once(tmp_path: Path) -> None:
+    port = _free_port()
+    async with FakeLensmor(seed=0) as fake:
+        env = {
+            "PATH": os.environ.get("PATH", ""),
+            "LENSMOR_API_KEY": fake.api_key,
+            "LENSMOR_BASE_URL": fake.url,
+        }
+        command = [sys.executable, "-m", "lensmor_async", "mcp", "--transport", "streamable-http"]
+        with (tmp_path / "stderr.log").open("w") as stderr:
+            process = await anyio.open_process(
+                [*command, "--port", str(port)], env=env, stdout=stderr, stderr=stderr
+            )
+            try:
+                await _wait_for_port(port, process)
+                person = Person(accept)
+                async with Client(
+                    f"http://127.0.0.1:{port}/mcp", elicitation_callback=person
+                ) as client:
+                    result = structured(
+                        await client.call_tool("unlock_event", {"event_id": LOCKED, "why": "x"})
+                    )
+            finally:
+                process.terminate()
+                with anyio.fail_after(10):
+                    await process.wait()
+        charges = [(e.intent, e.amount) for e in fake.truth.entries]
+    assert len(person.questions) == 1
+    assert (result["status"], result["charged"]) == ("unlocked", 2000)
+    assert charges == [(("events.unlock", LOCKED), 2000)]
+    assert fake.api_key not in seen_all(result, person)
+
+
+def seen_all(result: dict[str, Any], person: Person) -> str:
+    return repr(result) + "".join(person.questions)
