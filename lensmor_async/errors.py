@@ -69,6 +69,9 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "QuoteExpiredError",
+    "QuoteReplayedError",
+    "QuoteTamperedError",
+    "QuoteTokenError",
     "RateLimitError",
     "RedirectRefusedError",
     "ResponseError",
@@ -338,7 +341,19 @@ class SpendDeclinedError(CreditError):
 
 
 class QuoteExpiredError(CreditError):
-    """A two-phase quote was executed after its TTL."""
+    """A two-phase quote (or a sealed quote token) was executed after its TTL."""
+
+
+class QuoteTokenError(CreditError):
+    """A sealed quote token was refused before any network I/O; nothing was spent."""
+
+
+class QuoteTamperedError(QuoteTokenError):
+    """A sealed quote token is malformed, altered or sealed with another secret."""
+
+
+class QuoteReplayedError(QuoteTokenError):
+    """A sealed quote token was already executed (each token buys at most once)."""
 
 
 class ActionNotAllowedError(CreditError):

@@ -8,13 +8,14 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from examples.webapp import WEBAPP, QuoteBook, create_app, decline_unapproved, main, offer_of
+from examples.webapp import WEBAPP, Receipt, create_app, decline_unapproved, main, offer_of
 from lensmor_async import AsyncLensmor, SpendDeclinedError, SpendRequest
 from lensmor_async.testing import FakeLensmor, FaultKind
 
@@ -105,7 +106,7 @@ async def test_confirm_spends_once_and_shows_the_full_personnel_list(
 ) -> None:
     token = await new_quote(http)
     status, location = await post(http, f"/quotes/{token}/confirm")
-    assert (status, location) == (303, f"/events/{LOCKED}?receipt={token}")
+    assert (status, location) == (303, f"/events/{LOCKED}?unlocked=2000")
     status, body = await get(http, location)
     assert status == 200
     assert "Unlocked: 2,000 credits spent." in body
@@ -130,16 +131,16 @@ async def test_a_second_confirm_of_the_same_quote_spends_nothing_more(
 async def test_an_expired_quote_shows_a_clear_message_and_spends_nothing(
     http: Client, fake_lensmor: FakeLensmor
 ) -> None:
-    token = await new_quote(http)
-    pending = http.app[WEBAPP].quotes.get(token)
-    assert pending is not None
-    pending.quote.expires_at = time.time() - 1
+    webapp = http.app[WEBAPP]
+    quote = await webapp.guard.quote(webapp.client.events.unlock, LOCKED)
+    quote.expires_at = time.time() - 1
+    token = quote.seal()
     status, body = await get(http, f"/quotes/{token}")
     assert status == 410
     assert "This quote expired" in body
     status, body = await post(http, f"/quotes/{token}/confirm")
     assert status == 410
-    assert "Quotes are valid for 5 minutes and this one ran out, so nothing was spent." in body
+    assert "Quotes are valid for a few minutes and this one ran out, so nothing was spent." in body
     assert "Get a new quote" in body
     assert fake_lensmor.truth.entries == []
 
@@ -280,19 +281,51 @@ def test_the_confirm_callback_declines_every_request_it_is_asked() -> None:
     assert decline_unapproved(request) is False
 
 
-async def test_the_quote_book_hands_a_quote_out_once_and_drops_the_oldest(
-    http: Client,
+def test_a_receipt_in_the_url_is_only_a_number_or_already() -> None:
+    assert Receipt.parse("2000") == Receipt(2000, False)
+    assert Receipt.parse("already") == Receipt(0, True)
+    assert Receipt.parse("<b>x</b>") is None
+    assert Receipt.parse("1" * 20) is None
+    assert Receipt.parse(None) is None
+
+
+async def test_a_tampered_quote_token_is_not_pending_and_spends_nothing(
+    http: Client, fake_lensmor: FakeLensmor
 ) -> None:
-    webapp = http.app[WEBAPP]
-    book = QuoteBook(limit=2)
-    quotes = [await webapp.guard.quote(webapp.client.events.unlock, LOCKED) for _ in range(3)]
-    offer = offer_of(await webapp.client.personnel.list(LOCKED, page_size=1))
-    first, second, third = (book.add(LOCKED, "Shoptalk", q, offer) for q in quotes)
-    assert len(book) == 2
-    assert book.get(first.token) is None
-    assert book.take(second.token) is second
-    assert book.take(second.token) is None
-    assert book.get(third.token) is third
+    token = await new_quote(http)
+    tampered = token[:-2] + ("AA" if not token.endswith("AA") else "BB")
+    for method in (get, post):
+        status, body = await method(
+            http, f"/quotes/{tampered}" + ("/confirm" if method is post else "")
+        )
+        assert status == 404
+        assert "This quote is not pending" in body
+    assert fake_lensmor.truth.entries == []
+
+
+async def test_several_workers_share_quotes_through_tokens_and_spend_once(
+    fake_lensmor: FakeLensmor, tmp_path: Path
+) -> None:
+    # Two app instances, as two worker processes would be: nothing in memory is shared,
+    # only the secret and the journal.
+    shared = {"quote_secret": "one-secret-for-all-workers", "journal": str(tmp_path / "j.db")}
+    async with serve(fake_lensmor, **shared) as first, serve(fake_lensmor, **shared) as second:
+        token = await new_quote(first)
+        status, body = await get(second, f"/quotes/{token}")
+        assert status == 200
+        assert 'data-testid="cost" data-credits="2000"' in body
+        assert await post(second, f"/quotes/{token}/confirm") == (
+            303,
+            f"/events/{LOCKED}?unlocked=2000",
+        )
+        status, body = await post(first, f"/quotes/{token}/confirm")  # a double click
+        assert status == 404
+        assert "not pending" in body
+        declined = await new_quote(second)
+        assert (await post(first, f"/quotes/{declined}/decline"))[0] == 303
+        assert (await post(second, f"/quotes/{declined}/confirm"))[0] == 404
+    charges = fake_lensmor.truth.entries
+    assert [(e.intent, e.amount) for e in charges] == [(("events.unlock", LOCKED), 2000)]
 
 
 async def test_offer_reads_the_preview_semantics(lensmor_client: AsyncLensmor) -> None:

@@ -1,6 +1,7 @@
 """The confirm-spending web app end to end in real headless Chromium (Debian's build).
 
-FakeLensmor and the app run on loopback in the test's event loop; Playwright's async
+FakeLensmor and the app (or two instances of it, as two workers) run on loopback in the
+test's event loop; Playwright's async
 API drives Chromium. Spending is judged by the fake server's truth ledger. The final
 page is saved to ``artifacts/webapp-confirmed.png`` for a reviewer to look at (and the
 quote page, as the person saw it, to ``artifacts/webapp-quote.png``).
@@ -16,7 +17,7 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp import web
@@ -67,8 +68,8 @@ def require_browser() -> None:
 
 
 @asynccontextmanager
-async def serve_webapp(fake: FakeLensmor) -> AsyncIterator[str]:
-    app = create_app(api_key=fake.api_key, base_url=fake.url, testing=True)
+async def serve_webapp(fake: FakeLensmor, **options: Any) -> AsyncIterator[str]:
+    app = create_app(api_key=fake.api_key, base_url=fake.url, testing=True, **options)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     try:
@@ -134,7 +135,7 @@ async def test_decline_spends_nothing_and_confirm_spends_once_in_chromium(
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         await page.screenshot(path=str(QUOTE_SCREENSHOT))
         await page.get_by_test_id("confirm").click()
-        await page.wait_for_url(f"**/events/{LOCKED}?receipt=*")
+        await page.wait_for_url(f"**/events/{LOCKED}?unlocked=2000")
         assert await text_of(page, "notice") == "Unlocked: 2,000 credits spent."
         balance = page.get_by_test_id("balance")
         assert await balance.get_attribute("data-credits") == str(START_BALANCE - 2000)
@@ -148,3 +149,34 @@ async def test_decline_spends_nothing_and_confirm_spends_once_in_chromium(
     charges = fake.truth.entries
     assert [(e.intent, e.amount) for e in charges] == [(("events.unlock", LOCKED), 2000)]
     assert SCREENSHOT.stat().st_size > 0
+
+
+async def test_a_quote_from_one_worker_is_confirmed_on_another_and_spends_once(
+    tmp_path: Path,
+) -> None:
+    require_browser()
+    # Two instances share only what several worker processes would: the secret and the
+    # journal. The person reviews on one worker and confirms on the other.
+    shared = {"quote_secret": "one-secret-for-all-workers", "journal": str(tmp_path / "j.db")}
+    async with (
+        FakeLensmor(task_step_seconds=0.01) as fake,
+        serve_webapp(fake, **shared) as first,
+        serve_webapp(fake, **shared) as second,
+        chromium_page(tmp_path / "profile") as page,
+    ):
+        await open_quote(page, first)
+        quote_path = page.url.removeprefix(first)
+        await page.goto(f"{second}{quote_path}")
+        assert await page.get_by_test_id("cost").get_attribute("data-credits") == "2000"
+        await page.get_by_test_id("confirm").click()
+        await page.wait_for_url(f"{second}/events/{LOCKED}?unlocked=2000")
+        assert await text_of(page, "notice") == "Unlocked: 2,000 credits spent."
+
+        # The same quote confirmed again on the first worker (a stale tab): refused.
+        await page.goto(f"{first}{quote_path}")
+        await page.get_by_test_id("confirm").click()
+        await page.wait_for_load_state()
+        assert await page.get_by_role("heading").first.inner_text() == "This quote is not pending"
+
+    charges = fake.truth.entries
+    assert [(e.intent, e.amount) for e in charges] == [(("events.unlock", LOCKED), 2000)]

@@ -6,9 +6,13 @@ Run it against the embedded fake server (no API key needed)::
 
 or against the real API with ``LENSMOR_API_KEY`` (and optionally ``LENSMOR_BASE_URL``) set.
 
-The flow is the SDK's two-phase quote. ``guard.quote(client.events.unlock, event_id)``
-prices the unlock without spending; the page shows the cost, the balance, the budget and
-what the unlock reveals; Confirm runs ``quote.execute()``; Decline forgets the quote.
+The flow is the SDK's two-phase quote, sealed so that any worker can finish it.
+``guard.quote(client.events.unlock, event_id)`` prices the unlock without spending and
+``quote.seal()`` turns it into a signed token; the page (rendered by any worker from the
+token) shows the cost, the balance, the budget and what the unlock reveals; Confirm runs
+``guard.execute_quote(token, client)``; Decline discards the token. Nothing about a quote
+lives in one worker's memory: run several copies with the same ``LENSMOR_QUOTE_SECRET``
+and ``--journal`` (so a token used by one worker is refused by the others).
 
 The person's click *is* the confirmation, so the guard's own confirm callback
 (:func:`decline_unapproved`) says no to everything: the SDK skips it when an approved
@@ -28,6 +32,7 @@ import string
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from urllib.parse import quote as url_quote
 
@@ -45,20 +50,22 @@ from lensmor_async import (
     LensmorError,
     NotFoundError,
     Page,
-    Quote,
     QuoteExpiredError,
+    QuoteReplayedError,
+    QuoteTamperedError,
+    QuoteTokenError,
     SpendDeclinedError,
     SpendInDoubtError,
     SpendRequest,
 )
+from lensmor_async.guard import SealedQuote
 from lensmor_async.models import Event, EventUnlockResult, Person
 from lensmor_async.testing import FakeLensmor
 
 __all__ = [
     "WEBAPP",
     "Offer",
-    "PendingQuote",
-    "QuoteBook",
+    "QuoteView",
     "Receipt",
     "Settings",
     "Webapp",
@@ -70,11 +77,8 @@ __all__ = [
 
 EVENTS_PER_PAGE = 20
 PEOPLE_PAGE_SIZE = 50  # the personnel route's maximum page size
-MAX_PENDING_QUOTES = 1000
-MAX_RECEIPTS = 200
-# Expired quotes are kept a while so that a late click gets "expired", not "unknown".
-EXPIRED_RETENTION_SECONDS = 3600.0
 FAKE_SEED = 7
+QUOTE_SECRET_ENV = "LENSMOR_QUOTE_SECRET"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -101,6 +105,14 @@ class Settings:
     budget: int | None = None
     testing: bool = False
     max_people: int = 1000
+    quote_secret: str | None = None
+    """Signs quote tokens; every worker needs the same one (default: ``LENSMOR_QUOTE_SECRET``)."""
+    journal: str | None = None
+    """A journal shared by the workers: a token one worker used is refused by the others."""
+
+    def secret(self) -> str:
+        """The configured secret, else the environment's, else a random one (one worker)."""
+        return self.quote_secret or os.environ.get(QUOTE_SECRET_ENV) or secrets.token_urlsafe(32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,71 +153,36 @@ def offer_of(page: Page[Person]) -> Offer:
     )
 
 
-@dataclass(slots=True)
-class PendingQuote:
-    """A quote shown to a person and not yet confirmed or declined."""
+@dataclass(frozen=True, slots=True)
+class QuoteView:
+    """A sealed quote as the quote page shows it (rebuilt from the token by any worker)."""
 
     token: str
     event_id: str
     event_name: str
-    quote: Quote[EventUnlockResult]
+    sealed: SealedQuote
     offer: Offer
-    valid_for: float
-    """The quote's lifetime in seconds, as the SDK set it."""
+    budget_left: int | None
 
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """What a confirmed unlock did, shown once on the event page."""
+    """What a confirmed unlock did, shown once on the event page (read from the redirect)."""
 
-    event_id: str
     credits_used: int
     already_unlocked: bool
 
+    def query(self) -> str:
+        return "unlocked=" + ("already" if self.already_unlocked else str(self.credits_used))
 
-class QuoteBook:
-    """Pending quotes, server-side, keyed by an unguessable token.
-
-    The token is the only handle a browser gets, so a cross-site form cannot confirm
-    a quote it never saw. ``take`` removes the quote: a double click spends once.
-    """
-
-    def __init__(
-        self,
-        *,
-        limit: int = MAX_PENDING_QUOTES,
-        retention: float = EXPIRED_RETENTION_SECONDS,
-    ) -> None:
-        self._limit = limit
-        self._retention = retention
-        self._items: dict[str, PendingQuote] = {}
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def add(
-        self, event_id: str, event_name: str, quote: Quote[EventUnlockResult], offer: Offer
-    ) -> PendingQuote:
-        self._purge()
-        token = secrets.token_urlsafe(24)
-        valid_for = quote.expires_at - quote.created_at
-        pending = PendingQuote(token, event_id, event_name, quote, offer, valid_for)
-        self._items[pending.token] = pending
-        return pending
-
-    def get(self, token: str) -> PendingQuote | None:
-        return self._items.get(token)
-
-    def take(self, token: str) -> PendingQuote | None:
-        return self._items.pop(token, None)
-
-    def _purge(self) -> None:
-        now = time.time()
-        for token, pending in list(self._items.items()):
-            if pending.quote.expires_at + self._retention < now:
-                del self._items[token]
-        while len(self._items) >= self._limit:
-            del self._items[next(iter(self._items))]  # oldest first (insertion order)
+    @classmethod
+    def parse(cls, value: str | None) -> Receipt | None:
+        """Only ``already`` or digits: a URL can never put text on the page."""
+        if value == "already":
+            return cls(0, True)
+        if value is not None and value.isdigit() and len(value) < 10:
+            return cls(int(value), False)
+        return None
 
 
 class Webapp:
@@ -213,8 +190,6 @@ class Webapp:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.quotes = QuoteBook()
-        self.receipts: dict[str, Receipt] = {}
         self._client: AsyncLensmor | None = None
         self._guard: CreditGuard | None = None
 
@@ -235,11 +210,6 @@ class Webapp:
 
     def detach(self) -> None:
         self._client = self._guard = None
-
-    def remember(self, token: str, receipt: Receipt) -> None:
-        self.receipts[token] = receipt
-        while len(self.receipts) > MAX_RECEIPTS:
-            del self.receipts[next(iter(self.receipts))]
 
 
 WEBAPP = web.AppKey("lensmor_webapp", Webapp)
@@ -420,8 +390,7 @@ def gives(offer: Offer) -> str:
     )
 
 
-def budget_text(request: SpendRequest | None, cost: int | None) -> str:
-    left = None if request is None else request.budget_remaining
+def budget_text(left: int | None, cost: int | None) -> str:
     if left is None:
         return "no cap set for this app"
     warning = " (this unlock is over the budget and will be refused)" if (cost or 0) > left else ""
@@ -447,10 +416,10 @@ QUOTE_PAGE = """<h1>Unlock $name?</h1>$notice
 """
 
 
-def quote_page(pending: PendingQuote, notice_html: Html) -> Html:
-    quote, request = pending.quote, pending.quote.request
-    cost = quote.credits
-    balance = None if request is None else request.current_balance
+def quote_page(pending: QuoteView, notice_html: Html) -> Html:
+    sealed = pending.sealed
+    cost = sealed.credits if sealed.priced else 0
+    balance = sealed.balance
     after = None if balance is None or cost is None else balance - cost
     body = fill(
         QUOTE_PAGE,
@@ -461,9 +430,9 @@ def quote_page(pending: PendingQuote, notice_html: Html) -> Html:
         balance_raw="" if balance is None else balance,
         balance=credits(balance),
         after=credits(after),
-        budget=budget_text(request, cost),
+        budget=budget_text(pending.budget_left, cost),
         gives=gives(pending.offer),
-        until=time.strftime("%H:%M:%S UTC", time.gmtime(quote.expires_at)),
+        until=time.strftime("%H:%M:%S UTC", time.gmtime(sealed.expires_at)),
         token=pending.token,
         confirm_label="unlock for free" if cost == 0 else f"spend {credits(cost)}",
     )
@@ -611,11 +580,14 @@ def _webapp(request: web.Request) -> Webapp:
     return request.app[WEBAPP]
 
 
+def _budget_left(webapp: Webapp) -> int | None:
+    guard = webapp.guard
+    return None if guard.budget is None else max(guard.budget - guard.spent - guard.reserved, 0)
+
+
 async def _balance(webapp: Webapp) -> Html:
     total = (await webapp.client.credits.balance()).total_balance
-    guard = webapp.guard
-    left = None if guard.budget is None else max(guard.budget - guard.spent - guard.reserved, 0)
-    return balance_line(total, left)
+    return balance_line(total, _budget_left(webapp))
 
 
 async def _offers(client: AsyncLensmor, event_ids: Iterable[str]) -> dict[str, Offer]:
@@ -654,17 +626,15 @@ async def index(request: web.Request) -> web.StreamResponse:
     return html_response(body)
 
 
-async def _new_quote(webapp: Webapp, event_id: str) -> PendingQuote:
-    client = webapp.client
-    event = await client.events.get(event_id)
-    preview = await client.personnel.list(event_id, page_size=1)
-    quote = await webapp.guard.quote(client.events.unlock, event_id)
-    return webapp.quotes.add(event_id, event.name or event_id, quote, offer_of(preview))
+async def _new_quote(webapp: Webapp, event_id: str) -> str:
+    """Price the unlock and seal it: the token is all a browser (and any worker) needs."""
+    quote = await webapp.guard.quote(webapp.client.events.unlock, event_id)
+    return quote.seal()
 
 
 async def create_quote(request: web.Request) -> web.StreamResponse:
-    pending = await _new_quote(_webapp(request), request.match_info["event_id"])
-    raise web.HTTPSeeOther(f"/quotes/{pending.token}")
+    token = await _new_quote(_webapp(request), request.match_info["event_id"])
+    raise web.HTTPSeeOther(f"/quotes/{token}")
 
 
 def _not_pending() -> web.Response:
@@ -678,52 +648,69 @@ def _not_pending() -> web.Response:
     )
 
 
-def _expired(pending: PendingQuote) -> web.Response:
-    minutes = round(pending.valid_for / 60)
+def _expired(sealed: SealedQuote) -> web.Response:
     message = (
-        f"Quotes are valid for {minutes} minutes and this one ran out, so nothing was spent. "
+        "Quotes are valid for a few minutes and this one ran out, so nothing was spent. "
         "Get a new quote to review the current price."
     )
     return html_response(
-        message_page("This quote expired", message, event_id=pending.event_id), status=410
+        message_page("This quote expired", message, event_id=sealed.target), status=410
     )
 
 
+def _read(webapp: Webapp, token: str) -> SealedQuote | None:
+    """The token's quote if this app sealed it (any worker of it), else None."""
+    try:
+        sealed = webapp.guard.read_quote(token)
+    except QuoteTamperedError:
+        return None
+    return sealed if sealed.target is not None else None
+
+
 async def show_quote(request: web.Request) -> web.StreamResponse:
-    pending = _webapp(request).quotes.get(request.match_info["token"])
-    if pending is None:
+    webapp, token = _webapp(request), request.match_info["token"]
+    sealed = _read(webapp, token)
+    if sealed is None or sealed.target is None:
         return _not_pending()
-    if pending.quote.expired:
-        return _expired(pending)
-    return html_response(quote_page(pending, named_notice(request.query.get("notice"))))
+    if sealed.expired:
+        return _expired(sealed)
+    client = webapp.client
+    event = await client.events.get(sealed.target)
+    preview = await client.personnel.list(sealed.target, page_size=1)
+    view = QuoteView(
+        token, event.id, event.name or event.id, sealed, offer_of(preview), _budget_left(webapp)
+    )
+    return html_response(quote_page(view, named_notice(request.query.get("notice"))))
 
 
 async def confirm_quote(request: web.Request) -> web.StreamResponse:
-    webapp = _webapp(request)
-    # Taken before executing: a second click finds nothing and cannot spend again.
-    pending = webapp.quotes.take(request.match_info["token"])
-    if pending is None:
+    webapp, token = _webapp(request), request.match_info["token"]
+    sealed = _read(webapp, token)
+    if sealed is None or sealed.target is None:
         return _not_pending()
     try:
         # aiohttp does not cancel handlers when the browser goes away (the default
         # handler_cancellation=False), so a closed tab never interrupts a spend.
-        result = await pending.quote.execute()
+        result: EventUnlockResult = await webapp.guard.execute_quote(token, webapp.client)
     except QuoteExpiredError:
-        return _expired(pending)
+        return _expired(sealed)
+    except QuoteReplayedError:
+        # Confirmed or declined already, by this worker or another (a double click).
+        return _not_pending()
     except SpendDeclinedError:
         # Only decline_unapproved declines, and the SDK asks it only when the cost or
         # the balance moved since the person looked: show the new numbers instead.
-        fresh = await _new_quote(webapp, pending.event_id)
-        raise web.HTTPSeeOther(f"/quotes/{fresh.token}?notice=changed") from None
-    webapp.remember(
-        pending.token, Receipt(pending.event_id, result.credits_used, result.already_unlocked)
-    )
-    raise web.HTTPSeeOther(f"/events/{path_part(pending.event_id)}?receipt={pending.token}")
+        fresh = await _new_quote(webapp, sealed.target)
+        raise web.HTTPSeeOther(f"/quotes/{fresh}?notice=changed") from None
+    receipt = Receipt(result.credits_used, result.already_unlocked)
+    raise web.HTTPSeeOther(f"/events/{path_part(sealed.target)}?{receipt.query()}")
 
 
 async def decline_quote(request: web.Request) -> web.StreamResponse:
-    # Forgetting the quote is all a decline does: nothing was reserved or sent for it.
-    _webapp(request).quotes.take(request.match_info["token"])
+    # Nothing was reserved or sent for a quote; discarding its token makes sure a later
+    # Confirm of it (from any worker) cannot spend.
+    with suppress(QuoteTokenError):
+        await _webapp(request).guard.discard_quote(request.match_info["token"])
     raise web.HTTPSeeOther("/?notice=declined")
 
 
@@ -745,9 +732,7 @@ async def show_event(request: web.Request) -> web.StreamResponse:
     webapp = _webapp(request)
     event = await webapp.client.events.get(request.match_info["event_id"])
     people, last = await _people(webapp.client, event.id, webapp.settings.max_people)
-    receipt = webapp.receipts.get(request.query.get("receipt", ""))
-    if receipt is not None and receipt.event_id != event.id:
-        receipt = None
+    receipt = Receipt.parse(request.query.get("unlocked"))
     body = event_page(event, people, offer_of(last), await _balance(webapp), receipt)
     return html_response(body)
 
@@ -770,7 +755,13 @@ async def _lensmor_client(app: web.Application) -> AsyncIterator[None]:
     settings = webapp.settings
     # balance_ttl=0: the balance is read fresh at quote and at execute time, so a
     # balance that dropped in between is noticed and the person is asked again.
-    guard = CreditGuard(confirm=decline_unapproved, budget=settings.budget, balance_ttl=0.0)
+    guard = CreditGuard(
+        confirm=decline_unapproved,
+        budget=settings.budget,
+        balance_ttl=0.0,
+        quote_secret=settings.secret(),
+        journal=settings.journal,
+    )
     async with AsyncLensmor(
         settings.api_key, base_url=settings.base_url, guard=guard, testing=settings.testing
     ) as client:
@@ -789,15 +780,20 @@ def create_app(
     testing: bool = False,
     embedded_fake: bool = False,
     max_people: int = 1000,
+    quote_secret: str | None = None,
+    journal: str | None = None,
 ) -> web.Application:
     """The aiohttp application.
 
     ``api_key``/``base_url`` default to ``LENSMOR_API_KEY``/``LENSMOR_BASE_URL``;
     ``budget`` caps what the app may spend; ``embedded_fake`` serves a FakeLensmor
     in-process instead (no key needed); ``testing`` turns off the SDK's backoff sleeps.
+    Several workers (processes) serve one app when they share ``quote_secret`` (default:
+    ``LENSMOR_QUOTE_SECRET``) and ``journal`` (a path to an SQLite journal).
     """
     app = web.Application(middlewares=[security_headers, explain_errors])
-    app[WEBAPP] = Webapp(Settings(api_key, base_url, budget, testing, max_people))
+    settings = Settings(api_key, base_url, budget, testing, max_people, quote_secret, journal)
+    app[WEBAPP] = Webapp(settings)
     if embedded_fake:
         app.cleanup_ctx.append(_embedded_fake)
     app.cleanup_ctx.append(_lensmor_client)
@@ -825,6 +821,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8080, help="port to listen on")
     parser.add_argument("--budget", type=int, default=None, help="cap the credits the app spends")
+    parser.add_argument(
+        "--journal",
+        default=None,
+        help="SQLite journal shared by every worker (refuses a quote token used by another)",
+    )
     return parser.parse_args(argv)
 
 
@@ -835,7 +836,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         hint = "set LENSMOR_API_KEY, or pass --fake to use the embedded fake server"
         print(hint, file=sys.stderr)
         return 2
-    app = create_app(budget=args.budget, embedded_fake=args.fake)
+    app = create_app(budget=args.budget, embedded_fake=args.fake, journal=args.journal)
     web.run_app(app, host=args.host, port=args.port)
     return 0
 

@@ -26,6 +26,7 @@ import anyio
 from lensmor_async._client import AsyncLensmor
 from lensmor_async._version import __version__
 from lensmor_async.cli import _commands as commands
+from lensmor_async.cli import _mcp as mcp
 from lensmor_async.cli._approve import Approver
 from lensmor_async.cli._console import Console
 from lensmor_async.cli._exit import (
@@ -245,6 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
     _paging(company, iterate=False)
 
     leaf(top, "demo", "run the guarded workflow against an embedded fake server (no key)", None)
+    serve = top.add_parser(
+        "mcp",
+        help="serve Lensmor to an AI agent over MCP (paid tools ask the person)",
+        description=mcp.DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    mcp.add_arguments(serve, _credits, _positive_int)
     return parser
 
 
@@ -263,6 +271,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from lensmor_async.cli._demo import run_demo
 
             return anyio.run(run_demo)
+        if args.command == "mcp":
+            return mcp.run_mcp(args, console)
         anyio.run(_run, args, console)
     except LensmorError as exc:
         if args.json or getattr(args, "format", None) in ("json", "jsonl"):

@@ -20,6 +20,7 @@ from lensmor_async.guard._ledger_protocol import Hold, Ledger, LedgerSnapshot
 from lensmor_async.guard._quote import Quote
 from lensmor_async.guard._records import SpendOutcome, SpendRecord
 from lensmor_async.guard._recovery import RecoveryAction, RecoveryReport
+from lensmor_async.guard._seal import SealedQuote
 from lensmor_async.guard._tasks import (
     ContactUnlockReport,
     DeliveredContact,
@@ -63,6 +64,7 @@ __all__ = [
     "RecoveryAction",
     "RecoveryReport",
     "RedisLedger",
+    "SealedQuote",
     "SpendOutcome",
     "SpendRecord",
     "SpendRequest",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
@@ -30,6 +31,8 @@ from lensmor_async._hooks import Hooks
 from lensmor_async.errors import (
     ConfigurationError,
     ConfirmationRequiredError,
+    QuoteReplayedError,
+    QuoteTamperedError,
 )
 from lensmor_async.guard._account import Account
 from lensmor_async.guard._attach import Attacher
@@ -44,9 +47,17 @@ from lensmor_async.guard._ledger_memory import InMemoryLedger
 from lensmor_async.guard._ledger_protocol import Ledger
 from lensmor_async.guard._policies import PaidPolicy, build_policies
 from lensmor_async.guard._purchase import Purchase
-from lensmor_async.guard._quote import Quote, record_call
+from lensmor_async.guard._quote import ApprovedQuote, Quote, method_at, record_call, run_quoted
 from lensmor_async.guard._records import SpendRecord
 from lensmor_async.guard._recovery import Recovery, RecoveryReport
+from lensmor_async.guard._seal import (
+    SealedQuote,
+    UsedTokens,
+    canonical_call,
+    secret_bytes,
+    unseal,
+    verify,
+)
 from lensmor_async.guard._services import GuardServices
 from lensmor_async.guard._settle import Settler
 from lensmor_async.guard._singleflight import SingleFlight
@@ -75,6 +86,8 @@ class CreditGuard:
 
     A ``ledger`` passed in stays the caller's to close, unless ``own_ledger=True`` hands
     it to the guard: then :meth:`aclose` (and so ``AsyncLensmor.aclose()``) closes it.
+    ``quote_secret`` (the app's, at least 16 bytes) signs sealed quotes (``Quote.seal``)
+    and verifies them (``execute_quote``).
     """
 
     def __init__(
@@ -93,12 +106,14 @@ class CreditGuard:
         journal: Journal | str | os.PathLike[str] | None = None,
         checkpoint: Callable[[str], None] | None = None,
         own_ledger: bool = False,
+        quote_secret: str | bytes | None = None,
     ) -> None:
         if precheck not in ("auto", "always", "never"):
             raise ConfigurationError("precheck must be 'auto', 'always' or 'never'")
         if confirm_timeout is not None and not confirm_timeout > 0:
             raise ConfigurationError("confirm_timeout must be a number of seconds > 0")
         self._confirm = confirm
+        self.quote_secret = None if quote_secret is None else secret_bytes(quote_secret)
         self.costs = costs or CostTable.default()
         self._account = Account(
             _choose_ledger(ledger, budget), hold_ttl=hold_ttl, balance_ttl=balance_ttl
@@ -112,6 +127,7 @@ class CreditGuard:
         self._services: GuardServices | None = None
         self._policies = build_policies(self.costs, UnlockState(), precheck)
         self._flights = SingleFlight()
+        self._used_tokens = UsedTokens(self._journal)
         self._history = History(self._journal)
         self._books = books = Books(
             self._account, self._history, self._journal, self._require_services, self._checkpoint
@@ -295,6 +311,52 @@ class CreditGuard:
         self._require_confirm(call)
         request = await self._buyer.price(call, self._policy_of(call))
         return Quote(self, method, args, dict(kwargs), call, request)
+
+    async def execute_quote(
+        self, token: str | bytes, client: object, *, secret: str | bytes | None = None
+    ) -> Any:
+        """Execute a sealed quote (``Quote.seal``), possibly sealed in another process.
+
+        ``client`` is the ``AsyncLensmor`` this guard guards. Before any network I/O the
+        token is verified (``QuoteTamperedError``: altered, foreign or not a token;
+        ``QuoteExpiredError``), the call is rebuilt from it and must equal the sealed
+        one, and its nonce is recorded (``QuoteReplayedError`` if it was used: each token
+        buys at most once; see ``UsedTokens`` for the scope). Then the call runs like
+        ``Quote.execute()``: re-priced, and the confirm callback is asked again only if
+        the cost or the balance moved since the person looked.
+        """
+        sealed = unseal(
+            token, secret_bytes(self.quote_secret if secret is None else secret), now=time.time()
+        )
+        if getattr(client, "guard", None) is not self:
+            raise ConfigurationError("execute_quote needs the client this guard guards")
+        method = method_at(client, sealed.method)
+        call = record_call(method, sealed.args, sealed.kwargs)
+        if canonical_call(call) != sealed.call:
+            raise QuoteTamperedError("the quote token does not match the call it names")
+        self._require_confirm(call)
+        if not await self._used_tokens.use(sealed.nonce, sealed.expires_at, now=time.time()):
+            raise QuoteReplayedError("this quote token was executed already; nothing was spent")
+        approval = None
+        if sealed.priced:
+            approval = ApprovedQuote(sealed.credits, sealed.balance)
+        return await run_quoted(method, sealed.args, sealed.kwargs, call, approval)
+
+    def read_quote(self, token: str | bytes, *, secret: str | bytes | None = None) -> SealedQuote:
+        """What an authentic token says (to show it again), even once expired; no I/O.
+
+        Raises ``QuoteTamperedError`` for anything not sealed with the secret.
+        """
+        return verify(token, secret_bytes(self.quote_secret if secret is None else secret))
+
+    async def discard_quote(self, token: str | bytes, *, secret: str | bytes | None = None) -> None:
+        """Mark a token as used without executing it (a person declined): it can never buy.
+
+        Raises ``QuoteReplayedError`` if it was executed or discarded already.
+        """
+        sealed = self.read_quote(token, secret=secret)
+        if not await self._used_tokens.use(sealed.nonce, sealed.expires_at, now=time.time()):
+            raise QuoteReplayedError("this quote token was used already")
 
     # -- the paid path -------------------------------------------------------------------
 

@@ -10,14 +10,20 @@ guard cannot price this way is refused instead of being read as free.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import attrs
 
 from lensmor_async._call import Approval, Call, CallSite, Runner, call_site
-from lensmor_async.errors import ConfigurationError, CreditError, QuoteExpiredError
+from lensmor_async.errors import (
+    ConfigurationError,
+    CreditError,
+    QuoteExpiredError,
+    QuoteTamperedError,
+)
 from lensmor_async.guard._confirm import SpendRequest
+from lensmor_async.guard._seal import seal, secret_bytes
 
 if TYPE_CHECKING:
     from lensmor_async.guard._guard import CreditGuard
@@ -82,6 +88,36 @@ def _site_of(method: Callable[..., Any]) -> tuple[CallSite, str]:
         "guard.quote() takes a paid SDK method, e.g. guard.quote(client.events.unlock, "
         "event_id); wrap the quote, not the method",
     )
+
+
+async def run_quoted(
+    method: Callable[..., Awaitable[T]],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    quoted: Call[Any],
+    approval: Approval | None,
+) -> T:
+    """Run ``method`` with the approval of its quote; any other call it makes is refused."""
+    site, name = _site_of(method)
+
+    def wrap(pipeline: Runner) -> Runner:
+        return _ApprovedRunner(pipeline, quoted, approval)
+
+    rerouted: Callable[..., Awaitable[T]] = getattr(site.rerouted(wrap), name)
+    return await rerouted(*args, **kwargs)
+
+
+def method_at(client: object, address: str) -> Callable[..., Awaitable[Any]]:
+    """The SDK method a sealed quote names (``events.unlock`` → ``client.events.unlock``)."""
+    resource_name, _, name = address.partition(".")
+    resource = None
+    if resource_name.isidentifier() and not resource_name.startswith("_"):
+        resource = getattr(client, resource_name, None)
+    method = None if name.startswith("_") else getattr(resource, name, None)
+    if method is None or not callable(method):
+        raise QuoteTamperedError(f"the quote token names no SDK method ({address!r})")
+    _site_of(method)
+    return method  # type: ignore[no-any-return]
 
 
 def record_call(method: Callable[..., Awaitable[Any]], args: Any, kwargs: Any) -> Call[Any]:
@@ -160,15 +196,33 @@ class Quote(Generic[T]):
         approval = None
         if self.request is not None:
             approval = ApprovedQuote(self.request.expected_credits, self.request.current_balance)
-        site, name = _site_of(self._method)
-
-        def wrap(pipeline: Runner) -> Runner:
-            return _ApprovedRunner(pipeline, self._call, approval)
-
-        method: Callable[..., Awaitable[T]] = getattr(site.rerouted(wrap), name)
-        result = await method(*self._args, **self._kwargs)
+        result = await run_quoted(self._method, self._args, self._kwargs, self._call, approval)
         self._result, self.executed = result, True
         return result
+
+    def seal(self, secret: str | bytes | None = None) -> str:
+        """This quote as an opaque token another process can execute once.
+
+        ``await guard.execute_quote(token, client)`` (any worker whose guard knows the
+        secret) re-checks it; the secret defaults to ``CreditGuard(quote_secret=...)``.
+        A token carries no API key; it is signed, not encrypted: ids and prices in it
+        are readable by whoever holds it.
+        """
+        if self.executed:
+            raise ConfigurationError("this quote was executed already; quote again to seal one")
+        approval = None
+        if self.request is not None:
+            approval = (self.request.expected_credits, self.request.current_balance)
+        _, name = _site_of(self._method)
+        return seal(
+            secret_bytes(self.guard.quote_secret if secret is None else secret),
+            method=f"{self._call.operation.name.split('.')[0]}.{name}",
+            args=self._args,
+            kwargs=self._kwargs,
+            call=self._call,
+            approval=approval,
+            expires_at=self.expires_at,
+        )
 
     def __repr__(self) -> str:
         return f"Quote(credits={self.credits}, expires_at={self.expires_at:.0f})"

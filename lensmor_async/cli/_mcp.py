@@ -1,0 +1,85 @@
+"""``lensmor mcp``: serve Lensmor to an AI agent over MCP (the ``mcp`` extra)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+
+from lensmor_async.cli._console import Console
+from lensmor_async.cli._exit import EXIT_OK, EXIT_USAGE
+
+API_KEY_ENV = "LENSMOR_API_KEY"
+DESCRIPTION = """\
+Serve Lensmor to an AI agent over MCP (stdio by default). The agent researches with
+free tools; every paid tool asks the person through the MCP client (elicitation) and
+spends only the sealed quote they accepted. The API key is read from $LENSMOR_API_KEY
+only and never reaches the agent. Needs: pip install 'lensmor-async[mcp]'."""
+
+
+def add_arguments(
+    parser: argparse.ArgumentParser, credits: Callable[[str], int], port: Callable[[str], int]
+) -> None:
+    parser.add_argument(
+        "--base-url",
+        metavar="URL",
+        default=argparse.SUPPRESS,  # keeps a --base-url given before "mcp"
+        help="API base URL (default: $LENSMOR_BASE_URL, else https://platform.lensmor.com)",
+    )
+    parser.add_argument(
+        "--budget",
+        metavar="N",
+        type=credits,
+        default=None,
+        help="credits this server may spend in all (default: no cap; each spend is still asked)",
+    )
+    parser.add_argument(
+        "--auto-approve-up-to",
+        metavar="N",
+        type=credits,
+        default=None,
+        help="run paid calls of at most N credits without asking (default: always ask; "
+        "a client that cannot ask is refused)",
+    )
+    parser.add_argument(
+        "--transport",
+        choices=("stdio", "streamable-http"),
+        default="stdio",
+        help="stdio (default, for local MCP clients) or streamable-http",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="streamable-http address")
+    parser.add_argument("--port", type=port, default=8765, help="streamable-http port")
+    parser.add_argument(
+        "--wait",
+        metavar="SECONDS",
+        type=float,
+        default=60.0,
+        help="how long contact-unlock tools wait for their task (default 60)",
+    )
+
+
+def run_mcp(args: argparse.Namespace, console: Console) -> int:
+    """Start the server; returns the exit code once it stops."""
+    try:
+        from lensmor_async.mcp import McpSettings, build_server
+    except ImportError:
+        console.err("lensmor mcp needs the mcp extra: pip install 'lensmor-async[mcp]'")
+        return EXIT_USAGE
+    if not os.environ.get(API_KEY_ENV):
+        console.err(f"lensmor mcp: {API_KEY_ENV} is not set (the key never comes from the agent)")
+        return EXIT_USAGE
+    settings = McpSettings(
+        budget=args.budget,
+        auto_approve_up_to=args.auto_approve_up_to,
+        base_url=args.base_url,
+        transport=args.transport,
+        host=args.host,
+        port=args.port,
+        wait_seconds=args.wait,
+    )
+    server = build_server(settings)
+    if settings.transport == "stdio":
+        server.run("stdio")
+    else:
+        server.run("streamable-http", host=settings.host, port=settings.port)
+    return EXIT_OK

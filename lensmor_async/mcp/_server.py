@@ -1,0 +1,379 @@
+"""The MCP server: free research tools, and paid tools a person approves.
+
+A paid tool never spends on the model's word. Its call is priced by the guard and
+sealed into a quote token (a resolver, re-run on every protocol round), the person is
+asked through MCP elicitation (another resolver, whose question text carries the cost,
+the balance and the budget left, so a moved price is a new question), and only then
+does the tool body execute the sealed quote. The guard's own confirm callback declines
+everything else, so a spend nobody approved cannot happen, even by mistake here.
+
+Resolvers, not ``ctx.elicit``, because the SDK then speaks both protocol eras: a
+2026-07-28 client answers an ``InputRequiredResult`` and retries; an older one gets a
+standalone ``elicitation/create`` request mid-call.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, cast
+
+import attrs
+from mcp.server.elicitation import AcceptedElicitation, CancelledElicitation, ElicitationResult
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.resolve import Elicit, Resolve
+
+from lensmor_async._client import AsyncLensmor
+from lensmor_async.errors import LensmorError, SpendDeclinedError
+from lensmor_async.guard import CreditGuard, SpendRequest
+from lensmor_async.mcp._approval import Approval, Route, question, route
+from lensmor_async.mcp._results import (
+    EVENT_FIELDS,
+    EXHIBITOR_FIELDS,
+    PERSON_FIELDS,
+    page_result,
+    record_result,
+    report_result,
+)
+from lensmor_async.mcp._settings import McpSettings
+
+logger = logging.getLogger("lensmor_async.mcp")
+INSTRUCTIONS = """\
+Lensmor event intelligence. Research with the free tools (events, exhibitors, people,
+contacts search, balance, precheck). Paid tools (unlock_event, unlock_contacts) ask the
+person through the MCP client before any credit is spent; pass a short `why`. A declined,
+refused or cancelled paid call spent nothing; never retry it without the person asking."""
+
+
+@attrs.frozen(slots=True)
+class AgentSession:
+    """The server's client and guard (one per server process: the budget is per process)."""
+
+    settings: McpSettings
+    client: AsyncLensmor
+    guard: CreditGuard
+
+
+def decline_unsealed(request: SpendRequest, /) -> bool:
+    """The guard's confirm callback: only a sealed quote a person (or the cap) approved spends.
+
+    The guard asks it when a quote's price or balance moved before execution, or for a
+    spend outside a quote; both are declined and reported as "ask again".
+    """
+    return False
+
+
+@asynccontextmanager
+async def open_session(settings: McpSettings) -> AsyncIterator[AgentSession]:
+    """Client and guard for the server's lifetime; the key comes from ``LENSMOR_API_KEY``."""
+    # balance_ttl=0: each round prices against the live balance, so a balance that moved
+    # while the person read the question changes the question (and the execution re-checks).
+    guard = CreditGuard(
+        confirm=decline_unsealed,
+        budget=settings.budget,
+        quote_secret=settings.quote_secret,
+        balance_ttl=0.0,
+    )
+    async with AsyncLensmor(
+        base_url=settings.base_url,
+        call_source="agent",
+        guard=guard,
+        testing=settings.testing,
+        poll_intervals=settings.poll_intervals,
+    ) as client:
+        yield AgentSession(settings, client, guard)
+
+
+def _session(ctx: Context) -> AgentSession:
+    # The lifespan's value (``open_session``); the SDK types it loosely.
+    return cast(AgentSession, ctx.request_context.lifespan_context)
+
+
+def _error(exc: LensmorError) -> dict[str, Any]:
+    # SDK messages never contain the API key (the client keeps it in a Secret).
+    return {"status": "error", "error": type(exc).__name__, "message": str(exc)}
+
+
+async def _free(ctx: Context, read: Callable[[AsyncLensmor], Awaitable[Any]]) -> Any:
+    try:
+        return await read(_session(ctx).client)
+    except LensmorError as exc:
+        return _error(exc)
+
+
+# -- free tools ----------------------------------------------------------------------------
+
+
+async def search_events(
+    ctx: Context,
+    keyword: str | None = None,
+    country: str | None = None,
+    city: str | None = None,
+    page: int = 1,
+) -> dict[str, Any]:
+    """Find events (free). Returns concise events and `next_page` while more pages exist."""
+    page_ = await _free(
+        ctx, lambda c: c.events.list(page=page, keyword=keyword, country=country, city=city)
+    )
+    return page_ if isinstance(page_, dict) else page_result(page_, EVENT_FIELDS, "events")
+
+
+async def list_exhibitors(
+    ctx: Context, event_id: str, keyword: str | None = None, page: int = 1
+) -> dict[str, Any]:
+    """An event's exhibitors (free; a locked event shows a preview and says what is hidden)."""
+    page_ = await _free(ctx, lambda c: c.exhibitors.list(event_id, page=page, keyword=keyword))
+    return page_ if isinstance(page_, dict) else page_result(page_, EXHIBITOR_FIELDS, "exhibitors")
+
+
+async def list_personnel(ctx: Context, event_id: str, page: int = 1) -> dict[str, Any]:
+    """An event's people (free). A locked event shows a preview: `locked` says how many
+    more are behind an unlock and its price (unlock_event asks the person first)."""
+    page_ = await _free(ctx, lambda c: c.personnel.list(event_id, page=page))
+    return page_ if isinstance(page_, dict) else page_result(page_, PERSON_FIELDS, "people")
+
+
+async def search_contacts(
+    ctx: Context,
+    company_name: str,
+    role: str | None = None,
+    person_name: str | None = None,
+    page: int = 1,
+) -> dict[str, Any]:
+    """People at a company (free; never unlocks an email)."""
+    page_ = await _free(
+        ctx,
+        lambda c: c.contacts.search(company_name, role=role, person_name=person_name, page=page),
+    )
+    return page_ if isinstance(page_, dict) else page_result(page_, PERSON_FIELDS, "people")
+
+
+async def get_balance(ctx: Context) -> dict[str, Any]:
+    """The account's credit balance and this session's budget (free)."""
+    balance = await _free(ctx, lambda c: c.credits.balance())
+    if isinstance(balance, dict):
+        return balance
+    return {"balance": balance.total_balance, **_budget(_session(ctx).guard)}
+
+
+async def precheck(ctx: Context, action_type: str, params: dict[str, Any]) -> dict[str, Any]:
+    """Would an action be allowed and what would it cost now? (free, advisory, reserves
+    nothing). action_type: unlock_event_contacts, unlock_contact_emails, search_exhibitor_events."""
+    answer = await _free(ctx, lambda c: c.actions.precheck(action_type, params))
+    if isinstance(answer, dict):
+        return answer
+    return {
+        "allowed": answer.allowed,
+        "should_charge": answer.should_charge,
+        "credits": answer.credits,
+        "reason_code": answer.reason_code,
+    }
+
+
+async def spend_report(ctx: Context) -> dict[str, Any]:
+    """What this session spent: every paid call with its outcome, and the budget left."""
+    guard = _session(ctx).guard
+    return {
+        "spent": guard.spent,
+        "reserved": guard.reserved,
+        **_budget(guard),
+        "in_doubt": len(guard.in_doubt),
+        "calls": [record_result(record) for record in guard.history],
+    }
+
+
+def _budget(guard: CreditGuard) -> dict[str, Any]:
+    left = None if guard.budget is None else max(guard.budget - guard.spent - guard.reserved, 0)
+    return {"session_budget": guard.budget, "session_budget_left": left}
+
+
+# -- paid tools: price → ask the person → execute the sealed quote ------------------------------
+
+
+@attrs.frozen(slots=True)
+class Priced:
+    """A paid call priced this round: its sealed quote, or why it cannot run."""
+
+    token: str | None
+    request: SpendRequest | None
+    error: dict[str, Any] | None = None
+
+
+async def _price(ctx: Context, method: Callable[..., Awaitable[Any]], **kwargs: Any) -> Priced:
+    try:
+        quote = await _session(ctx).guard.quote(method, **kwargs)
+    except LensmorError as exc:
+        return Priced(None, None, _error(exc))
+    return Priced(quote.seal(), quote.request)
+
+
+def _can_ask(ctx: Context) -> bool:
+    capabilities = ctx.client_capabilities
+    return capabilities is not None and capabilities.elicitation is not None
+
+
+def _route(ctx: Context, priced: Priced) -> Route:
+    limit = _session(ctx).settings.auto_approve_up_to
+    return route(priced.request, auto_up_to=limit, can_ask=_can_ask(ctx))
+
+
+def _ask(ctx: Context, priced: Priced, why: str) -> Any:
+    """An elicitation for the person, or the outcome without asking (free, cap, refusal).
+
+    A returned ``Approval`` reaches the tool as an accepted elicitation nobody was asked.
+    """
+    if priced.error is not None:
+        return CancelledElicitation()
+    verdict = _route(ctx, priced)
+    if verdict is Route.ASK:
+        assert priced.request is not None
+        return Elicit(question(priced.request, why), Approval)
+    if verdict in (Route.FREE, Route.AUTO):
+        return Approval(approve=True)
+    return CancelledElicitation()
+
+
+async def price_unlock_event(ctx: Context, event_id: str) -> Priced:
+    return await _price(ctx, _session(ctx).client.events.unlock, event_id=event_id)
+
+
+def ask_unlock_event(
+    ctx: Context, why: str, priced: Annotated[Priced, Resolve(price_unlock_event)]
+) -> Any:
+    return _ask(ctx, priced, why)
+
+
+async def price_unlock_contacts(ctx: Context, event_id: str, personnel_ids: list[str]) -> Priced:
+    method = _session(ctx).client.contacts.unlock
+    return await _price(ctx, method, event_id=event_id, personnel_ids=personnel_ids)
+
+
+def ask_unlock_contacts(
+    ctx: Context, why: str, priced: Annotated[Priced, Resolve(price_unlock_contacts)]
+) -> Any:
+    return _ask(ctx, priced, why)
+
+
+async def _execute(
+    ctx: Context, priced: Priced, approval: ElicitationResult[Approval]
+) -> tuple[dict[str, Any], Any]:
+    """The outcome of the approval step, and the paid call's result when it ran."""
+    if priced.error is not None:
+        return priced.error, None
+    verdict = _route(ctx, priced)
+    request = priced.request
+    cost = None if request is None else request.expected_credits
+    head: dict[str, Any] = {"cost": cost, "charged": 0, **_budget(_session(ctx).guard)}
+    refusal = _refusal(verdict, approval, cost)
+    if refusal is not None:
+        return {**head, **refusal}, None
+    assert priced.token is not None
+    session = _session(ctx)
+    try:
+        result = await session.guard.execute_quote(priced.token, session.client)
+    except SpendDeclinedError:
+        message = "the price or the balance moved since the approval; nothing was spent"
+        return {**head, "status": "price_changed", "message": message + ", call again"}, None
+    except LensmorError as exc:
+        return {**head, **_error(exc)}, None
+    head["approved_by"] = "person" if verdict is Route.ASK else verdict.value
+    return head, result
+
+
+def _refusal(
+    verdict: Route, approval: ElicitationResult[Approval], cost: int | None
+) -> dict[str, Any] | None:
+    if verdict is Route.OVER_BUDGET:
+        return {"status": "refused", "message": "over this session's budget; nothing was spent"}
+    if verdict is Route.CANNOT_ASK:
+        return {
+            "status": "refused",
+            "message": (
+                f"this MCP client cannot ask the person (no elicitation support) and no "
+                f"auto-approve cap covers {cost} credits; nothing was spent"
+            ),
+        }
+    if not isinstance(approval, AcceptedElicitation) or not approval.data.approve:
+        status = "cancelled" if isinstance(approval, CancelledElicitation) else "declined"
+        return {"status": status, "message": f"the person {status}; nothing was spent"}
+    return None
+
+
+async def _after(ctx: Context) -> dict[str, Any]:
+    """The balance and the budget left after a spend."""
+    session = _session(ctx)
+    try:
+        balance: int | None = (await session.client.credits.balance()).total_balance
+    except LensmorError:
+        balance = None  # the spend is done; a failed balance read must not hide it
+    return {"balance_after": balance, **_budget(session.guard)}
+
+
+async def unlock_event(
+    ctx: Context,
+    event_id: str,
+    why: str,
+    priced: Annotated[Priced, Resolve(price_unlock_event)],
+    approval: Annotated[ElicitationResult[Approval], Resolve(ask_unlock_event)],
+) -> dict[str, Any]:
+    """PAID: unlock all of an event's people. The person is asked first (cost, balance,
+    budget, your `why`); returns cost, charge and balance after."""
+    outcome, result = await _execute(ctx, priced, approval)
+    if result is None:
+        return outcome
+    charged = 0 if result.already_unlocked else result.credits_used
+    return {**outcome, **await _after(ctx), "status": "unlocked", "charged": charged}
+
+
+async def unlock_contacts(
+    ctx: Context,
+    event_id: str,
+    personnel_ids: list[str],
+    why: str,
+    priced: Annotated[Priced, Resolve(price_unlock_contacts)],
+    approval: Annotated[ElicitationResult[Approval], Resolve(ask_unlock_contacts)],
+) -> dict[str, Any]:
+    """PAID: unlock people's emails. The person is asked first; returns when the task ends
+    or the server's wait passes, with delivered / no_email / failed / unresolved."""
+    outcome, handle = await _execute(ctx, priced, approval)
+    if handle is None:
+        return outcome
+    try:
+        report = await handle.wait(deadline=_session(ctx).settings.wait_seconds)
+    except LensmorError as exc:
+        return {**outcome, **_error(exc), "task_id": handle.task_id}
+    status = "unlocked" if report.complete else "still_running"
+    return {
+        **outcome,
+        **await _after(ctx),
+        **report_result(report),
+        "status": status,
+        "task_id": handle.task_id,
+    }
+
+
+FREE_TOOLS = (
+    search_events,
+    list_exhibitors,
+    list_personnel,
+    search_contacts,
+    get_balance,
+    precheck,
+    spend_report,
+)
+PAID_TOOLS = (unlock_event, unlock_contacts)
+
+
+def build_server(settings: McpSettings) -> MCPServer[AgentSession]:
+    """The ``lensmor mcp`` server (run it with ``server.run(...)`` or an MCP client)."""
+
+    def lifespan(_: MCPServer[AgentSession]) -> Any:
+        return open_session(settings)
+
+    server: MCPServer[AgentSession] = MCPServer(
+        "lensmor", instructions=INSTRUCTIONS, lifespan=lifespan
+    )
+    for tool in (*FREE_TOOLS, *PAID_TOOLS):
+        server.add_tool(tool, structured_output=True)
+    return server
