@@ -208,6 +208,13 @@ class Buyer:
             if not claim.owned:
                 return await self._attacher.attach(purchase, claim.entry)
             purchase.journal_key = key
+        # The lease is renewed while this process works on the intent (hold, confirm,
+        # send, settle); should it be lost anyway, every later journal write fails
+        # (LeaseLostError) and nothing is sent.
+        async with self._journal.leased(purchase.journal_key):
+            return await self._hold_and_send(purchase, required)
+
+    async def _hold_and_send(self, purchase: Purchase, required: int) -> Any:
         balance = await self._admit(purchase, required, hold=True)
         request = self._spend_request(purchase, balance, own_hold=required)
         # The journal key links an orphaned hold to its journal row after a crash.

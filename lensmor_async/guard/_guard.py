@@ -37,6 +37,7 @@ from lensmor_async.guard._buyer import Buyer
 from lensmor_async.guard._confirm import ConfirmCallback
 from lensmor_async.guard._history import History
 from lensmor_async.guard._in_doubt import Doubts
+from lensmor_async.guard._journal_common import DEFAULT_LEASE_TTL
 from lensmor_async.guard._journal_protocol import Journal, JournalState
 from lensmor_async.guard._journaling import IntentJournal, open_journal
 from lensmor_async.guard._ledger_memory import InMemoryLedger
@@ -100,6 +101,7 @@ class CreditGuard:
         self._journal = IntentJournal(open_journal(journal))
         # A journal opened here from a path is ours to close; a passed-in one is not.
         self._owns_journal = journal is not None and not isinstance(journal, Journal)
+        self._owns_ledger = False
         self._checkpoint_hook = checkpoint
         self._services: GuardServices | None = None
         self._policies = build_policies(self.costs, UnlockState(), precheck)
@@ -126,6 +128,37 @@ class CreditGuard:
             confirm_free=confirm_free,
             confirm_timeout=confirm_timeout,
         )
+
+    @classmethod
+    def for_redis(
+        cls,
+        url: str,
+        *,
+        budget: int | None = None,
+        key: str = "lensmor",
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        host_id: str | None = None,
+        hold_ttl: float = 3600.0,
+        **options: Any,
+    ) -> CreditGuard:
+        """A guard for a fleet: the budget ledger and the intent journal on one Redis.
+
+        Every host of the fleet passes the same ``url``, ``key`` and ``budget``; the
+        ledger lives under ``{key}:ledger``, the journal under ``{key}:journal``. The
+        guard owns both and closes them in :meth:`aclose`. ``lease_ttl``: seconds a
+        claimed intent's lease lasts unless renewed (default 10; a dead host's intents
+        are taken over after it). ``host_id``: this host's name in owner ids (default:
+        the machine's host name). ``hold_ttl``: seconds a ledger hold lasts. Other
+        keyword arguments (``confirm``, ``costs``, ...) are the guard's own.
+        """
+        from lensmor_async.guard._journal_redis import RedisJournal
+        from lensmor_async.guard._ledger_redis import RedisLedger
+
+        journal = RedisJournal(url, key=f"{key}:journal", lease_ttl=lease_ttl, host_id=host_id)
+        ledger = RedisLedger(url, key=f"{key}:ledger", budget=budget, hold_ttl=hold_ttl)
+        guard = cls(ledger=ledger, journal=journal, hold_ttl=hold_ttl, **options)
+        guard._owns_journal = guard._owns_ledger = True
+        return guard
 
     def __repr__(self) -> str:
         return f"CreditGuard(budget={self.budget}, spent={self.spent}, reserved={self.reserved})"
@@ -222,13 +255,16 @@ class CreditGuard:
             self._checkpoint_hook(name)
 
     async def aclose(self) -> None:
-        """Close what the guard opened itself (a journal given as a path); idempotent.
+        """Close what the guard opened itself (a journal given as a path, or what
+        :meth:`for_redis` opened); idempotent.
 
         ``AsyncLensmor.aclose()`` calls this. Ledgers and journals passed in are the
         caller's to close.
         """
         if self._owns_journal and self._journal.journal is not None:
             await self._journal.journal.aclose()
+        if self._owns_ledger:
+            await self._account.ledger.aclose()
 
     # -- recovery, reconciliation, tasks -------------------------------------------------
 
