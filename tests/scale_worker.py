@@ -17,6 +17,7 @@ does its intents and prints ONE JSON result line on stdout. Config keys:
 * ``barrier``: ``{"dir": ..., "parties": n}`` — wait until n workers are ready, so they race;
 * ``crash``: ``{"point": <checkpoint name>, "call": n}`` — SIGKILL itself at the first
   ``point`` checkpoint once the n-th paid call has reserved (``after_reserve`` count);
+* ``dedupe_window``: the guard's search dedupe window (default 300 s);
 * ``poll_intervals``: task poll intervals (default: the testing ones, 0.01 s);
 * ``recover``: call ``client.recover(deadline=recover_deadline or 30)`` first and report
   what it did;
@@ -241,6 +242,7 @@ async def worker_main(config: Config) -> dict[str, Any]:
         journal=journal,
         checkpoint=_crash_hook(config.get("crash")),
         costs=CostTable.default().with_price_map(config.get("prices", {})),
+        dedupe_window=float(config.get("dedupe_window", 300.0)),
     )
     out: dict[str, Any] = {"pid": os.getpid()}
     try:

@@ -34,6 +34,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 HOSTS = 4
 WORKERS_PER_HOST = 25
 UNLOCK_ROUTE = "/external/contacts/unlock"
+SEARCH = "exhibitors.search_by_company_name"
 EVENT_PRICE = 2000
 DEAD_HOST_LEASE = 6.0
 """The crashed host's lease: long enough to see another host respect it, short enough
@@ -134,6 +135,41 @@ async def test_the_same_event_unlock_from_four_hosts_under_a_2000_budget_charges
     # One host paid; the others, attached to its row, then found the event unlocked.
     assert sorted(s["credits_used"] for s in steps) == [0] * (HOSTS - 1) + [EVENT_PRICE]
     assert (snapshot.spent, snapshot.reserved, snapshot.holds) == (EVENT_PRICE, 0, 0)
+
+
+async def test_ten_searches_repeated_by_three_hosts_within_the_window_are_bought_ten_times(
+    tmp_path: Path, redis_url: str
+) -> None:
+    ledger, journal = _redis_specs(redis_url)
+    async with FakeLensmor(seed=5) as fake:
+        names = [f"Fleet Search Co {n}" for n in range(10)]
+        base = {
+            "url": fake.url,
+            "api_key": fake.api_key,
+            "budget": 5000,
+            "ledger": ledger,
+            "journal": journal,
+            "barrier": {"dir": str(tmp_path), "parties": 3},
+            "mode": "search",
+            "searches": names,
+            # A day-long window, so a window boundary cannot split this run's searches.
+            "dedupe_window": 86400,
+        }
+        results = _results(await run_workers(_hosts(base, 3)))
+        charges = [e for e in fake.truth.for_operation(SEARCH) if e.amount > 0]
+        server_net = fake.truth.net()
+    snapshot = await ledger_snapshot(ledger, 5000)
+
+    grants = sum(r["grants"] for r in results)
+    print(
+        f"fleet-searches hosts=3 searches={3 * len(names)} grants={grants} "
+        f"charges={len(charges)} server_net={server_net} ledger_spent={snapshot.spent}"
+    )
+    assert [e for r in results for e in r["errors"]] == []
+    assert grants == 3 * len(names)  # every caller got its answer
+    assert len(charges) == len(names)  # bought once per distinct search
+    assert sorted(e.intent for e in charges) == sorted({e.intent for e in charges})
+    assert (snapshot.spent, snapshot.reserved, snapshot.holds) == (server_net, 0, 0)
 
 
 async def _recover_on(base: dict[str, Any], host_id: str) -> dict[str, Any]:

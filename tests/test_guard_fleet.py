@@ -1,7 +1,8 @@
-"""The guard on a fleet's Redis (``CreditGuard.for_redis``): leases, stale owners, outages.
+"""The guard in a fleet: one Redis (``CreditGuard.for_redis``), leases, outages, search dedupe.
 
 In-process: two guards with distinct ``host_id``s stand for two hosts sharing one
-real redis-server. The multi-process fleet tests are in ``test_fleet_multiprocess``.
+real redis-server (or one journal). The multi-process fleet tests are in
+``test_fleet_multiprocess``.
 """
 
 from __future__ import annotations
@@ -9,20 +10,28 @@ from __future__ import annotations
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import anyio
 import pytest
 from guard_helpers import connect
 
-from lensmor_async.errors import LeaseLostError, LedgerUnavailableError
+from lensmor_async import AsyncLensmor
+from lensmor_async.errors import (
+    ConfigurationError,
+    LeaseLostError,
+    LedgerUnavailableError,
+    SpendInDoubtError,
+)
 from lensmor_async.guard import (
     CreditGuard,
     JournalState,
     RedisJournal,
     SpendRequest,
+    SqliteJournal,
     always_confirm,
 )
-from lensmor_async.testing import FakeLensmor
+from lensmor_async.testing import FakeLensmor, FaultKind, FaultTuning
 
 pytestmark = pytest.mark.anyio
 
@@ -121,3 +130,68 @@ async def test_an_unreachable_redis_fails_paid_calls_closed_before_any_send(
             await client.events.unlock("106")
     assert _unlock_posts(fake) == 0
     assert fake.truth.net() == 0
+
+
+# --------------------------------------------------------------------------- search dedupe
+
+SEARCH = "exhibitors.search_by_company_name"
+SEARCH_ROUTE = "/external/exhibitors/search-by-company-name"
+
+
+def _search_charges(fake: FakeLensmor) -> int:
+    return sum(1 for e in fake.truth.for_operation(SEARCH) if e.amount > 0)
+
+
+@pytest.mark.parametrize(("window", "charges"), [(300.0, 1), (0.0, 2)])
+async def test_an_identical_search_within_the_window_shares_the_first_answer(
+    fake: FakeLensmor, tmp_path: Path, window: float, charges: int
+) -> None:
+    journal = SqliteJournal(tmp_path / "journal.db")
+    try:
+        # Two guards on one journal: two processes (or hosts) of one fleet.
+        guards = [
+            CreditGuard(always_confirm, journal=journal, dedupe_window=window) for _ in range(2)
+        ]
+        async with connect(fake, guards[0]) as first, connect(fake, guards[1]) as second:
+            bought = await first.exhibitors.search_by_company_name("Acme Analytics")
+            shared = await second.exhibitors.search_by_company_name("Acme Analytics")
+        rows = await journal.entries()
+    finally:
+        await journal.aclose()
+    assert _search_charges(fake) == charges
+    assert shared == bought  # the same answer, decoded from the row or bought again
+    assert len(rows) == charges
+    assert rows[0].result is not None  # the answer is kept with the row
+
+
+async def test_a_lost_search_answer_stays_in_doubt_and_is_not_bought_again_in_the_window(
+    tmp_path: Path,
+) -> None:
+    journal = SqliteJournal(tmp_path / "journal.db")
+    async with FakeLensmor(seed=0, fault_tuning=FaultTuning(stall_seconds=5.0)) as fake:
+        try:
+            guard = CreditGuard(always_confirm, journal=journal)
+            other = CreditGuard(always_confirm, journal=journal)
+            async with (
+                AsyncLensmor(
+                    fake.api_key, base_url=fake.url, guard=guard, testing=True, timeout=0.5
+                ) as first,
+                connect(fake, other) as second,
+            ):
+                fake.inject(FaultKind.COMMIT_THEN_TIMEOUT, route=SEARCH_ROUTE)
+                with pytest.raises(SpendInDoubtError):
+                    await first.exhibitors.search_by_company_name("Acme Analytics")
+                with pytest.raises(SpendInDoubtError, match="in doubt"):
+                    await second.exhibitors.search_by_company_name("Acme Analytics")
+            (row,) = await journal.entries()
+        finally:
+            await journal.aclose()
+        charges = _search_charges(fake)
+    assert charges == 1
+    assert row.state is JournalState.IN_DOUBT
+    assert row.result is None
+
+
+def test_a_negative_dedupe_window_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="dedupe_window"):
+        CreditGuard(always_confirm, dedupe_window=-1)

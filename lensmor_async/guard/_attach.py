@@ -46,7 +46,7 @@ class Attacher:
         """A journal row for this same intent (another worker's), unless it cost nothing."""
         if not self._journal.enabled:
             return None
-        entry = await self._journal.get(self._journal.key_for(purchase.intent, purchase.follow_ups))
+        entry = await self._journal.get(purchase.key_in(self._journal))
         if entry is None or entry.state in RETRYABLE_JOURNAL_STATES:
             return None
         return entry

@@ -202,7 +202,7 @@ class Buyer:
         purchase.call = purchase.policy.prepare(purchase.call, decision)
         purchase.journal_key = None
         if self._journal.enabled:
-            key = self._journal.key_for(purchase.intent, purchase.follow_ups)
+            key = purchase.key_in(self._journal)
             claim = await self._journal.claim(key, purchase.call, decision.credits)
             assert claim is not None
             if not claim.owned:

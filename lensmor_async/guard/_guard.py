@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 from lensmor_async._call import Approval, Call, Sender
 from lensmor_async._core.costs import CostTable
 from lensmor_async._core.reconciliation import NOT_EXECUTED_GRACE
+from lensmor_async._core.validation import is_seconds
 from lensmor_async.errors import (
     ConfigurationError,
     ConfirmationRequiredError,
@@ -39,7 +40,7 @@ from lensmor_async.guard._history import History
 from lensmor_async.guard._in_doubt import Doubts
 from lensmor_async.guard._journal_common import DEFAULT_LEASE_TTL
 from lensmor_async.guard._journal_protocol import Journal, JournalState
-from lensmor_async.guard._journaling import IntentJournal, open_journal
+from lensmor_async.guard._journaling import DEFAULT_DEDUPE_WINDOW, IntentJournal, open_journal
 from lensmor_async.guard._ledger_memory import InMemoryLedger
 from lensmor_async.guard._ledger_protocol import Ledger
 from lensmor_async.guard._policies import PaidPolicy, build_policies
@@ -70,7 +71,9 @@ class CreditGuard:
     without it paid calls fail closed with ``ConfirmationRequiredError``. ``budget``
     caps what this guard (or every guard sharing ``ledger``) may spend. A confirm
     callback gets at most ``confirm_timeout`` seconds and never more than the call's
-    deadline; running out is a decline.
+    deadline; running out is a decline. With a ``journal``, identical paid searches
+    within ``dedupe_window`` seconds (default 300; 0: off) are bought once and their
+    answer shared, across every process and host sharing the journal.
     """
 
     def __init__(
@@ -88,9 +91,12 @@ class CreditGuard:
         confirm_timeout: float | None = None,
         journal: Journal | str | os.PathLike[str] | None = None,
         checkpoint: Callable[[str], None] | None = None,
+        dedupe_window: float = DEFAULT_DEDUPE_WINDOW,
     ) -> None:
         if precheck not in ("auto", "always", "never"):
             raise ConfigurationError("precheck must be 'auto', 'always' or 'never'")
+        if not is_seconds(dedupe_window, allow_zero=True):
+            raise ConfigurationError("dedupe_window must be a number of seconds >= 0")
         if confirm_timeout is not None and not confirm_timeout > 0:
             raise ConfigurationError("confirm_timeout must be a number of seconds > 0")
         self._confirm = confirm
@@ -99,6 +105,7 @@ class CreditGuard:
             _choose_ledger(ledger, budget), hold_ttl=hold_ttl, balance_ttl=balance_ttl
         )
         self._journal = IntentJournal(open_journal(journal))
+        self._journal.dedupe_window = float(dedupe_window)
         # A journal opened here from a path is ours to close; a passed-in one is not.
         self._owns_journal = journal is not None and not isinstance(journal, Journal)
         self._owns_ledger = False

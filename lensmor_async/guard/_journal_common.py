@@ -34,7 +34,7 @@ hold once the ledger took it, and recovery books an in-doubt row at its estimate
 TAKEOVER: Final = frozenset({JournalState.FAILED_NO_CHARGE, JournalState.REJECTED_402})
 """Rows a new claim starts afresh: they ended without a charge."""
 _NEEDS_REASON: Final = frozenset({JournalState.IN_DOUBT, JournalState.UNRESOLVED})
-FIELDS: Final = frozenset({"hold", "task_id", "actual", "reason", "estimate"})
+FIELDS: Final = frozenset({"hold", "task_id", "actual", "reason", "estimate", "result"})
 
 
 def legal_transition(current: JournalState, new: JournalState) -> bool:
@@ -166,6 +166,8 @@ def encode_fields(state: JournalState, fields: Mapping[str, Any]) -> dict[str, A
     for name, value in fields.items():
         if name == "hold":
             columns[name] = _encode_hold(value)
+        elif name == "result":
+            columns[name] = None if value is None else dumps(value, "result")
         elif name in ("actual", "estimate"):
             columns[name] = optional_amount(name, value)
         else:

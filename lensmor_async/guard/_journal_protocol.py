@@ -80,6 +80,8 @@ class JournalEntry:
     """The fencing token of the current owner (raised by every claim and take-over)."""
     lease_expires_at: float = 0.0
     """When the owner's lease ends unless renewed (the journal's clock, seconds)."""
+    result: Any = None
+    """A paid search's answer (JSON), kept so identical searches in the window share it."""
 
 
 @attrs.frozen(slots=True)
@@ -118,7 +120,7 @@ class Journal(Protocol):
     async def advance(
         self, intent_key: str, state: JournalState, *, fence: int | None = None, **fields: Any
     ) -> JournalEntry:
-        """Move a row forward and update fields (``hold``, ``task_id``, ``actual``, ``reason``).
+        """Move a row forward; update ``hold``, ``task_id``, ``actual``, ``reason``, ``result``.
 
         With ``fence``: only if the row's current fence is that one (else ``LeaseLostError``,
         nothing written); the write also renews the lease. ``None``: an unfenced write.

@@ -12,7 +12,7 @@ with skewed clocks agree on when a lease has expired.
 Layout under ``key`` (one hash tag, so a cluster keeps them in one slot)::
 
     {key}:row:<intent_key>  hash  operation, state, request, owner, estimate, actual,
-                                  hold, task_id, reason, updated_at, fence, lease
+                                  hold, task_id, reason, updated_at, fence, lease, result
     {key}:order             zset  intent keys by first claim (``entries()`` order)
     {key}:meta              hash  seq (the order counter)
 
@@ -86,7 +86,7 @@ _CLAIM = (
 local state = redis.call('HGET', row, 'state')
 if state and not member(ARGV[7], state) then return reply('existing') end
 local fence = tonumber(redis.call('HGET', row, 'fence') or '0') + 1
-redis.call('HDEL', row, 'actual', 'hold', 'task_id', 'reason', 'estimate')
+redis.call('HDEL', row, 'actual', 'hold', 'task_id', 'reason', 'estimate', 'result')
 redis.call('HSET', row, 'operation', ARGV[1], 'state', 'planned', 'request', ARGV[2],
   'owner', ARGV[3], 'updated_at', stamp(t), 'fence', fence,
   'lease', stamp(t + tonumber(ARGV[5])))
@@ -150,7 +150,7 @@ def _optional_int(value: str | None) -> int | None:
 
 def _entry(key: str, flat: Sequence[Any] | Mapping[str, Any]) -> JournalEntry:
     data = flat if isinstance(flat, Mapping) else dict(zip(flat[::2], flat[1::2], strict=True))
-    hold = data.get("hold")
+    hold, result = data.get("hold"), data.get("result")
     return JournalEntry(
         intent_key=key,
         operation=data["operation"],
@@ -165,6 +165,7 @@ def _entry(key: str, flat: Sequence[Any] | Mapping[str, Any]) -> JournalEntry:
         updated_at=float(data.get("updated_at", 0.0)),
         fence=int(data.get("fence", 0)),
         lease_expires_at=float(data.get("lease", 0.0)),
+        result=None if result is None else orjson.loads(result),
     )
 
 

@@ -17,9 +17,10 @@ backoff until ``busy_timeout`` seconds have passed; then a
 :class:`~lensmor_async.errors.LedgerUnavailableError` (chained to the SQLite error)
 fails the paid call closed.
 
-Leases live in a second table (``lensmor_journal_lease``: intent key, fence, expiry in
-this host's wall-clock time), so journal files written before leases existed open
-unchanged; a row without a lease counts as expired (its owner is gone or old).
+Leases and shared results live in a second table (``lensmor_journal_ext``: intent key,
+fence, lease expiry in this host's wall-clock time, a search's answer), so journal
+files written before they existed open unchanged; a row without a lease counts as
+expired (its owner is gone or predates leases).
 
 The file is created with mode 0600 before SQLite opens it. That machinery (threads,
 WAL, busy retries, the private file) is
@@ -79,25 +80,26 @@ _SCHEMA = (
         updated_at REAL NOT NULL
     )""",
     "CREATE INDEX IF NOT EXISTS lensmor_journal_state ON lensmor_journal (state)",
-    """CREATE TABLE IF NOT EXISTS lensmor_journal_lease (
+    """CREATE TABLE IF NOT EXISTS lensmor_journal_ext (
         intent_key TEXT PRIMARY KEY,
         fence INTEGER NOT NULL,
-        expires_at REAL NOT NULL
+        expires_at REAL NOT NULL,
+        result TEXT
     )""",
 )
 _COLUMNS = (
     "j.intent_key, operation, state, request, owner, estimate, actual, hold, task_id, reason,"
-    " updated_at, COALESCE(l.fence, 0), COALESCE(l.expires_at, 0)"
+    " updated_at, COALESCE(x.fence, 0), COALESCE(x.expires_at, 0), x.result"
 )
 _SELECT = (
     f"SELECT {_COLUMNS} FROM lensmor_journal j"
-    " LEFT JOIN lensmor_journal_lease l ON l.intent_key = j.intent_key"
+    " LEFT JOIN lensmor_journal_ext x ON x.intent_key = j.intent_key"
 )
 
 
 def _entry(row: Sequence[Any]) -> JournalEntry:
     key, operation, state, request, owner, estimate, actual, hold, task_id, reason, *rest = row
-    updated, fence, lease = rest
+    updated, fence, lease, result = rest
     return JournalEntry(
         intent_key=key,
         operation=operation,
@@ -112,6 +114,7 @@ def _entry(row: Sequence[Any]) -> JournalEntry:
         updated_at=updated,
         fence=fence,
         lease_expires_at=lease,
+        result=None if result is None else orjson.loads(result),
     )
 
 
@@ -122,10 +125,18 @@ def _fetch(conn: sqlite3.Connection, intent_key: str) -> JournalEntry | None:
 
 def _lease(conn: sqlite3.Connection, key: str, fence: int, expires_at: float) -> None:
     conn.execute(
-        "INSERT INTO lensmor_journal_lease (intent_key, fence, expires_at) VALUES (?, ?, ?)"
+        "INSERT INTO lensmor_journal_ext (intent_key, fence, expires_at) VALUES (?, ?, ?)"
         " ON CONFLICT (intent_key) DO UPDATE SET fence = excluded.fence,"
         " expires_at = excluded.expires_at",
         (key, fence, expires_at),
+    )
+
+
+def _keep_result(conn: sqlite3.Connection, key: str, result: str) -> None:
+    conn.execute(
+        "INSERT INTO lensmor_journal_ext (intent_key, fence, expires_at, result)"
+        " VALUES (?, 0, 0, ?) ON CONFLICT (intent_key) DO UPDATE SET result = excluded.result",
+        (key, result),
     )
 
 
@@ -197,6 +208,9 @@ class SqliteJournal:
             )
             fence = 1 if existing is None else existing.fence + 1
             _lease(conn, key, fence, now + self._lease_ttl)
+            conn.execute(
+                "UPDATE lensmor_journal_ext SET result = NULL WHERE intent_key = ?", (key,)
+            )
             entry = _fetch(conn, key)
             assert entry is not None, "the row was written in this transaction"
             return Claim(entry, owned=True)
@@ -209,7 +223,8 @@ class SqliteJournal:
         """Move a row forward (see :func:`legal_transition`) and update the given fields.
 
         Fields: ``hold`` (a Hold, a mapping or None to clear it), ``task_id``,
-        ``actual``, ``estimate``, ``reason``; fields not given keep their value.
+        ``actual``, ``estimate``, ``reason``, ``result`` (a JSON-able answer to share);
+        fields not given keep their value.
         ``in_doubt`` and ``unresolved`` need a ``reason``. An illegal move raises
         :class:`~lensmor_async.errors.CreditError` naming both states; a ``fence`` that
         is no longer the row's raises :class:`~lensmor_async.errors.LeaseLostError`.
@@ -218,6 +233,7 @@ class SqliteJournal:
         state = check_state(state)
         fenced = check_fence(fence)
         columns = encode_fields(state, fields)
+        shared = columns.pop("result", None)
 
         def op(conn: sqlite3.Connection) -> JournalEntry:
             current = _fetch(conn, key)
@@ -236,6 +252,8 @@ class SqliteJournal:
             )
             if fenced is not None:
                 _lease(conn, key, fenced, now + self._lease_ttl)
+            if shared is not None:
+                _keep_result(conn, key, shared)
             entry = _fetch(conn, key)
             assert entry is not None, "the row was read in this transaction"
             return entry
@@ -249,8 +267,7 @@ class SqliteJournal:
 
         def op(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
-                "UPDATE lensmor_journal_lease SET expires_at = ? WHERE intent_key = ?"
-                " AND fence = ?",
+                "UPDATE lensmor_journal_ext SET expires_at = ? WHERE intent_key = ? AND fence = ?",
                 (time.time() + self._lease_ttl, key, fenced),
             )
             return cursor.rowcount == 1

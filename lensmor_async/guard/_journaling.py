@@ -18,9 +18,11 @@ from lensmor_async.guard._ledger_protocol import Hold
 if TYPE_CHECKING:
     from lensmor_async._call import Call
 
-# Paid operations that are legitimately bought again (a search returns fresh results),
-# so their journal keys are per call rather than per intent.
+# Paid operations that are legitimately bought again (a search returns fresh results):
+# identical ones share a journal key only within the guard's dedupe window.
 REPEATABLE_OPERATIONS = frozenset({"exhibitors.search_by_company_name", "exhibitors.search_events"})
+DEFAULT_DEDUPE_WINDOW = 300.0
+"""Seconds in which identical paid searches are bought once (0: every search is bought)."""
 
 
 def hold_to_json(hold: Hold) -> dict[str, Any]:
@@ -80,25 +82,35 @@ class IntentJournal:
     def __init__(self, journal: Journal | None) -> None:
         self.journal = journal
         self.fingerprint = "unbound"
+        self.dedupe_window = DEFAULT_DEDUPE_WINDOW
         self._fences: dict[str, int] = {}
 
     @property
     def enabled(self) -> bool:
         return self.journal is not None
 
-    def key_for(self, intent: Intent, follow_ups: tuple[str, ...] = ()) -> str:
-        """Deterministic per account and intent; unique per call for repeatable searches.
+    def key_for(self, intent: Intent, follow_ups: tuple[str, ...] = (), *, at: float) -> str:
+        """Deterministic per account and intent; repeatable searches per dedupe window.
 
         ``follow_ups``: journal rows this purchase follows up (a finished purchase of the
         same intent that left something chargeable, e.g. refunded contacts). The
         follow-up gets its own key, derived from those rows, so every process agrees on
         it and it is still bought only once.
+
+        A repeatable search (``REPEATABLE_OPERATIONS``) started at ``at`` (wall clock)
+        is keyed by the dedupe window it falls in: windows are aligned to multiples of
+        ``dedupe_window`` seconds, so every host puts identical searches of one window on
+        one row (a search just after a boundary is bought again). Window 0: a fresh key
+        per call, every search is bought.
         """
         base = f"{self.fingerprint}:{intent.key}"
         for previous in follow_ups:
             base += f":after:{previous}"
         if intent.operation in REPEATABLE_OPERATIONS:
-            base += f":{uuid.uuid4().hex}"
+            if self.dedupe_window > 0:
+                base += f":window:{int(at // self.dedupe_window)}"
+            else:
+                base += f":{uuid.uuid4().hex}"
         return hashlib.sha256(base.encode()).hexdigest()[:40]
 
     async def claim(self, key: str, call: Call[Any], estimate: int | None) -> Claim | None:

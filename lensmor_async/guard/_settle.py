@@ -88,8 +88,13 @@ class Settler:
         actual = settlement.actual
         # Durable first: the journal holds the settled amount (and the hold) before the
         # ledger commit, so a crash or an outage between them is replayed, never lost.
+        shared = purchase.policy.shared_result(purchase.call)
         await self._journal.advance(
-            purchase.journal_key, JournalState.SUCCEEDED, actual=actual, reason="settling"
+            purchase.journal_key,
+            JournalState.SUCCEEDED,
+            actual=actual,
+            reason="settling",
+            **({} if shared is None else {"result": shared}),
         )
         recorded = await self._account.commit(
             purchase.hold,
