@@ -113,6 +113,49 @@ async def test_an_owner_that_lost_its_lease_sends_nothing_and_raises_lease_lost(
     )  # left for host B to conclude; host A wrote nothing more
 
 
+async def _sending(journal: RedisJournal) -> bool:
+    return any(row.state is JournalState.SENDING for row in await journal.entries())
+
+
+async def test_a_charge_answered_after_the_lease_was_lost_is_still_recorded_once(
+    redis_url: str,
+) -> None:
+    key = f"lensmor-test:{uuid.uuid4().hex}"
+    async with FakeLensmor(seed=0, fault_tuning=FaultTuning(late_seconds=0.5)) as fake:
+        owner = CreditGuard.for_redis(
+            redis_url, budget=5000, key=key, host_id="host-a", confirm=always_confirm
+        )
+        rescuer = CreditGuard.for_redis(
+            redis_url, budget=5000, key=key, host_id="host-b", confirm=always_confirm
+        )
+        peek = RedisJournal(redis_url, key=f"{key}:journal", host_id="host-b")
+        try:
+            async with connect(fake, owner) as first, connect(fake, rescuer) as second:
+                fake.inject(FaultKind.LATE_COMMIT, route="/external/events/{id}/unlock")
+                async with anyio.create_task_group() as group:
+
+                    async def unlock() -> None:
+                        with pytest.raises(LeaseLostError, match="charged 2000 credits"):
+                            await first.events.unlock("106")
+
+                    group.start_soon(unlock)
+                    with anyio.fail_after(5):
+                        while not await _sending(peek):  # noqa: ASYNC110 - polling Redis
+                            await anyio.sleep(0.01)
+                    (row,) = await peek.entries()
+                    assert await peek.take_over(row.intent_key, force=True) is not None
+                report = await second.recover(deadline=10)
+                snapshot = await owner.ledger.snapshot()
+            (row,) = await peek.entries()
+        finally:
+            await peek.aclose()
+        server_net = fake.truth.net()
+    assert server_net == 2000
+    assert [a.after for a in report.actions] == ["succeeded"]
+    assert row.state is JournalState.SUCCEEDED
+    assert (snapshot.spent, snapshot.reserved, snapshot.holds) == (2000, 0, 0)
+
+
 def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

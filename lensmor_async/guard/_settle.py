@@ -6,12 +6,13 @@ Runs inside ``_cleanup.finish``: whatever cancels the caller, the outcome is rec
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 from lensmor_async._core import spend
 from lensmor_async.errors import (
     APIStatusError,
     InsufficientCreditsError,
+    LeaseLostError,
     SpendInDoubtError,
     TransportError,
 )
@@ -89,13 +90,16 @@ class Settler:
         # Durable first: the journal holds the settled amount (and the hold) before the
         # ledger commit, so a crash or an outage between them is replayed, never lost.
         shared = purchase.policy.shared_result(purchase.call)
-        await self._journal.advance(
-            purchase.journal_key,
-            JournalState.SUCCEEDED,
-            actual=actual,
-            reason="settling",
-            **({} if shared is None else {"result": shared}),
-        )
+        try:
+            await self._journal.advance(
+                purchase.journal_key,
+                JournalState.SUCCEEDED,
+                actual=actual,
+                reason="settling",
+                **({} if shared is None else {"result": shared}),
+            )
+        except LeaseLostError as exc:
+            await self._commit_after_lease_lost(purchase, actual, exc)
         recorded = await self._account.commit(
             purchase.hold,
             actual,
@@ -116,6 +120,23 @@ class Settler:
         await self._history.record(
             purchase.entry(SpendOutcome.SUCCEEDED, actual, reason=reason, keep_hold=not recorded)
         )
+
+    async def _commit_after_lease_lost(
+        self, purchase: Purchase, actual: int, lost: LeaseLostError
+    ) -> NoReturn:
+        """The answer proves a charge, but another worker took the intent over meanwhile.
+
+        The charge is recorded in the ledger anyway (idempotent per hold; if the new
+        owner released the hold, it is recorded unheld), so it is never forgotten; the
+        journal row is the new owner's to conclude. The caller gets ``LeaseLostError``.
+        """
+        assert purchase.hold is not None
+        await self._account.commit(purchase.hold, actual, journal_key=None)
+        raise LeaseLostError(
+            f"{purchase.intent.describe()} was charged {actual} credits (recorded in the "
+            "ledger), but its journal lease was lost to another worker, which concludes "
+            "the intent; this answer is not returned"
+        ) from lost
 
     async def hold_in_doubt(self, purchase: Purchase, amount: int, reason: str) -> None:
         assert purchase.decision is not None
