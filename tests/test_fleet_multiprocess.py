@@ -212,7 +212,7 @@ async def test_a_host_killed_mid_purchase_is_recovered_by_another_host_once_its_
         found = await _fleet_audit(fake, ledger, journal)
 
     print(
-        f"fleet-kill-9 point={point} charged_at_crash={found.server_net} "
+        f"fleet-kill-9 point={point} server_net={found.server_net} "
         f"early_skipped={len(early['skipped_live'])} early_actions={len(early['actions'])} "
         f"late_actions={[a['before'] + '->' + a['after'] for a in late['actions']]} "
         f"ledger_spent={found.snapshot.spent} holds={found.snapshot.holds}"

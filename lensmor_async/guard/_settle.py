@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 from lensmor_async._core import spend
 from lensmor_async.errors import (
     APIStatusError,
+    CreditError,
     InsufficientCreditsError,
     LeaseLostError,
     SpendInDoubtError,
@@ -98,8 +99,8 @@ class Settler:
                 reason="settling",
                 **({} if shared is None else {"result": shared}),
             )
-        except LeaseLostError as exc:
-            await self._commit_after_lease_lost(purchase, actual, exc)
+        except CreditError as exc:
+            await self._commit_without_journal(purchase, actual, exc)
         recorded = await self._account.commit(
             purchase.hold,
             actual,
@@ -121,22 +122,26 @@ class Settler:
             purchase.entry(SpendOutcome.SUCCEEDED, actual, reason=reason, keep_hold=not recorded)
         )
 
-    async def _commit_after_lease_lost(
-        self, purchase: Purchase, actual: int, lost: LeaseLostError
+    async def _commit_without_journal(
+        self, purchase: Purchase, actual: int, refused: CreditError
     ) -> NoReturn:
-        """The answer proves a charge, but another worker took the intent over meanwhile.
+        """The answer proves a charge, but the journal refused to record it.
 
-        The charge is recorded in the ledger anyway (idempotent per hold; if the new
-        owner released the hold, it is recorded unheld), so it is never forgotten; the
-        journal row is the new owner's to conclude. The caller gets ``LeaseLostError``.
+        Either another worker took the intent over meanwhile (``LeaseLostError``), or the
+        journal lost the row or cannot be reached. The charge goes to the ledger anyway
+        (idempotent per hold; a hold already released is recorded unheld; an unreachable
+        ledger keeps it for replay), so it is never forgotten; the journal row is
+        concluded by whoever recovers it, without re-sending.
         """
         assert purchase.hold is not None
         await self._account.commit(purchase.hold, actual, journal_key=None)
-        raise LeaseLostError(
-            f"{purchase.intent.describe()} was charged {actual} credits (recorded in the "
-            "ledger), but its journal lease was lost to another worker, which concludes "
-            "the intent; this answer is not returned"
-        ) from lost
+        if isinstance(refused, LeaseLostError):
+            raise LeaseLostError(
+                f"{purchase.intent.describe()} was charged {actual} credits (recorded in "
+                "the ledger), but its journal lease was lost to another worker, which "
+                "concludes the intent; this answer is not returned"
+            ) from refused
+        raise refused
 
     async def hold_in_doubt(self, purchase: Purchase, amount: int, reason: str) -> None:
         assert purchase.decision is not None
