@@ -18,10 +18,9 @@ import anyio
 import pytest
 from scale_worker import WorkerRun, journal_rows, ledger_snapshot, run_worker, run_workers
 from test_crash_recovery import (
-    BUDGET,
-    Audit,
     Scenario,
     assert_consistent,
+    audit,
     build_scenario,
     crash,
     worker_config,
@@ -49,6 +48,22 @@ def _redis_specs(url: str) -> tuple[dict[str, Any], dict[str, Any]]:
     )
 
 
+def _fleet_config(
+    fake: FakeLensmor, redis_url: str, tmp_path: Path, *, budget: int, hosts: int, **work: Any
+) -> dict[str, Any]:
+    """What every host of one fleet is given: the fake, one Redis, a start barrier, the work."""
+    ledger, journal = _redis_specs(redis_url)
+    return {
+        "url": fake.url,
+        "api_key": fake.api_key,
+        "budget": budget,
+        "ledger": ledger,
+        "journal": journal,
+        "barrier": {"dir": str(tmp_path), "parties": hosts},
+        **work,
+    }
+
+
 def _hosts(base: dict[str, Any], count: int) -> list[dict[str, Any]]:
     return [{**base, "host_id": f"host-{n}"} for n in range(count)]
 
@@ -60,28 +75,26 @@ def _results(runs: list[WorkerRun]) -> list[dict[str, Any]]:
 async def test_four_hosts_of_25_workers_unlocking_the_same_contacts_submit_once(
     tmp_path: Path, redis_url: str
 ) -> None:
-    ledger, journal = _redis_specs(redis_url)
     async with FakeLensmor(seed=5, task_step_seconds=0.05) as fake:
         event = fake.add_event("Fleet Contacts Expo")
         ids = [str(n) for n in fake.add_personnel(event.id, 5)]
-        base = {
-            "url": fake.url,
-            "api_key": fake.api_key,
-            "budget": 5000,
-            "ledger": ledger,
-            "journal": journal,
-            "barrier": {"dir": str(tmp_path), "parties": HOSTS},
-            "mode": "same_unlock",
-            "coroutines": WORKERS_PER_HOST,
-            "event_id": event.id,
-            "personnel_ids": ids,
-        }
+        base = _fleet_config(
+            fake,
+            redis_url,
+            tmp_path,
+            budget=5000,
+            hosts=HOSTS,
+            mode="same_unlock",
+            coroutines=WORKERS_PER_HOST,
+            event_id=event.id,
+            personnel_ids=ids,
+        )
         results = _results(await run_workers(_hosts(base, HOSTS)))
         submissions = fake.request_count(UNLOCK_ROUTE, method="POST")
         duplicates = fake.truth.duplicate_intents()
         server_net = fake.truth.net()
-    rows = await journal_rows(journal)
-    snapshot = await ledger_snapshot(ledger, 5000)
+    rows = await journal_rows(base["journal"])
+    snapshot = await ledger_snapshot(base["ledger"], 5000)
 
     callers = [c for r in results for c in r["callers"]]
     complete = sum(1 for c in callers if c.get("complete"))
@@ -104,24 +117,22 @@ async def test_four_hosts_of_25_workers_unlocking_the_same_contacts_submit_once(
 async def test_the_same_event_unlock_from_four_hosts_under_a_2000_budget_charges_once(
     tmp_path: Path, redis_url: str
 ) -> None:
-    ledger, journal = _redis_specs(redis_url)
     async with FakeLensmor(seed=5, prices=Prices(event_unlock=EVENT_PRICE)) as fake:
         event = fake.add_event("Fleet Event Expo", personnel=2)
-        base = {
-            "url": fake.url,
-            "api_key": fake.api_key,
-            "budget": EVENT_PRICE,
-            "prices": {"events.unlock": EVENT_PRICE},
-            "ledger": ledger,
-            "journal": journal,
-            "barrier": {"dir": str(tmp_path), "parties": HOSTS},
-            "mode": "plan",
-            "plan": [{"op": "events.unlock", "event_id": event.id}],
-        }
+        base = _fleet_config(
+            fake,
+            redis_url,
+            tmp_path,
+            budget=EVENT_PRICE,
+            hosts=HOSTS,
+            prices={"events.unlock": EVENT_PRICE},
+            mode="plan",
+            plan=[{"op": "events.unlock", "event_id": event.id}],
+        )
         results = _results(await run_workers(_hosts(base, HOSTS)))
         charges = [e for e in fake.truth.for_operation("events.unlock") if e.amount > 0]
         server_net = fake.truth.net()
-    snapshot = await ledger_snapshot(ledger, EVENT_PRICE)
+    snapshot = await ledger_snapshot(base["ledger"], EVENT_PRICE)
 
     steps = [step for result in results for step in result["steps"]]
     refused = [s for s in steps if s.get("error") == "BudgetExceededError"]
@@ -140,25 +151,23 @@ async def test_the_same_event_unlock_from_four_hosts_under_a_2000_budget_charges
 async def test_ten_searches_repeated_by_three_hosts_within_the_window_are_bought_ten_times(
     tmp_path: Path, redis_url: str
 ) -> None:
-    ledger, journal = _redis_specs(redis_url)
     async with FakeLensmor(seed=5) as fake:
         names = [f"Fleet Search Co {n}" for n in range(10)]
-        base = {
-            "url": fake.url,
-            "api_key": fake.api_key,
-            "budget": 5000,
-            "ledger": ledger,
-            "journal": journal,
-            "barrier": {"dir": str(tmp_path), "parties": 3},
-            "mode": "search",
-            "searches": names,
-            # A day-long window, so a window boundary cannot split this run's searches.
-            "dedupe_window": 86400,
-        }
+        # A day-long window, so a window boundary cannot split this run's searches.
+        base = _fleet_config(
+            fake,
+            redis_url,
+            tmp_path,
+            budget=5000,
+            hosts=3,
+            mode="search",
+            searches=names,
+            dedupe_window=86400,
+        )
         results = _results(await run_workers(_hosts(base, 3)))
         charges = [e for e in fake.truth.for_operation(SEARCH) if e.amount > 0]
         server_net = fake.truth.net()
-    snapshot = await ledger_snapshot(ledger, 5000)
+    snapshot = await ledger_snapshot(base["ledger"], 5000)
 
     grants = sum(r["grants"] for r in results)
     print(
@@ -176,15 +185,6 @@ async def _recover_on(base: dict[str, Any], host_id: str) -> dict[str, Any]:
     config = {**base, "host_id": host_id, "plan": [], "recover": True}
     recovery: dict[str, Any] = (await run_worker(config, seconds=60)).result["recovery"]
     return recovery
-
-
-async def _fleet_audit(fake: FakeLensmor, ledger: dict[str, Any], journal: Any) -> Audit:
-    return Audit(
-        rows=await journal_rows(journal),
-        snapshot=await ledger_snapshot(ledger, BUDGET),
-        server_net=fake.truth.net(),
-        duplicates=fake.truth.duplicate_intents(),
-    )
 
 
 @pytest.mark.parametrize("point", ["after_reserve", "after_bytes_sent", "during_polling"])
@@ -209,7 +209,7 @@ async def test_a_host_killed_mid_purchase_is_recovered_by_another_host_once_its_
         early_within_lease = time.monotonic() - killed_at < DEAD_HOST_LEASE - 0.5
         await anyio.sleep(max(0.0, killed_at + DEAD_HOST_LEASE + 0.5 - time.monotonic()))
         late = await _recover_on(base, "host-rescue")
-        found = await _fleet_audit(fake, ledger, journal)
+        found = await audit(fake, ledger, journal)
 
     print(
         f"fleet-kill-9 point={point} server_net={found.server_net} "

@@ -7,7 +7,6 @@ real redis-server (or one journal). The multi-process fleet tests are in
 
 from __future__ import annotations
 
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import anyio
 import pytest
 from guard_helpers import connect
+from ledger_backends import closed_port
 
 from lensmor_async import AsyncLensmor
 from lensmor_async.errors import (
@@ -156,17 +156,10 @@ async def test_a_charge_answered_after_the_lease_was_lost_is_still_recorded_once
     assert (snapshot.spent, snapshot.reserved, snapshot.holds) == (2000, 0, 0)
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_an_unreachable_redis_fails_paid_calls_closed_before_any_send(
     fake: FakeLensmor,
 ) -> None:
-    url = f"redis://127.0.0.1:{_closed_port()}/0"
+    url = f"redis://127.0.0.1:{closed_port()}/0"
     guard = CreditGuard.for_redis(url, budget=5000, confirm=always_confirm)
     async with connect(fake, guard) as client:
         with pytest.raises(LedgerUnavailableError):

@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 import pytest
+from ledger_backends import closed_port
 
 from lensmor_async.errors import (
     ConfigurationError,
@@ -180,17 +181,10 @@ async def test_the_default_host_id_is_the_machine_and_a_bad_one_is_refused(
         make_journal(lease_ttl=0)
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 async def test_an_unreachable_redis_journal_fails_closed_without_secrets(
     anyio_backend: str,
 ) -> None:
-    url = f"redis://:hunter2-secret@127.0.0.1:{_closed_port()}/0"
+    url = f"redis://:hunter2-secret@127.0.0.1:{closed_port()}/0"
     journal = RedisJournal(url, key="unreachable", socket_timeout=2)
     try:
         with pytest.raises(LedgerUnavailableError) as info:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from lensmor_async.errors import ConfigurationError, CreditError, LedgerUnavailableError
+from lensmor_async.errors import CreditError, LedgerUnavailableError
 from lensmor_async.guard._journal_common import (
     DEFAULT_LEASE_TTL,
     RANK,
@@ -50,7 +50,7 @@ from lensmor_async.guard._journal_common import (
 )
 from lensmor_async.guard._journal_protocol import Claim, JournalEntry, JournalState
 from lensmor_async.guard._ledger_common import check_intent_key, check_open
-from lensmor_async.guard._ledger_redis import redis_client
+from lensmor_async.guard._ledger_redis import check_redis_target, redis_client
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript
@@ -192,10 +192,7 @@ class RedisJournal:
         socket_timeout: float = 5.0,
         max_connections: int = 32,
     ) -> None:
-        if not isinstance(url, str) or not url:
-            raise ConfigurationError("RedisJournal needs a redis:// or rediss:// URL")
-        if not isinstance(key, str) or not key:
-            raise ConfigurationError("RedisJournal key must be a non-empty str")
+        check_redis_target(url, key, "RedisJournal")
         self._lease_ttl = check_lease_ttl(lease_ttl)
         self._host_id = check_host_id(host_id)
         self._key = key

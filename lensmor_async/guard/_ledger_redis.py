@@ -75,7 +75,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
-__all__ = ["DEFAULT_REDIS_KEY", "RedisLedger", "redis_client"]
+__all__ = ["DEFAULT_REDIS_KEY", "RedisLedger", "check_redis_target", "redis_client"]
 
 DEFAULT_REDIS_KEY = "lensmor:ledger"
 _INSTALL_HINT = "needs the redis package: pip install 'lensmor-async[redis]'"
@@ -247,6 +247,14 @@ def _encode_budget(budget: int | None) -> str:
     return "none" if budget is None else str(budget)
 
 
+def check_redis_target(url: object, key: object, what: str) -> None:
+    """Refuse a missing URL or key prefix before any client is built."""
+    if not isinstance(url, str) or not url:
+        raise ConfigurationError(f"{what} needs a redis:// or rediss:// URL")
+    if not isinstance(key, str) or not key:
+        raise ConfigurationError(f"{what} key must be a non-empty str")
+
+
 def redis_client(url: str, socket_timeout: float, max_connections: int, what: str) -> Redis:
     """Import redis lazily (it is an optional extra) and build a client without retries.
 
@@ -298,10 +306,7 @@ class RedisLedger:
         socket_timeout: float = 5.0,
         max_connections: int = 32,
     ) -> None:
-        if not isinstance(url, str) or not url:
-            raise ConfigurationError("RedisLedger needs a redis:// or rediss:// URL")
-        if not isinstance(key, str) or not key:
-            raise ConfigurationError("RedisLedger key must be a non-empty str")
+        check_redis_target(url, key, "RedisLedger")
         self._budget = check_budget(budget)
         self._budget_arg = _encode_budget(self._budget)
         self._hold_ttl = check_ttl(hold_ttl, DEFAULT_HOLD_TTL)
