@@ -63,6 +63,7 @@ __all__ = [
     "FeatureNotAvailableError",
     "InsufficientCreditsError",
     "InvalidRequestError",
+    "LeaseLostError",
     "LedgerUnavailableError",
     "LensmorError",
     "MalformedResponseError",
@@ -380,6 +381,16 @@ class SpendInDoubtError(CreditError):
 
 class LedgerUnavailableError(CreditError):
     """The shared ledger stayed locked or unreachable; no hold was taken or settled."""
+
+
+class LeaseLostError(CreditError):
+    """This process's lease on a journal row expired and another worker took the intent over.
+
+    The stale owner wrote nothing: it never sends after losing its lease, and it leaves
+    any hold and any answer it got for the new owner, which reconciles the intent with
+    the server (without re-sending) and settles it. Nothing is forgotten: the intent
+    stays in the journal until the new owner concludes it.
+    """
 
 
 _STATUS_CLASSES: dict[int, type[APIStatusError]] = {

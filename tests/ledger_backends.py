@@ -3,6 +3,7 @@
 * ``redis_url`` (session): a real ``redis-server`` on a free 127.0.0.1 port, without
   persistence, stopped after the session. Missing binary: a failure when ``CI`` is
   set (CI must not silently skip Redis), a skip otherwise, with the install hint.
+* ``closed_port()``: a local port nothing listens on (an unreachable server);
 * ``ledger_backend`` / ``ledger_factory``: parametrized over memory, sqlite and redis;
   the factory makes fresh, isolated ledgers and closes them after the test.
 """
@@ -42,6 +43,11 @@ def _free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def closed_port() -> int:
+    """A 127.0.0.1 port nothing listens on (to reach an "unreachable" Redis)."""
+    return _free_port()
 
 
 def _pings(port: int) -> bool:

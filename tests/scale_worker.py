@@ -4,16 +4,20 @@ Child side — ``python tests/scale_worker.py '<json config>'`` builds::
 
     AsyncLensmor(key, base_url=url, testing=True, guard=CreditGuard(
         confirm=always_confirm, ledger=<SqliteLedger|RedisLedger>,
-        journal=<SqliteJournal or None>, checkpoint=<crash hook>, costs=<price map>))
+        journal=<SqliteJournal, RedisJournal or None>, checkpoint=<crash hook>,
+        costs=<price map>))
 
 does its intents and prints ONE JSON result line on stdout. Config keys:
 
 * ``url``, ``api_key``, ``budget``, ``prices`` (operation → credits for the guard's table);
 * ``ledger``: ``{"kind": "sqlite", "path": ...}`` or ``{"kind": "redis", "url": ..., "key": ...}``;
-* ``journal``: a path, or null for no journal;
+* ``journal``: a path (SQLite), ``{"kind": "redis", "url": ..., "key": ...}``, or null for
+  no journal; ``host_id`` and ``lease_ttl`` (optional) configure it, so one machine can
+  play several hosts of a fleet;
 * ``barrier``: ``{"dir": ..., "parties": n}`` — wait until n workers are ready, so they race;
 * ``crash``: ``{"point": <checkpoint name>, "call": n}`` — SIGKILL itself at the first
   ``point`` checkpoint once the n-th paid call has reserved (``after_reserve`` count);
+* ``dedupe_window``: the guard's search dedupe window (default 300 s);
 * ``poll_intervals``: task poll intervals (default: the testing ones, 0.01 s);
 * ``recover``: call ``client.recover(deadline=recover_deadline or 30)`` first and report
   what it did;
@@ -49,9 +53,11 @@ from lensmor_async.errors import BudgetExceededError, LensmorError
 from lensmor_async.guard import (
     CostTable,
     CreditGuard,
+    Journal,
     JournalEntry,
     Ledger,
     LedgerSnapshot,
+    RedisJournal,
     RedisLedger,
     SqliteJournal,
     SqliteLedger,
@@ -75,6 +81,19 @@ def open_ledger(spec: Config, budget: int) -> Ledger:
         # A generous busy timeout: 8 processes queue for one write lock.
         return SqliteLedger(spec["path"], budget=budget, busy_timeout=30)
     return RedisLedger(spec["url"], key=spec["key"], budget=budget)
+
+
+def open_journal(spec: str | Config | None, config: Config | None = None) -> Journal | None:
+    """The journal a path or a ``{"kind": "redis", ...}`` spec names (None: no journal)."""
+    if spec is None:
+        return None
+    options: dict[str, Any] = {}
+    for name in ("host_id", "lease_ttl"):
+        if config is not None and config.get(name) is not None:
+            options[name] = config[name]
+    if isinstance(spec, str):
+        return SqliteJournal(spec, **options)
+    return RedisJournal(spec["url"], key=spec["key"], **options)
 
 
 def _crash_hook(crash: Config | None) -> Callable[[str], None] | None:
@@ -216,13 +235,14 @@ async def _recover(client: AsyncLensmor, deadline: float) -> dict[str, Any]:
 async def worker_main(config: Config) -> dict[str, Any]:
     """Build the client as configured, do the work, return the JSON-able result."""
     ledger = open_ledger(config["ledger"], config["budget"])
-    journal = None if config.get("journal") is None else SqliteJournal(config["journal"])
+    journal = open_journal(config.get("journal"), config)
     guard = CreditGuard(
         confirm=always_confirm,
         ledger=ledger,
         journal=journal,
         checkpoint=_crash_hook(config.get("crash")),
         costs=CostTable.default().with_price_map(config.get("prices", {})),
+        dedupe_window=float(config.get("dedupe_window", 300.0)),
     )
     out: dict[str, Any] = {"pid": os.getpid()}
     try:
@@ -339,9 +359,10 @@ async def ledger_snapshot(spec: Config, budget: int) -> LedgerSnapshot:
         await ledger.aclose()
 
 
-async def journal_rows(path: str | os.PathLike[str]) -> list[JournalEntry]:
-    """Every row of the shared journal, read from the parent."""
-    journal = SqliteJournal(path)
+async def journal_rows(spec: str | os.PathLike[str] | Config) -> list[JournalEntry]:
+    """Every row of the shared journal (a path or a Redis spec), read from the parent."""
+    journal = open_journal(spec if isinstance(spec, Mapping) else os.fspath(spec))
+    assert journal is not None
     try:
         return await journal.entries()
     finally:

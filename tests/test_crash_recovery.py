@@ -172,7 +172,7 @@ class Audit:
         return Counter(row.state.value for row in self.rows)
 
 
-async def audit(fake: FakeLensmor, spec: dict[str, Any], journal: Path) -> Audit:
+async def audit(fake: FakeLensmor, spec: dict[str, Any], journal: Path | dict[str, Any]) -> Audit:
     return Audit(
         rows=await journal_rows(journal),
         snapshot=await ledger_snapshot(spec, BUDGET),

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import sys
 from collections.abc import AsyncIterator
 
 import anyio
 import pytest
 import redis.asyncio
+from ledger_backends import closed_port
 
 from lensmor_async.errors import (
     BudgetExceededError,
@@ -44,13 +44,6 @@ async def ledger(redis_url: str, redis_key: str, anyio_backend: str) -> AsyncIte
         yield ledger
     finally:
         await ledger.aclose()
-
-
-def _closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 async def test_data_lives_under_one_hash_tagged_prefix(
@@ -156,7 +149,7 @@ async def test_release_intent_from_another_client_drops_the_crashed_clients_hold
 
 
 async def test_release_intent_refuses_a_bad_key_before_any_io(anyio_backend: str) -> None:
-    ledger = RedisLedger(f"redis://127.0.0.1:{_closed_port()}/0", key="unreachable", budget=10)
+    ledger = RedisLedger(f"redis://127.0.0.1:{closed_port()}/0", key="unreachable", budget=10)
     try:
         with pytest.raises(InvalidRequestError) as info:
             await ledger.release_intent("")
@@ -280,7 +273,7 @@ async def test_a_different_budget_on_the_same_key_is_a_configuration_error(
 
 
 async def test_unreachable_server_is_a_credit_error_without_secrets(anyio_backend: str) -> None:
-    url = f"redis://:hunter2-secret@127.0.0.1:{_closed_port()}/0"
+    url = f"redis://:hunter2-secret@127.0.0.1:{closed_port()}/0"
     ledger = RedisLedger(url, key="unreachable", budget=10, socket_timeout=2)
     try:
         with pytest.raises(CreditError) as info:

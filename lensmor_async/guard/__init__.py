@@ -29,6 +29,7 @@ from lensmor_async.guard._tasks import (
 )
 
 if TYPE_CHECKING:
+    from lensmor_async.guard._journal_redis import RedisJournal
     from lensmor_async.guard._journal_sqlite import SqliteJournal
     from lensmor_async.guard._ledger_redis import RedisLedger
     from lensmor_async.guard._ledger_sqlite import SqliteLedger
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __getattr__ = lazy_getattr(
     __name__,
     {
+        "RedisJournal": "lensmor_async.guard._journal_redis",
         "SqliteJournal": "lensmor_async.guard._journal_sqlite",
         "RedisLedger": "lensmor_async.guard._ledger_redis",
         "SqliteLedger": "lensmor_async.guard._ledger_sqlite",
@@ -63,6 +65,7 @@ __all__ = [
     "Quote",
     "RecoveryAction",
     "RecoveryReport",
+    "RedisJournal",
     "RedisLedger",
     "SealedQuote",
     "SpendOutcome",

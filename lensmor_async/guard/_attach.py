@@ -2,8 +2,10 @@
 
 The journal makes one intent one row across processes. A caller that finds the row
 owned by someone else attaches: it waits (bounded by its deadline) for the outcome and
-gets the real result, not a second purchase. An owner that died is not waited out:
-its row is concluded as ``recover()`` would (without re-sending) and the purchase goes on.
+gets the real result, not a second purchase. An owner that is gone is not waited out:
+once its lease has expired (or, on this host, its process is provably gone) the waiting
+caller takes the row over, concludes it as ``recover()`` would (without re-sending)
+and the purchase goes on.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from lensmor_async.guard._cleanup import Hurry, finish
 from lensmor_async.guard._journal_protocol import JournalEntry, JournalState
 from lensmor_async.guard._journaling import IntentJournal
 from lensmor_async.guard._purchase import Purchase, shortest
-from lensmor_async.guard._recovery import Recovery, owner_is_dead
+from lensmor_async.guard._recovery import Recovery, RecoveryAction, owner_is_gone
 
 _ATTACH_SECONDS = 60.0
 _MAX_FOLLOW_UPS = 3
@@ -38,7 +40,7 @@ class Attacher:
         """A journal row for this same intent (another worker's), unless it cost nothing."""
         if not self._journal.enabled:
             return None
-        entry = await self._journal.get(self._journal.key_for(purchase.intent, purchase.follow_ups))
+        entry = await self._journal.get(purchase.key_in(self._journal))
         if entry is None or entry.state in RETRYABLE_JOURNAL_STATES:
             return None
         return entry
@@ -80,14 +82,12 @@ class Attacher:
         give_up = time.monotonic() + limit
         delay = 0.02
         while not (entry.state.terminal or entry.task_id is not None):
-            if owner_is_dead(entry.owner):
-                # The owner crashed: conclude its row as recover() would (no re-send).
-                end = anyio.current_time() + limit
-                await finish(partial(self._recover_row, entry, end))
+            if await self._took_over(entry, limit):
+                pass  # concluded as recover() would (no re-send); read its outcome below
             elif time.monotonic() + delay > give_up:
                 raise SpendInDoubtError(
                     f"another worker ({entry.owner}) owns this intent and has not finished; "
-                    "run recover() if it crashed",
+                    "run recover() once its lease has expired if it crashed",
                     intent=entry.intent_key,
                     reason="owned by another worker",
                 )
@@ -98,5 +98,19 @@ class Attacher:
             entry = latest if latest is not None else entry
         return entry
 
-    async def _recover_row(self, entry: JournalEntry, end: float, _: Hurry) -> None:
-        await self._recovery.recover_entry(entry, end)
+    async def _took_over(self, entry: JournalEntry, limit: float) -> bool:
+        """Take a gone owner's row over and conclude it; False while its lease is held."""
+        journal = self._journal.journal
+        assert journal is not None
+        gone = entry.owner != journal.owner and owner_is_gone(entry.owner, journal.owner)
+        # The local clock only decides when to *try*; the journal decides atomically.
+        if not gone and entry.lease_expires_at > time.time():
+            return False
+        end = anyio.current_time() + limit
+        action = await finish(partial(self._take_over, entry, end, gone))
+        return action is not None
+
+    async def _take_over(
+        self, entry: JournalEntry, end: float, force: bool, _: Hurry
+    ) -> RecoveryAction | None:
+        return await self._recovery.take_over(entry, end, force=force)

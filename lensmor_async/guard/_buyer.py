@@ -199,7 +199,7 @@ class Buyer:
         purchase.call = purchase.policy.prepare(purchase.call, decision)
         purchase.journal_key = None
         if self._journal.enabled:
-            key = self._journal.key_for(purchase.intent, purchase.follow_ups)
+            key = purchase.key_in(self._journal)
             claim = await self._journal.claim(key, purchase.call, decision.credits)
             assert claim is not None
             if not claim.owned:
@@ -207,7 +207,11 @@ class Buyer:
             purchase.journal_key = key
             self._books.in_flight.add(key)
         try:
-            return await self._spend_claimed(purchase, required)
+            # The lease is renewed while this process works on the intent (hold, confirm,
+            # send, settle); should it be lost anyway, every later journal write fails
+            # (LeaseLostError) and nothing is sent.
+            async with self._journal.leased(purchase.journal_key):
+                return await self._spend_claimed(purchase, required)
         finally:
             if purchase.journal_key is not None:
                 self._books.in_flight.discard(purchase.journal_key)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 from lensmor_async._call import Approval, Call, Sender
 from lensmor_async._core.costs import CostTable
 from lensmor_async._core.reconciliation import NOT_EXECUTED_GRACE
+from lensmor_async._core.validation import is_seconds
 from lensmor_async._hooks import Hooks
 from lensmor_async.errors import (
     ConfigurationError,
@@ -41,8 +42,9 @@ from lensmor_async.guard._buyer import Buyer
 from lensmor_async.guard._confirm import ConfirmCallback
 from lensmor_async.guard._history import History
 from lensmor_async.guard._in_doubt import Doubts
+from lensmor_async.guard._journal_common import DEFAULT_LEASE_TTL
 from lensmor_async.guard._journal_protocol import Journal
-from lensmor_async.guard._journaling import IntentJournal, open_journal
+from lensmor_async.guard._journaling import DEFAULT_DEDUPE_WINDOW, IntentJournal, open_journal
 from lensmor_async.guard._ledger_memory import InMemoryLedger
 from lensmor_async.guard._ledger_protocol import Ledger
 from lensmor_async.guard._policies import PaidPolicy, build_policies
@@ -87,7 +89,9 @@ class CreditGuard:
     A ``ledger`` passed in stays the caller's to close, unless ``own_ledger=True`` hands
     it to the guard: then :meth:`aclose` (and so ``AsyncLensmor.aclose()``) closes it.
     ``quote_secret`` (the app's, at least 16 bytes) signs sealed quotes (``Quote.seal``)
-    and verifies them (``execute_quote``).
+    and verifies them (``execute_quote``). With a ``journal``, identical paid searches
+    within ``dedupe_window`` seconds (default 300; 0: off) are bought once and their
+    answer shared, across every process and host sharing the journal.
     """
 
     def __init__(
@@ -107,9 +111,12 @@ class CreditGuard:
         checkpoint: Callable[[str], None] | None = None,
         own_ledger: bool = False,
         quote_secret: str | bytes | None = None,
+        dedupe_window: float = DEFAULT_DEDUPE_WINDOW,
     ) -> None:
         if precheck not in ("auto", "always", "never"):
             raise ConfigurationError("precheck must be 'auto', 'always' or 'never'")
+        if not is_seconds(dedupe_window, allow_zero=True):
+            raise ConfigurationError("dedupe_window must be a number of seconds >= 0")
         if confirm_timeout is not None and not confirm_timeout > 0:
             raise ConfigurationError("confirm_timeout must be a number of seconds > 0")
         self._confirm = confirm
@@ -119,6 +126,7 @@ class CreditGuard:
             _choose_ledger(ledger, budget), hold_ttl=hold_ttl, balance_ttl=balance_ttl
         )
         self._journal = IntentJournal(open_journal(journal))
+        self._journal.dedupe_window = float(dedupe_window)
         # A journal opened here from a path is ours to close; a passed-in one is not.
         self._owns_journal = journal is not None and not isinstance(journal, Journal)
         # A passed-in ledger may be shared by many guards: closed here only when handed over.
@@ -150,6 +158,37 @@ class CreditGuard:
             confirm_free=confirm_free,
             confirm_timeout=confirm_timeout,
         )
+
+    @classmethod
+    def for_redis(
+        cls,
+        url: str,
+        *,
+        budget: int | None = None,
+        key: str = "lensmor",
+        lease_ttl: float = DEFAULT_LEASE_TTL,
+        host_id: str | None = None,
+        hold_ttl: float = 3600.0,
+        **options: Any,
+    ) -> CreditGuard:
+        """A guard for a fleet: the budget ledger and the intent journal on one Redis.
+
+        Every host of the fleet passes the same ``url``, ``key`` and ``budget``; the
+        ledger lives under ``{key}:ledger``, the journal under ``{key}:journal``. The
+        guard owns both and closes them in :meth:`aclose`. ``lease_ttl``: seconds a
+        claimed intent's lease lasts unless renewed (default 10; a dead host's intents
+        are taken over after it). ``host_id``: this host's name in owner ids (default:
+        the machine's host name). ``hold_ttl``: seconds a ledger hold lasts. Other
+        keyword arguments (``confirm``, ``costs``, ...) are the guard's own.
+        """
+        from lensmor_async.guard._journal_redis import RedisJournal
+        from lensmor_async.guard._ledger_redis import RedisLedger
+
+        journal = RedisJournal(url, key=f"{key}:journal", lease_ttl=lease_ttl, host_id=host_id)
+        ledger = RedisLedger(url, key=f"{key}:ledger", budget=budget, hold_ttl=hold_ttl)
+        guard = cls(ledger=ledger, journal=journal, hold_ttl=hold_ttl, **options)
+        guard._owns_journal = guard._owns_ledger = True
+        return guard
 
     def __repr__(self) -> str:
         return f"CreditGuard(budget={self.budget}, spent={self.spent}, reserved={self.reserved})"
@@ -250,7 +289,7 @@ class CreditGuard:
 
     async def aclose(self) -> None:
         """Close what the guard owns: a journal given as a path, a ledger given with
-        ``own_ledger=True``; idempotent.
+        ``own_ledger=True``, or what :meth:`for_redis` opened; idempotent.
 
         ``AsyncLensmor.aclose()`` calls this. Other ledgers and journals passed in are the
         caller's to close.

@@ -75,10 +75,10 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
-__all__ = ["DEFAULT_REDIS_KEY", "RedisLedger"]
+__all__ = ["DEFAULT_REDIS_KEY", "RedisLedger", "check_redis_target", "redis_client"]
 
 DEFAULT_REDIS_KEY = "lensmor:ledger"
-_INSTALL_HINT = "RedisLedger needs the redis package: pip install 'lensmor-async[redis]'"
+_INSTALL_HINT = "needs the redis package: pip install 'lensmor-async[redis]'"
 _HEALTH_CHECK_INTERVAL = 30
 
 # Shared by every script. KEYS: meta, holds, expiry (+ a hold's committed marker for the
@@ -247,18 +247,34 @@ def _encode_budget(budget: int | None) -> str:
     return "none" if budget is None else str(budget)
 
 
-def _client(url: str, socket_timeout: float, max_connections: int) -> Redis:
+def check_redis_target(url: object, key: object, what: str) -> None:
+    """Refuse a missing URL or key prefix before any client is built."""
+    if not isinstance(url, str) or not url:
+        raise ConfigurationError(f"{what} needs a redis:// or rediss:// URL")
+    if not isinstance(key, str) or not key:
+        raise ConfigurationError(f"{what} key must be a non-empty str")
+
+
+def redis_client(url: str, socket_timeout: float, max_connections: int, what: str) -> Redis:
     """Import redis lazily (it is an optional extra) and build a client without retries.
 
     A blocking pool makes a burst of concurrent calls queue for a connection instead of
-    failing with "Too many connections".
+    failing with "Too many connections". Shared by the Redis ledger and journal.
     """
+    if not is_seconds(socket_timeout):
+        raise ConfigurationError(f"socket_timeout must be seconds > 0, got {socket_timeout!r}")
+    if (
+        isinstance(max_connections, bool)
+        or not isinstance(max_connections, int)
+        or max_connections < 1
+    ):
+        raise ConfigurationError("max_connections must be an int >= 1")
     try:
         from redis.asyncio import BlockingConnectionPool, Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
     except ImportError as exc:
-        raise ConfigurationError(_INSTALL_HINT) from exc
+        raise ConfigurationError(f"{what} {_INSTALL_HINT}") from exc
     try:
         pool = BlockingConnectionPool.from_url(
             url,
@@ -272,7 +288,7 @@ def _client(url: str, socket_timeout: float, max_connections: int) -> Redis:
         )
     except ValueError as exc:
         # The message is redis-py's own and may quote the URL, which can hold a password.
-        raise ConfigurationError("the Redis ledger URL is not usable") from exc
+        raise ConfigurationError(f"the {what} URL is not usable") from exc
     return Redis.from_pool(pool)
 
 
@@ -290,26 +306,15 @@ class RedisLedger:
         socket_timeout: float = 5.0,
         max_connections: int = 32,
     ) -> None:
-        if not isinstance(url, str) or not url:
-            raise ConfigurationError("RedisLedger needs a redis:// or rediss:// URL")
-        if not isinstance(key, str) or not key:
-            raise ConfigurationError("RedisLedger key must be a non-empty str")
+        check_redis_target(url, key, "RedisLedger")
         self._budget = check_budget(budget)
         self._budget_arg = _encode_budget(self._budget)
         self._hold_ttl = check_ttl(hold_ttl, DEFAULT_HOLD_TTL)
         # PX needs whole milliseconds > 0.
         self._retention_ms = max(1, round(check_retention(commit_retention) * 1000))
-        if not is_seconds(socket_timeout):
-            raise ConfigurationError(f"socket_timeout must be seconds > 0, got {socket_timeout!r}")
-        if (
-            isinstance(max_connections, bool)
-            or not isinstance(max_connections, int)
-            or max_connections < 1
-        ):
-            raise ConfigurationError("max_connections must be an int >= 1")
         self._key = key
         self._keys = [f"{{{key}}}:meta", f"{{{key}}}:holds", f"{{{key}}}:expiry"]
-        self._redis = _client(url, float(socket_timeout), max_connections)
+        self._redis = redis_client(url, float(socket_timeout), max_connections, "RedisLedger")
         self._reserve = self._redis.register_script(_RESERVE)
         self._settle = self._redis.register_script(_SETTLE)
         self._committed = self._redis.register_script(_COMMITTED)

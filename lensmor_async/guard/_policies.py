@@ -7,7 +7,7 @@ route; what differs per route lives here, in one small policy class each.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -24,7 +24,7 @@ from lensmor_async._core.spend import (
     search_evidence,
 )
 from lensmor_async._intent import Intent
-from lensmor_async.guard._journal_protocol import JournalEntry
+from lensmor_async.guard._journal_protocol import JournalEntry, JournalState
 from lensmor_async.guard._services import GuardServices
 from lensmor_async.guard._state import UnlockState
 
@@ -91,6 +91,11 @@ class PaidPolicy:
         del call, entry
         return None
 
+    def shared_result(self, call: Call[Any]) -> Any:
+        """The answer's JSON to keep with the journal row for attached callers (None: none)."""
+        del call
+        return None
+
     async def reconcile(
         self,
         call: Call[Any],
@@ -137,13 +142,41 @@ class _RoutePolicy(PaidPolicy):
         self.operation = operation
 
 
+@attrs.define(slots=True, eq=False)
+class _KeepingPayload:
+    """A call's decode that also keeps the answer's JSON, so other hosts can share it."""
+
+    decode: Callable[[Any], Any]
+    payload: Any = None
+
+    def __call__(self, data: Any) -> Any:
+        self.payload = data
+        return self.decode(data)
+
+
 class SearchPolicy(_RoutePolicy):
     """Paid searches: 50 per search, 0 for an empty result (0.24+).
 
     The quote holds the full price (whether the result will be empty is unknown before
     the send); settlement releases it when the page says the result was empty. Precheck
-    only adds a round trip, so it is skipped unless asked for.
+    only adds a round trip, so it is skipped unless asked for. Within the guard's dedupe
+    window, identical searches are one journal row across the fleet: the buyer keeps the
+    answer's JSON with the row, and callers that attached to it decode that same answer
+    instead of paying for it again.
     """
+
+    def prepare(self, call: Call[Any], decision: QuoteDecision) -> Call[Any]:
+        del decision
+        return attrs.evolve(call, decode=_KeepingPayload(call.decode))
+
+    def shared_result(self, call: Call[Any]) -> Any:
+        decode = call.decode
+        return decode.payload if isinstance(decode, _KeepingPayload) else None
+
+    def attached_result(self, call: Call[Any], entry: JournalEntry) -> Any:
+        if entry.state is not JournalState.SUCCEEDED or entry.result is None:
+            return None  # nothing to share: the caller buys its own (a follow-up row)
+        return call.decode(entry.result)
 
     async def quote(self, call: Call[Any], services: GuardServices) -> QuoteDecision:
         table = self.costs.estimate(self.operation.name)

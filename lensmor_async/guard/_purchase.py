@@ -12,6 +12,7 @@ from lensmor_async._core.spend import QuoteDecision
 from lensmor_async._intent import Intent
 from lensmor_async.errors import ConfigurationError
 from lensmor_async.guard._history import Entry
+from lensmor_async.guard._journaling import IntentJournal
 from lensmor_async.guard._ledger_protocol import Hold
 from lensmor_async.guard._policies import PaidPolicy
 from lensmor_async.guard._records import SpendOutcome
@@ -40,6 +41,12 @@ class Purchase:
     refusal: str | None = None
     """Why admission refused the spend (``balance``, ``server_402_latched``)."""
     probe: SendProbe = attrs.field(factory=SendProbe)
+    started_at: float = attrs.field(factory=time.time)
+    """Wall-clock start: which dedupe window a repeatable search falls in."""
+
+    def key_in(self, journal: IntentJournal) -> str:
+        """This purchase's journal key (the same at every step of this purchase)."""
+        return journal.key_for(self.intent, self.follow_ups, at=self.started_at)
 
     @property
     def intent(self) -> Intent:
@@ -95,6 +102,7 @@ class Purchase:
             self.approval,
             follow_ups=self.follow_ups,
             attached=True,
+            started_at=self.started_at,
         )
 
     def follow_up(self, row: str) -> Purchase:
@@ -107,6 +115,7 @@ class Purchase:
             self.approval,
             follow_ups=(*self.follow_ups, row),
             attached=True,
+            started_at=self.started_at,
         )
 
 

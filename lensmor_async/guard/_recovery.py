@@ -19,7 +19,6 @@ ends terminal or says why not. ``Recovery`` works through the guard's collaborat
 from __future__ import annotations
 
 import os
-import socket
 import time
 from collections.abc import Mapping
 from functools import partial
@@ -68,7 +67,7 @@ class RecoveryReport:
     actions: tuple[RecoveryAction, ...] = ()
     expired_holds_released: int = 0
     skipped_live: tuple[str, ...] = ()
-    """Unfinished intents owned by a process that is still alive (left alone)."""
+    """Unfinished intents whose owner still holds its lease (left alone)."""
     unreached: tuple[str, ...] = ()
     """Intents the deadline left no time for; run ``recover()`` again."""
 
@@ -85,33 +84,26 @@ class RecoveryReport:
         )
 
 
-def owner_is_dead(owner: str) -> bool:
-    """Whether ``owner`` is surely gone: another process of this host that no longer runs.
+def owner_is_gone(owner: str, me: str) -> bool:
+    """Whether a row's ``owner`` is provably not working on it any more (no lease needed).
 
-    This process's own rows are not "dead" here: another guard of this process may
-    still be working on them.
+    True for another process of this host (same ``host_id``) that no longer runs, and
+    for this very process: its own unfinished rows were interrupted (e.g. cancelled
+    tasks). Any other owner is judged by its lease alone.
     """
     host, _, pid_text = owner.rpartition(":")
-    if host != socket.gethostname() or not pid_text.isdigit() or int(pid_text) == os.getpid():
+    my_host, _, my_pid = me.rpartition(":")
+    if host != my_host or not pid_text.isdigit():
         return False
-    return not owner_is_alive(owner)
-
-
-def owner_is_alive(owner: str) -> bool:
-    """Whether the ``host:pid`` owner still runs (other hosts count as alive)."""
-    host, _, pid_text = owner.rpartition(":")
-    if host != socket.gethostname() or not pid_text.isdigit():
+    if pid_text == my_pid:
         return True
-    pid = int(pid_text)
-    if pid == os.getpid():
-        return False  # our own earlier intents were interrupted (e.g. cancelled tasks)
     try:
-        os.kill(pid, 0)
+        os.kill(int(pid_text), 0)
     except ProcessLookupError:
-        return False
-    except PermissionError:
         return True
-    return True
+    except PermissionError:
+        return False
+    return False
 
 
 class Recovery:
@@ -151,13 +143,19 @@ class Recovery:
         # rows the deadline leaves no time for are reported, not silently skipped.
         end = anyio.current_time() + deadline
         for entry in await _to_recover(journal):
-            if entry.intent_key in self._books.in_flight or owner_is_alive(entry.owner):
-                live.append(entry.intent_key)
-            elif anyio.current_time() >= end - _STEP_MARGIN:
+            if entry.intent_key in self._books.in_flight:
+                live.append(entry.intent_key)  # this guard's own purchase, still running
+                continue
+            if anyio.current_time() >= end - _STEP_MARGIN:
                 unreached.append(entry.intent_key)
+                continue
+            with anyio.CancelScope(shield=True):
+                gone = owner_is_gone(entry.owner, journal.owner)
+                action = await self.take_over(entry, end - _STEP_MARGIN, force=gone)
+            if action is None:
+                live.append(entry.intent_key)
             else:
-                with anyio.CancelScope(shield=True):
-                    actions.append(await self.recover_entry(entry, end - _STEP_MARGIN))
+                actions.append(action)
         released = await self._account.ledger.release_expired()
         return RecoveryReport(tuple(actions), released, tuple(live), tuple(unreached))
 
@@ -179,8 +177,22 @@ class Recovery:
         )
         self._doubts.note(key, record)
 
+    async def take_over(
+        self, entry: JournalEntry, deadline: float, *, force: bool
+    ) -> RecoveryAction | None:
+        """Take the row over if its lease expired (or ``force``) and conclude it.
+
+        None: its owner's lease is still held (a live worker). The lease is kept renewed
+        while the row is concluded (a task may be polled until ``deadline``).
+        """
+        taken = await self._journal.take_over(entry, force=force)
+        if taken is None:
+            return None
+        async with self._journal.leased(taken.intent_key):
+            return await self.recover_entry(taken, deadline)
+
     async def recover_entry(self, entry: JournalEntry, deadline: float) -> RecoveryAction:
-        """Conclude one row a dead process left (also used by callers waiting on it)."""
+        """Conclude one row whose owner is gone (its lease taken over by this process)."""
         before = entry.state.value
         if entry.state in (JournalState.PLANNED, JournalState.RESERVED):
             await self._release_entry_hold(entry)

@@ -6,12 +6,14 @@ Runs inside ``_cleanup.finish``: whatever cancels the caller, the outcome is rec
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 from lensmor_async._core import spend
 from lensmor_async.errors import (
     APIStatusError,
+    CreditError,
     InsufficientCreditsError,
+    LeaseLostError,
     SpendInDoubtError,
     TransportError,
 )
@@ -136,9 +138,17 @@ class Settler:
         actual = settlement.actual
         # Durable first: the journal holds the settled amount (and the hold) before the
         # ledger commit, so a crash or an outage between them is replayed, never lost.
-        await self._journal.advance(
-            purchase.journal_key, JournalState.SUCCEEDED, actual=actual, reason="settling"
-        )
+        shared = purchase.policy.shared_result(purchase.call)
+        try:
+            await self._journal.advance(
+                purchase.journal_key,
+                JournalState.SUCCEEDED,
+                actual=actual,
+                reason="settling",
+                **({} if shared is None else {"result": shared}),
+            )
+        except CreditError as exc:
+            await self._commit_without_journal(purchase, actual, exc)
         recorded = await self._account.commit(
             purchase.hold,
             actual,
@@ -159,6 +169,27 @@ class Settler:
         await self._history.record(
             purchase.entry(SpendOutcome.SUCCEEDED, actual, reason=reason, keep_hold=not recorded)
         )
+
+    async def _commit_without_journal(
+        self, purchase: Purchase, actual: int, refused: CreditError
+    ) -> NoReturn:
+        """The answer proves a charge, but the journal refused to record it.
+
+        Either another worker took the intent over meanwhile (``LeaseLostError``), or the
+        journal lost the row or cannot be reached. The charge goes to the ledger anyway
+        (idempotent per hold; a hold already released is recorded unheld; an unreachable
+        ledger keeps it for replay), so it is never forgotten; the journal row is
+        concluded by whoever recovers it, without re-sending.
+        """
+        assert purchase.hold is not None
+        await self._account.commit(purchase.hold, actual, journal_key=None)
+        if isinstance(refused, LeaseLostError):
+            raise LeaseLostError(
+                f"{purchase.intent.describe()} was charged {actual} credits (recorded in "
+                "the ledger), but its journal lease was lost to another worker, which "
+                "concludes the intent; this answer is not returned"
+            ) from refused
+        raise refused
 
     async def hold_in_doubt(self, purchase: Purchase, amount: int, reason: str) -> None:
         await self._doubts.hold_in_doubt(

@@ -8,6 +8,7 @@ ended with items it never resolved keeps their credits held, in doubt, until
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING
 
 from lensmor_async._core.costs import CostTable
@@ -106,6 +107,15 @@ class TaskBook:
             await self._journal.advance(pending.journal_key, JournalState.POLLING)
         self._checkpoint("during_polling")
         return await self._services().unlock_task(kind.phone, task_id)
+
+    def lease_kept(self, task_id: str) -> AbstractAsyncContextManager[None]:
+        """Renew this guard's lease on the task's journal row while a handle polls it.
+
+        Without it a long task would outlive the lease and another host's recover()
+        would take the row over from a live owner (harmless, but needless).
+        """
+        pending = self._pending.get(task_id)
+        return self._journal.leased(None if pending is None else pending.journal_key)
 
     async def settle_task(
         self, kind: TaskKind, task_id: str, report: ContactUnlockReport

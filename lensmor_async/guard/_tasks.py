@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
@@ -64,6 +65,10 @@ class TaskSettler(Protocol):
     async def settle_task(
         self, kind: TaskKind, task_id: str, report: ContactUnlockReport
     ) -> int | None: ...
+
+    def lease_kept(self, task_id: str) -> AbstractAsyncContextManager[None]:
+        """Keep this guard's journal lease on the task's intent while it is polled."""
+        ...
 
 
 @attrs.frozen(slots=True)
@@ -205,6 +210,11 @@ class UnlockTaskHandle:
             # Nothing was submitted (all skipped), so nothing was spent.
             self.report = attrs.evolve(self._finish(None), credits_spent=0)
             return self.report
+        async with self._guard.lease_kept(self.task_id):
+            return await self._poll(deadline)
+
+    async def _poll(self, deadline: float | None) -> ContactUnlockReport:
+        assert self.task_id is not None
         give_up = None if deadline is None else time.monotonic() + deadline
         attempt = 0
         failures = 0
