@@ -1,6 +1,7 @@
 """lensmor-async: the async-first, typed, credit-safe SDK for the Lensmor API.
 
 >>> from lensmor_async import AsyncLensmor, CreditGuard, always_confirm
+>>> from lensmor_async import Lensmor  # the sync client
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ if TYPE_CHECKING:
         confirm_up_to,
     )
     from lensmor_async.models import Page
+    from lensmor_async.sync import Lensmor
 
 # Loaded on first use, so `import lensmor_async` stays close to its dependencies' cost
 # (the guard also loads with the first AsyncLensmor).
@@ -98,6 +100,7 @@ __getattr__ = lazy_getattr(
         "always_confirm": "lensmor_async.guard",
         "confirm_up_to": "lensmor_async.guard",
         "Page": "lensmor_async.models",
+        "Lensmor": "lensmor_async.sync",
     },
 )
 
@@ -130,6 +133,7 @@ __all__ = [
     "InvalidRequestError",
     "LeaseLostError",
     "LedgerUnavailableError",
+    "Lensmor",
     "LensmorError",
     "MalformedResponseError",
     "NotFoundError",

@@ -182,6 +182,23 @@ def test_with_options_copies_share_the_loop_and_close_nothing(client: Lensmor) -
     assert client.credits.balance().total_balance > 0
 
 
+def test_a_hook_calling_its_own_sync_client_gets_a_clear_error(fake: FakeLensmor) -> None:
+    errors: list[Exception] = []
+    clients: list[Lensmor] = []
+
+    def reentrant(event: object) -> None:
+        try:
+            clients[0].credits.balance()
+        except ConfigurationError as exc:
+            errors.append(exc)
+
+    with Lensmor(fake.api_key, base_url=fake.url, testing=True, hooks=[reentrant]) as client:
+        clients.append(client)
+        client.events.get("101")
+    assert errors
+    assert "its own confirm callback or hook" in str(errors[0])
+
+
 # --- where it runs from -----------------------------------------------------------------
 
 

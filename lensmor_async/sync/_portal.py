@@ -46,6 +46,12 @@ class LoopThread:
         """Run ``func(*args)`` on the loop and wait for its result (any thread but the loop's)."""
         if self.closed:
             raise ConfigurationError("this client is closed; create a new Lensmor")
+        if threading.current_thread() is self._thread:
+            # It would wait for its own loop forever (anyio refuses with a RuntimeError).
+            raise ConfigurationError(
+                "a sync client cannot be called from its own confirm callback or hook; "
+                "they run on its loop thread"
+            )
         return self._portal.call(func, *args)
 
     def stop(self) -> None:
