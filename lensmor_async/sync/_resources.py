@@ -100,21 +100,25 @@ class Contacts:
             )
         )
 
-    def unlock(self, *, event_id: str, personnel_ids: Iterable[str]) -> SyncUnlockTaskHandle:
+    def unlock(
+        self, *, personnel_ids: Iterable[str], event_id: str | None = None
+    ) -> SyncUnlockTaskHandle:
         """``POST /external/contacts/unlock`` — PAID (15 credits per chargeable contact)."""
         return SyncUnlockTaskHandle(
             self._loop,
             self._loop.call(
-                partial(self._async.unlock, event_id=event_id, personnel_ids=personnel_ids)
+                partial(self._async.unlock, personnel_ids=personnel_ids, event_id=event_id)
             ),
         )
 
-    def unlock_phone(self, *, event_id: str, personnel_ids: Iterable[str]) -> SyncUnlockTaskHandle:
+    def unlock_phone(
+        self, *, personnel_ids: Iterable[str], event_id: str | None = None
+    ) -> SyncUnlockTaskHandle:
         """``POST /external/contacts/unlock-phone`` — PAID (per chargeable contact)."""
         return SyncUnlockTaskHandle(
             self._loop,
             self._loop.call(
-                partial(self._async.unlock_phone, event_id=event_id, personnel_ids=personnel_ids)
+                partial(self._async.unlock_phone, personnel_ids=personnel_ids, event_id=event_id)
             ),
         )
 
@@ -234,6 +238,19 @@ class Exhibitors:
         """Exhibitors across pages (at most ``limit``); see ``PageIterator.last_page``."""
         return SyncPageIterator(
             self._loop, self._async.iterate(event_id, limit=limit, page_size=page_size, **filters)
+        )
+
+    def iterate_across_events(
+        self,
+        event_ids: Iterable[str],
+        *,
+        page_size: int | None = None,
+        **filters: Unpack[ExhibitorFilters],
+    ) -> SyncIterator[tuple[str, Exhibitor]]:
+        """``(event_id, exhibitor)`` for every exhibitor of every event, event after event."""
+        return SyncIterator(
+            self._loop,
+            self._async.iterate_across_events(event_ids, page_size=page_size, **filters),
         )
 
     def search(
