@@ -152,7 +152,9 @@ async def test_ten_searches_repeated_by_three_hosts_within_the_window_are_bought
     tmp_path: Path, redis_url: str
 ) -> None:
     async with FakeLensmor(seed=5) as fake:
-        names = [f"Fleet Search Co {n}" for n in range(10)]
+        # Companies the fake knows: a search with matches is a paid one (0.24+ charges
+        # only non-empty results), which is what this test counts.
+        names = sorted({e.company_name for e in fake.state.exhibitors.values()})[:10]
         # A day-long window, so a window boundary cannot split this run's searches.
         base = _fleet_config(
             fake,

@@ -763,7 +763,7 @@ def test_recommended_exhibitor_reads_reason_or_legacy_match_reason() -> None:
 # --- immutability, equality, hashing -----------------------------------------------------
 
 
-NOT_MODELS = {"UNSET", "UnsetType", "Model", "ResponseInfo"}
+NOT_MODELS = {"UNSET", "UnsetType", "Model", "ResponseInfo", "to_jsonable"}
 MODEL_CLASSES = [getattr(models, name) for name in models.__all__ if name not in NOT_MODELS]
 
 

@@ -28,7 +28,7 @@ from lensmor_async.models import (
 )
 from lensmor_async.models import converter as conv
 
-NOT_MODELS = {"UNSET", "UnsetType", "Model", "ResponseInfo"}
+NOT_MODELS = {"UNSET", "UnsetType", "Model", "ResponseInfo", "to_jsonable"}
 MODEL_CLASSES = sorted(
     (getattr(models_package, n) for n in models_package.__all__ if n not in NOT_MODELS),
     key=lambda cls: cls.__name__,

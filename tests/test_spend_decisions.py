@@ -546,7 +546,7 @@ def test_admission_never_lets_a_spend_cross_the_balance_or_the_budget(
         required, balance=balance, held=held, latched_402=False, budget=budget, spent=spent
     )
     fits_balance = balance is None or required <= balance - held
-    fits_budget = budget is None or required <= budget - spent - held
+    fits_budget = budget is None or required <= max(budget - spent - held, 0)
     assert verdict.ok is (fits_balance and fits_budget)
     if not fits_balance:
         assert verdict.reason == "balance"  # the balance is checked first

@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import anyio
+import attrs
 
 from lensmor_async._call import Call
 from lensmor_async._core import spend
@@ -84,6 +85,8 @@ class Buyer:
         if not isinstance(step, spend.Spend):
             return None
         try:
+            # The budget is not checked here: the quote shows what is left under it
+            # (``budget_remaining``) and the spend is refused when it is executed.
             balance = await self._admit(purchase, step.required, hold=False)
         except InsufficientCreditsError:
             await self._history.record(
@@ -267,7 +270,7 @@ class Buyer:
         if hold:
             verdict = self._account.hold_locally(view, required)
         else:
-            verdict = spend.admit_view(required, view)
+            verdict = spend.admit_view(required, attrs.evolve(view, budget=None))
         if verdict.ok:
             purchase.balance_before = view.balance
             return view.balance or 0
