@@ -117,6 +117,25 @@ def refine_contact_batch(
     return QuoteDecision(credits=credits, chargeable_ids=keep, skipped_ids=skipped)
 
 
+def missing_layers_price(
+    *,
+    base_unlocked: bool,
+    visitors_unlocked: bool,
+    base_price: int | None,
+    visitor_price: int | None,
+) -> int | None:
+    """A full-access unlock pays only the layers still locked (None: a price is unknown)."""
+    layers = ((base_price, base_unlocked), (visitor_price, visitors_unlocked))
+    total = 0
+    for price, unlocked in layers:
+        if unlocked:
+            continue
+        if price is None:
+            return None
+        total += price
+    return total
+
+
 # --------------------------------------------------------------------------- planning
 
 

@@ -35,6 +35,7 @@ from lensmor_async.guard._attach import Attacher
 from lensmor_async.guard._books import Books
 from lensmor_async.guard._buyer import Buyer
 from lensmor_async.guard._confirm import ConfirmCallback
+from lensmor_async.guard._gate import Lanes
 from lensmor_async.guard._history import History
 from lensmor_async.guard._in_doubt import Doubts
 from lensmor_async.guard._journal_protocol import Journal, JournalState
@@ -104,6 +105,7 @@ class CreditGuard:
         self._services: GuardServices | None = None
         self._policies = build_policies(self.costs, UnlockState(), precheck)
         self._flights = SingleFlight()
+        self._lanes = Lanes()
         self._history = History(self._journal)
         books = Books(
             self._account, self._history, self._journal, self._require_services, self._checkpoint
@@ -296,8 +298,15 @@ class CreditGuard:
         """Run one paid call through the guard (the pipeline calls this)."""
         self._require_confirm(call)
         purchase = Purchase(call, self._policy_of(call), send, deadline, approval)
-        result: T = await self._flights.run(purchase.intent.key, partial(self._buyer.buy, purchase))
+        lane = purchase.policy.lane(call)
+        result: T = await self._flights.run(purchase.intent.key, partial(self._buy, lane, purchase))
         return result
+
+    async def _buy(self, lane: str | None, purchase: Purchase) -> Any:
+        # Inside the single-flight: identical intents share one purchase, and different
+        # purchases of one lane (layers of one event) run one after the other.
+        async with self._lanes.hold(lane):
+            return await self._buyer.buy(purchase)
 
     def _require_confirm(self, call: Call[Any]) -> None:
         if self._confirm is None:

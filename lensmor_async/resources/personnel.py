@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from datetime import date
 from typing import TypedDict, Unpack
 
 from lensmor_async._core import operations as ops
 from lensmor_async._core.validation import (
     PERSONNEL_MAX_PAGE_SIZE,
     check_choice,
+    check_date,
     check_id,
     check_ids,
     check_page,
@@ -46,6 +48,8 @@ _GENERATION = model_decoder(OutreachGenerationResult)
 PERSON_ATTENDANCE_SCOPES = ("all", "exhibitor_employee", "visitor")
 OUTREACH_CHANNELS = ("email", "linkedin_message")
 LINKEDIN_MESSAGE_TYPES = ("inmail", "connection_note", "connected_message")
+BY_NAME_DEFAULT_START = "2026-01-01"
+"""The server's default ``date_start_from`` of person events by name (0.27), sent explicitly."""
 MAX_OUTREACH_BATCH = 2000
 """0.27: up to 2,000 personnel ids per generation request."""
 
@@ -150,6 +154,51 @@ class Personnel(Resource):
         check_page(page, page_size)
         query = build_query(linkedin_url=url, page=page, pageSize=page_size)
         return await self._run(ops.PERSONNEL_BY_LINKEDIN, _PERSON_EVENTS, query=query)
+
+    async def events_by_name(
+        self,
+        person_name: str,
+        *,
+        date_start_from: str | date = BY_NAME_DEFAULT_START,
+        date_start_to: str | date | None = None,
+        attendance_scope: str | None = None,
+        page: int = 1,
+        page_size: int | None = None,
+    ) -> Page[Event]:
+        """``GET /external/personnel/events/by-name`` — PAID (50; 0 when nothing is found).
+
+        Events of the people whose full name is exactly ``person_name`` (case-insensitive;
+        0.27). ``date_start_from`` is always sent: the server's own default is
+        2026-01-01, and this method makes it the visible default instead of a hidden one;
+        pass an earlier date for older events. Needs a paid plan (else
+        ``FeatureNotAvailableError`` or ``PermissionDeniedError``). At most 10 calls of
+        this route are in flight per client (the API's per-user limit); more queue.
+        """
+        name = check_text("person_name", person_name, required=True) or ""
+        check_page(page, page_size)
+        start = check_date("date_start_from", date_start_from)
+        if start is None:
+            raise InvalidRequestError("date_start_from is required (default 2026-01-01)")
+        end = check_date("date_start_to", date_start_to)
+        scope = check_choice("attendance_scope", attendance_scope, PERSON_ATTENDANCE_SCOPES)
+        query = build_query(
+            person_name=name,
+            attendance_scope=scope,
+            date_start_from=start,
+            date_start_to=end,
+            page=page,
+            pageSize=page_size,
+        )
+        # Each page and window is its own purchase; the API matches names case-insensitively.
+        params = tuple((k, v) for k, v in query if k != "person_name")
+        intent = Intent(
+            operation=ops.PERSONNEL_EVENTS_BY_NAME.name,
+            targets=(name.strip().casefold(),),
+            params=tuple(sorted(params)),
+        )
+        return await self._run(
+            ops.PERSONNEL_EVENTS_BY_NAME, _EVENT_PAGE, query=query, intent=intent
+        )
 
     async def outreach(self, personnel_id: str, event_id: str) -> Outreach:
         """``GET /external/personnel/outreach``: the latest drafts (``found`` may be False)."""

@@ -1,4 +1,4 @@
-"""Events routes: catalogue, detail, brief, fit-score, rank and the paid event unlock."""
+"""Events routes: catalogue, detail, brief, fit-score, rank and the paid layer unlocks."""
 
 from __future__ import annotations
 
@@ -18,7 +18,12 @@ from lensmor_async.testing._routes_common import (
     state,
 )
 from lensmor_async.testing._routes_shapes import event_detail, event_item, event_ref
-from lensmor_async.testing._state import FakeState, event_not_found, invalid
+from lensmor_async.testing._state import (
+    FakeState,
+    LayerAssessment,
+    event_not_found,
+    invalid,
+)
 
 __all__ = ["fit_score", "routes"]
 
@@ -182,3 +187,61 @@ def _unlock_result(
         "balanceAfter": after,
         "event": event_ref(event),
     }
+
+
+@routes.post("/external/events/{id}/visitors/unlock")
+async def unlock_visitors(request: web.Request) -> web.Response:
+    """``POST /external/events/{id}/visitors/unlock`` (201, 0.24+): 3000 credits, idempotent.
+
+    Answers ``creditsSpent`` and the full balance object; see
+    :meth:`FakeState.assess_layers` for the refusals.
+    """
+    fake, assessment = _assessed(request, "visitors")
+    event = assessment.event
+    assert event is not None
+    after = None
+    if not assessment.already_unlocked:
+        fake.unlock_layers(assessment, context(request))
+        after = fake.balance.to_wire()
+    answer = {
+        "success": True,
+        "alreadyUnlocked": assessment.already_unlocked,
+        "creditsSpent": assessment.credits,
+        "balanceAfter": after,
+        "event": event_ref(event),
+    }
+    return json_response(answer, 201)
+
+
+@routes.post("/external/events/{id}/full-access/unlock")
+async def unlock_full_access(request: web.Request) -> web.Response:
+    """``POST /external/events/{id}/full-access/unlock`` (201, 0.24+): the missing layers."""
+    fake, assessment = _assessed(request, "full")
+    event = assessment.event
+    assert event is not None
+    after = None
+    if not assessment.already_unlocked:
+        fake.unlock_layers(assessment, context(request))
+        after = fake.balance.balance_after()
+    answer = {
+        "success": True,
+        "alreadyUnlocked": assessment.already_unlocked,
+        "eventUnlocked": fake.is_unlocked(event.id),
+        "visitorUnlocked": event.id in fake.visitor_unlocked_events,
+        "visitorSkipped": assessment.visitors_skipped,
+        "totalCreditsUsed": assessment.credits,
+        "balanceAfter": after,
+        "event": event_ref(event),
+    }
+    return json_response(answer, 201)
+
+
+def _assessed(request: web.Request, layers: str) -> tuple[FakeState, LayerAssessment]:
+    fake = state(request)
+    ref = request.match_info["id"]
+    if len(ref) > _MAX_ID:
+        raise invalid("event id must be 1-100 characters")
+    assessment = fake.assess_layers(ref, layers)
+    if assessment.refusal is not None:
+        raise assessment.refusal
+    return fake, assessment

@@ -18,4 +18,4 @@ async def quotes(client: AsyncLensmor, guard: CreditGuard) -> None:
     await guard.quote(client.events.unlock, 101)  # type: ignore[arg-type]
     await guard.quote(client.events.unlock, "101", bogus=True)  # type: ignore[call-arg]
     await guard.quote(client.contacts.unlock, event_id="1", personnel_ids=["a"])
-    await guard.quote(client.contacts.unlock, "1", ["a"])  # type: ignore[call-arg]
+    await guard.quote(client.contacts.unlock, "1", ["a"])  # type: ignore[call-arg, arg-type]
