@@ -10,6 +10,7 @@ from lensmor_async._core import operations as ops
 from lensmor_async._core.operations import Operation
 from lensmor_async._core.validation import (
     check_date,
+    check_flag,
     check_id,
     check_ids,
     check_page,
@@ -69,6 +70,10 @@ class EventFilters(TypedDict, total=False):
     """Inclusive upper bound of the start date."""
     event_type: Iterable[str] | str | None
     quality: Iterable[str] | str | None
+    has_visitors: bool | None
+    """Only events with (True) or without registered Visitor data (0.24.2+)."""
+    sponsor_match_starred: bool | None
+    """Only events starred (True) or not starred as a sponsor match (0.24+)."""
 
 
 class Events(Resource):
@@ -93,6 +98,10 @@ class Events(Resource):
             date_start_to=check_date("date_start_to", filters.get("date_start_to")),
             event_type=check_string_list("event_type", filters.get("event_type")),
             quality=check_string_list("quality", filters.get("quality")),
+            has_visitors=check_flag("has_visitors", filters.get("has_visitors")),
+            sponsor_match_starred=check_flag(
+                "sponsor_match_starred", filters.get("sponsor_match_starred")
+            ),
         )
         return await self._run(ops.EVENTS_LIST, _EVENT_PAGE, query=query)
 

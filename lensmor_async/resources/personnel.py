@@ -14,6 +14,7 @@ from lensmor_async._core.validation import (
     check_id,
     check_ids,
     check_page,
+    check_string_list,
     check_text,
 )
 from lensmor_async._intent import Intent
@@ -54,6 +55,19 @@ MAX_OUTREACH_BATCH = 2000
 """0.27: up to 2,000 personnel ids per generation request."""
 
 
+SOURCE_TYPES = ("exhibitor", "social", "visitors")
+
+
+def _source_types(value: Iterable[str] | str | None) -> str | None:
+    """``sourceType`` as the comma-separated value the API documents."""
+    types = check_string_list("source_type", value)
+    if types is None:
+        return None
+    for item in types:
+        check_choice("source_type", item, SOURCE_TYPES)
+    return ",".join(types)
+
+
 class PersonnelFilters(TypedDict, total=False):
     """Filters of :meth:`Personnel.list`, :meth:`Personnel.pages` and :meth:`Personnel.iterate`."""
 
@@ -65,6 +79,8 @@ class PersonnelFilters(TypedDict, total=False):
     """Seniority level (at most 50 characters)."""
     search_query: str | None
     """Matches role text or full name (at most 200 characters)."""
+    source_type: Iterable[str] | str | None
+    """Where people come from: ``exhibitor``, ``social``, ``visitors`` (0.24.2+; any of)."""
 
 
 class Personnel(Resource):
@@ -81,7 +97,8 @@ class Personnel(Resource):
         """``GET /external/personnel/list``: preview-gated on locked events (``semantics``).
 
         ``page_size`` is 1–50 on this route (default 50). Filters: ``exhibitor_id``,
-        ``department``, ``level``, ``search_query`` (see :class:`PersonnelFilters`).
+        ``department``, ``level``, ``search_query``, ``source_type`` (see
+        :class:`PersonnelFilters`).
         """
         check_filter_names(filters, PersonnelFilters)
         check_page(page, page_size, max_page_size=PERSONNEL_MAX_PAGE_SIZE)
@@ -94,6 +111,7 @@ class Personnel(Resource):
             department=check_text("department", filters.get("department"), max_length=100),
             level=check_text("level", filters.get("level"), max_length=50),
             search_query=check_text("search_query", filters.get("search_query")),
+            sourceType=_source_types(filters.get("source_type")),
         )
         return await self._run(ops.PERSONNEL_LIST, _PERSON_PAGE, query=query)
 
@@ -145,14 +163,26 @@ class Personnel(Resource):
         return await self._run(ops.PERSONNEL_EVENTS, _EVENT_PAGE, query=query)
 
     async def events_by_linkedin(
-        self, linkedin_url: str, *, page: int = 1, page_size: int | None = None
+        self,
+        linkedin_url: str,
+        *,
+        page: int = 1,
+        page_size: int | None = None,
+        attendance_scope: str | None = None,
     ) -> PersonEvents:
         """``GET /external/personnel/events/by-linkedin``: a profile URL to person + events."""
         url = check_text("linkedin_url", linkedin_url, max_length=500, required=True) or ""
         if "linkedin.com/" not in url.lower():
             raise InvalidRequestError("linkedin_url must be a linkedin.com profile URL")
         check_page(page, page_size)
-        query = build_query(linkedin_url=url, page=page, pageSize=page_size)
+        query = build_query(
+            linkedin_url=url,
+            page=page,
+            pageSize=page_size,
+            attendance_scope=check_choice(
+                "attendance_scope", attendance_scope, PERSON_ATTENDANCE_SCOPES
+            ),
+        )
         return await self._run(ops.PERSONNEL_BY_LINKEDIN, _PERSON_EVENTS, query=query)
 
     async def events_by_name(

@@ -41,11 +41,13 @@ def _event_or_404(fake: FakeState, ref: str) -> EventRecord:
     return event
 
 
-def _matches_catalogue_filters(event: EventRecord, query: Query) -> bool:
+def _matches_catalogue_filters(event: EventRecord, query: Query, fake: FakeState) -> bool:
     keyword = query.text("keyword", max_len=200)
     country = query.text("country", max_len=100)
     city = query.text("city", max_len=100)
     start_from, start_to = query.date("date_start_from"), query.date("date_start_to")
+    has_visitors = query.integer("has_visitors", minimum=0, maximum=1)
+    starred = query.integer("sponsor_match_starred", minimum=0, maximum=1)
     types = {t.lower() for t in query.strings("event_type")}
     qualities = {q.lower() for q in query.strings("quality")}
     haystack = " ".join(
@@ -60,6 +62,9 @@ def _matches_catalogue_filters(event: EventRecord, query: Query) -> bool:
         start_to is None or (start is not None and start <= start_to),
         not types or (event.event_type or "").lower() in types,
         not qualities or (event.quality or "").lower() in qualities,
+        has_visitors is None or has_visitors == (event.id not in fake.no_visitor_data),
+        # No seeded event is starred as a sponsor match.
+        starred is None or starred == 0,
     ]
     return all(checks)
 
@@ -69,7 +74,7 @@ async def list_events(request: web.Request) -> web.Response:
     """``GET /external/events/list``: the neutral catalogue, soonest first (no date window)."""
     fake, query = state(request), Query(request.query)
     page, size = query.page()
-    rows = [e for e in fake.events.values() if _matches_catalogue_filters(e, query)]
+    rows = [e for e in fake.events.values() if _matches_catalogue_filters(e, query, fake)]
     rows.sort(key=lambda e: (e.date_start or "9999", int(e.id)))
     items = [event_item(e, fake) for e in paginate(rows, page, size)]
     return json_response(page_envelope(items, len(rows), page, size))

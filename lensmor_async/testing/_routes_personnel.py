@@ -210,11 +210,15 @@ async def events_by_linkedin(request: web.Request) -> web.Response:
     fake, query = state(request), Query(request.query)
     url = _normalise_linkedin(query.required("linkedin_url", max_len=500))
     page, size = query.page()
+    scope = query.text("attendance_scope")
+    if scope is not None and scope not in _PERSON_SCOPES:
+        raise invalid("attendance_scope must be one of all, exhibitor_employee, visitor")
     match = _SLUG_ID.search(url)
     person = fake.person(match.group(1)) if match else None
     if person is None or (person.linkedin_url or "").lower() != url:
         raise not_found("No personnel found for this LinkedIn URL")
-    events = _events_page(fake, fake.events_of_person(person.id), page, size)
+    event_ids = [] if scope == "visitor" else fake.events_of_person(person.id)
+    events = _events_page(fake, event_ids, page, size)
     return json_response({"personnel": contact_item(person, fake), "events": events})
 
 
