@@ -264,6 +264,23 @@ def confirm_needed(
     return not (unchanged and (approved_balance is None or balance >= approved_balance))
 
 
+def staged_balances(balance: int | None, credits: Sequence[int | None]) -> list[int | None]:
+    """The balance each quote of a group confirmed at once is approved at.
+
+    A person approved the total at ``balance``; the group's own earlier purchases lower
+    it, so member ``i`` stands approved at ``balance`` minus what members ``0..i-1``
+    were quoted. An unknown price lowers nothing: whatever it spends makes the guard
+    ask again for the members after it, as does anything else that lowers the balance.
+    """
+    staged: list[int | None] = []
+    left = balance
+    for amount in credits:
+        staged.append(left)
+        if left is not None and amount is not None:
+            left -= amount
+    return staged
+
+
 def budget_remaining(budget: int | None, *, spent: int, held: int) -> int | None:
     """Room left under a budget (None: no cap); never negative."""
     return None if budget is None else max(budget - spent - held, 0)

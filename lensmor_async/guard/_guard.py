@@ -19,22 +19,26 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
+import anyio
+
 from lensmor_async._call import Approval, Call, Sender
+from lensmor_async._core import spend
 from lensmor_async._core.costs import CostTable
 from lensmor_async._core.reconciliation import NOT_EXECUTED_GRACE
 from lensmor_async.errors import (
     ConfigurationError,
     ConfirmationRequiredError,
+    SpendDeclinedError,
 )
 from lensmor_async.guard._account import Account
 from lensmor_async.guard._attach import Attacher
 from lensmor_async.guard._books import Books
 from lensmor_async.guard._buyer import Buyer
-from lensmor_async.guard._confirm import ConfirmCallback
+from lensmor_async.guard._confirm import ConfirmCallback, ask
 from lensmor_async.guard._gate import Lanes
 from lensmor_async.guard._history import History
 from lensmor_async.guard._in_doubt import Doubts
@@ -44,7 +48,7 @@ from lensmor_async.guard._ledger_memory import InMemoryLedger
 from lensmor_async.guard._ledger_protocol import Ledger
 from lensmor_async.guard._policies import PaidPolicy, build_policies
 from lensmor_async.guard._purchase import Purchase
-from lensmor_async.guard._quote import Quote, record_call
+from lensmor_async.guard._quote import Quote, group_request, record_call
 from lensmor_async.guard._records import SpendRecord
 from lensmor_async.guard._recovery import Recovery, RecoveryReport
 from lensmor_async.guard._services import GuardServices
@@ -94,6 +98,7 @@ class CreditGuard:
         if confirm_timeout is not None and not confirm_timeout > 0:
             raise ConfigurationError("confirm_timeout must be a number of seconds > 0")
         self._confirm = confirm
+        self._confirm_timeout = confirm_timeout
         self.costs = costs or CostTable.default()
         self._account = Account(
             _choose_ledger(ledger, budget), hold_ttl=hold_ttl, balance_ttl=balance_ttl
@@ -284,6 +289,36 @@ class CreditGuard:
         self._require_confirm(call)
         request = await self._buyer.price(call, self._policy_of(call))
         return Quote(self, method, args, dict(kwargs), call, request)
+
+    async def confirm_quotes(self, quotes: Sequence[Quote[Any]], *, description: str) -> None:
+        """Ask the confirm callback once for the total of ``quotes`` (one operation).
+
+        On yes, each quote stands approved at the balance the group's earlier members
+        leave, so executing them in order asks nothing more unless a price or the
+        balance moves otherwise. On no (or a timeout or an error) raises
+        ``SpendDeclinedError``; nothing was held, so nothing is recorded.
+        """
+        paid = [q for q in quotes if q.request is not None]
+        if not paid:
+            return
+        requests = [q.request for q in paid if q.request is not None]
+        request = group_request(requests, description)
+        if self._confirm is None:
+            raise ConfirmationRequiredError(
+                f"{description} spends credits: pass a confirm callback"
+            )
+        try:
+            with anyio.fail_after(self._confirm_timeout):
+                approved = await ask(self._confirm, request)
+        except Exception as exc:  # a timeout or a failing callback is a decline
+            raise SpendDeclinedError(f"spend declined: {description}: {exc!r}") from exc
+        if not approved:
+            raise SpendDeclinedError(f"spend declined: {description}")
+        staged = spend.staged_balances(
+            request.current_balance, [r.expected_credits for r in requests]
+        )
+        for quote, balance in zip(paid, staged, strict=True):
+            quote.approved_balance = balance
 
     # -- the paid path -------------------------------------------------------------------
 
