@@ -189,22 +189,20 @@ def build_parser() -> argparse.ArgumentParser:
     _paging(listing)
 
     unlock = group_of("unlock", "PAID: unlock an event, its Visitors, or contacts' emails")
-    event = leaf(unlock, "event", "PAID: unlock an event (2000 credits)", commands.unlock_event)
-    event.add_argument("event_id", metavar="ID")
-    visitors = leaf(
-        unlock,
-        "visitors",
-        "PAID: unlock an event's registered Visitors (3000 credits; needs the event unlocked)",
-        commands.unlock_visitors,
-    )
-    visitors.add_argument("event_id", metavar="ID")
-    full = leaf(
-        unlock,
-        "full-access",
-        "PAID: unlock an event and its Visitors (pays only the missing layers, up to 5000)",
-        commands.unlock_full_access,
-    )
-    full.add_argument("event_id", metavar="ID")
+    for name, help_text, handler in (
+        ("event", "PAID: unlock an event (2000 credits)", commands.unlock_event),
+        (
+            "visitors",
+            "PAID: unlock an event's registered Visitors (3000 credits; needs the event unlocked)",
+            commands.unlock_visitors,
+        ),
+        (
+            "full-access",
+            "PAID: unlock an event and its Visitors (pays only the missing layers, up to 5000)",
+            commands.unlock_full_access,
+        ),
+    ):
+        leaf(unlock, name, help_text, handler).add_argument("event_id", metavar="ID")
     contacts = leaf(
         unlock,
         "contacts",

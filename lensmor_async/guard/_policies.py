@@ -213,6 +213,18 @@ class _EventLayerPolicy(PaidPolicy):
         assert self.operation.precheck_action is not None
         return self.operation.precheck_action
 
+    @staticmethod
+    def _answer(result: Any, decision: QuoteDecision, charged: Any, balance: type) -> Evidence:
+        """An unlock answer as evidence: its charge field and its ``balanceAfter`` total."""
+        after = result.balance_after
+        total = getattr(after, "total_balance", None) if isinstance(after, balance) else None
+        return Evidence(
+            reported=_whole(charged),
+            expected_charge=not decision.free,
+            already_unlocked=result.already_unlocked,
+            balance_after=_whole(total),
+        )
+
     async def quote(self, call: Call[Any], services: GuardServices) -> QuoteDecision:
         event_id = _event_of(call)
         table = self._table(event_id)
@@ -285,14 +297,7 @@ class EventUnlockPolicy(_EventLayerPolicy):
         for event_id in (_intent(call).event_id, *_event_ids(result)):
             if event_id:
                 self._refs[event_id] = result.event
-        after = result.balance_after
-        total = after.total_balance if isinstance(after, BalanceAfter) else None
-        return Evidence(
-            reported=_whole(result.credits_used),
-            expected_charge=not decision.free,
-            already_unlocked=result.already_unlocked,
-            balance_after=_whole(total),
-        )
+        return self._answer(result, decision, result.credits_used, BalanceAfter)
 
 
 class VisitorUnlockPolicy(_EventLayerPolicy):
@@ -313,14 +318,7 @@ class VisitorUnlockPolicy(_EventLayerPolicy):
         from lensmor_async.models import CreditBalance
 
         self.state.mark_visitors_unlocked(_event_of(call), *_event_ids(result))
-        after = result.balance_after
-        total = after.total_balance if isinstance(after, CreditBalance) else None
-        return Evidence(
-            reported=_whole(result.credits_spent),
-            expected_charge=not decision.free,
-            already_unlocked=result.already_unlocked,
-            balance_after=_whole(total),
-        )
+        return self._answer(result, decision, result.credits_spent, CreditBalance)
 
 
 class FullAccessUnlockPolicy(_EventLayerPolicy):
@@ -363,14 +361,7 @@ class FullAccessUnlockPolicy(_EventLayerPolicy):
             self.state.mark_event_unlocked(*ids)
         if result.visitor_unlocked:
             self.state.mark_visitors_unlocked(*ids)
-        after = result.balance_after
-        total = after.total_balance if isinstance(after, BalanceAfter) else None
-        return Evidence(
-            reported=_whole(result.total_credits_used),
-            expected_charge=not decision.free,
-            already_unlocked=result.already_unlocked,
-            balance_after=_whole(total),
-        )
+        return self._answer(result, decision, result.total_credits_used, BalanceAfter)
 
 
 def _event_of(call: Call[Any]) -> str:

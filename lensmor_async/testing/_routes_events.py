@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -19,6 +20,7 @@ from lensmor_async.testing._routes_common import (
 )
 from lensmor_async.testing._routes_shapes import event_detail, event_item, event_ref
 from lensmor_async.testing._state import (
+    Balance,
     FakeState,
     LayerAssessment,
     event_not_found,
@@ -201,13 +203,7 @@ async def unlock_visitors(request: web.Request) -> web.Response:
     Answers ``creditsSpent`` and the full balance object; see
     :meth:`FakeState.assess_layers` for the refusals.
     """
-    fake, assessment = _assessed(request, "visitors")
-    event = assessment.event
-    assert event is not None
-    after = None
-    if not assessment.already_unlocked:
-        fake.unlock_layers(assessment, context(request))
-        after = fake.balance.to_wire()
+    _, assessment, event, after = _bought(request, "visitors", Balance.to_wire)
     answer = {
         "success": True,
         "alreadyUnlocked": assessment.already_unlocked,
@@ -221,13 +217,7 @@ async def unlock_visitors(request: web.Request) -> web.Response:
 @routes.post("/external/events/{id}/full-access/unlock")
 async def unlock_full_access(request: web.Request) -> web.Response:
     """``POST /external/events/{id}/full-access/unlock`` (201, 0.24+): the missing layers."""
-    fake, assessment = _assessed(request, "full")
-    event = assessment.event
-    assert event is not None
-    after = None
-    if not assessment.already_unlocked:
-        fake.unlock_layers(assessment, context(request))
-        after = fake.balance.balance_after()
+    fake, assessment, event, after = _bought(request, "full", Balance.balance_after)
     answer = {
         "success": True,
         "alreadyUnlocked": assessment.already_unlocked,
@@ -241,7 +231,10 @@ async def unlock_full_access(request: web.Request) -> web.Response:
     return json_response(answer, 201)
 
 
-def _assessed(request: web.Request, layers: str) -> tuple[FakeState, LayerAssessment]:
+def _bought(
+    request: web.Request, layers: str, balance_shape: Callable[[Balance], dict[str, Any]]
+) -> tuple[FakeState, LayerAssessment, EventRecord, dict[str, Any] | None]:
+    """Assess, refuse or buy the missing layers; the balance after in the route's shape."""
     fake = state(request)
     ref = request.match_info["id"]
     if len(ref) > _MAX_ID:
@@ -249,4 +242,8 @@ def _assessed(request: web.Request, layers: str) -> tuple[FakeState, LayerAssess
     assessment = fake.assess_layers(ref, layers)
     if assessment.refusal is not None:
         raise assessment.refusal
-    return fake, assessment
+    assert assessment.event is not None
+    if assessment.already_unlocked:
+        return fake, assessment, assessment.event, None
+    fake.unlock_layers(assessment, context(request))
+    return fake, assessment, assessment.event, balance_shape(fake.balance)
