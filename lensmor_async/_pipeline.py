@@ -41,7 +41,7 @@ from lensmor_async.errors import (
     TransportError,
     sanitize_message,
 )
-from lensmor_async.transport import Request, Response, Transport
+from lensmor_async.transport import Request, Transport
 
 T = TypeVar("T")
 logger = logging.getLogger("lensmor_async")
@@ -102,9 +102,34 @@ class Pipeline:
         frame less on every suspension and resumption of every request.
         """
         deadline = self.deadline()
+        cap = call.operation.max_in_flight
+        if cap is not None:
+            return self._capped(call, cap, deadline, approval)
         if call.operation.paid:
             return self.guard.run_paid(call, self.send, deadline=deadline, approval=approval)
         return self.send(call, deadline=deadline)
+
+    async def _capped(
+        self, call: Call[T], cap: int, deadline: float | None, approval: Approval | None
+    ) -> T:
+        # The API refuses calls over its per-user concurrency limit of this route
+        # (USER_CONCURRENCY_LIMIT_EXCEEDED): queue here instead. The slot is taken before
+        # the guard prices and holds, so queued paid calls hold no credits meanwhile.
+        slots = self._route_cap(call.operation.name, cap)
+        try:
+            # A free slot is taken without yielding, so a capped call starts as early
+            # as any other (competing for credits in the order the calls were made).
+            slots.acquire_nowait()
+        except anyio.WouldBlock:
+            await slots.acquire()
+        try:
+            if call.operation.paid:
+                return await self.guard.run_paid(
+                    call, self.send, deadline=deadline, approval=approval
+                )
+            return await self.send(call, deadline=deadline)
+        finally:
+            slots.release()
 
     async def send(
         self, call: Call[T], *, deadline: float | None, probe: SendProbe | None = None
@@ -173,14 +198,18 @@ class Pipeline:
     async def _exchange(
         self, request: Request, probe: SendProbe | None, attempt: int, call: Call[Any]
     ) -> Any:
-        cap = call.operation.max_in_flight
-        if cap is None:
-            response = await self._send_limited(request, probe)
-        else:
-            # The API refuses calls over its per-user concurrency limit of this route
-            # (USER_CONCURRENCY_LIMIT_EXCEEDED): queue here instead of being refused.
-            async with self._route_cap(call.operation.name, cap):
-                response = await self._send_limited(request, probe)
+        limiter = self.limiter
+        # Not `async with`: taking a free slot directly saves two coroutine objects on
+        # every request; the slow path (waiting, pacing) is the same as the context manager's.
+        if not limiter.try_enter():
+            await limiter.enter()
+        try:
+            if probe is not None:
+                probe.started = True
+                probe.sent_at = time.monotonic()
+            response = await self.transport.send(request)
+        finally:
+            limiter.release()
         headers = response.headers
         now = time.time()
         trace_id = _trace_id(headers)
@@ -201,20 +230,6 @@ class Pipeline:
                 call.intent.key if call.intent is not None else "-",
             )
         return decode_payload(response.status, headers, response.body, now=now)
-
-    async def _send_limited(self, request: Request, probe: SendProbe | None) -> Response:
-        limiter = self.limiter
-        # Not `async with`: taking a free slot directly saves two coroutine objects on
-        # every request; the slow path (waiting, pacing) is the same as the context manager's.
-        if not limiter.try_enter():
-            await limiter.enter()
-        try:
-            if probe is not None:
-                probe.started = True
-                probe.sent_at = time.monotonic()
-            return await self.transport.send(request)
-        finally:
-            limiter.release()
 
     def _route_cap(self, name: str, cap: int) -> anyio.CapacityLimiter:
         limiter = self.route_caps.get(name)

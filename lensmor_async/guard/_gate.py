@@ -77,8 +77,16 @@ class Lanes:
             lane = self._lanes[key] = _Lane()
         lane.users += 1
         try:
-            async with lane.lock:
+            try:
+                # A free lane is entered without yielding, so a laned call competes for
+                # credits in the order the calls were made, like any other paid call.
+                lane.lock.acquire_nowait()
+            except anyio.WouldBlock:
+                await lane.lock.acquire()
+            try:
                 yield
+            finally:
+                lane.lock.release()
         finally:
             lane.users -= 1
             if lane.users == 0:
