@@ -145,6 +145,9 @@ class Pipeline:
         """
         self.loop.check()
         deadline = self.deadline()
+        cap = call.operation.max_in_flight
+        if cap is not None:
+            return self._capped(call, cap, deadline, approval)
         if call.operation.paid:
             return self._run_paid(call, deadline, approval)
         return self.send(call, deadline=deadline)
@@ -154,6 +157,26 @@ class Pipeline:
     ) -> T:
         require_asyncio()  # before the guard holds or journals anything
         return await self.guard.run_paid(call, self.send, deadline=deadline, approval=approval)
+
+    async def _capped(
+        self, call: Call[T], cap: int, deadline: float | None, approval: Approval | None
+    ) -> T:
+        # The API refuses calls over its per-user concurrency limit of this route
+        # (USER_CONCURRENCY_LIMIT_EXCEEDED): queue here instead. The slot is taken before
+        # the guard prices and holds, so queued paid calls hold no credits meanwhile.
+        slots = self._route_cap(call.operation.name, cap)
+        try:
+            # A free slot is taken without yielding, so a capped call starts as early
+            # as any other (competing for credits in the order the calls were made).
+            slots.acquire_nowait()
+        except anyio.WouldBlock:
+            await slots.acquire()
+        try:
+            if call.operation.paid:
+                return await self._run_paid(call, deadline, approval)
+            return await self.send(call, deadline=deadline)
+        finally:
+            slots.release()
 
     async def send(
         self, call: Call[T], *, deadline: float | None, probe: SendProbe | None = None
@@ -234,14 +257,7 @@ class Pipeline:
         hook = self.hook
         started = time.monotonic() if hook is not None else 0.0
         try:
-            cap = call.operation.max_in_flight
-            if cap is None:
-                response = await self._send_limited(request, probe)
-            else:
-                # The API refuses calls over its per-user concurrency limit of this route
-                # (USER_CONCURRENCY_LIMIT_EXCEEDED): queue here instead of being refused.
-                async with self._route_cap(call.operation.name, cap):
-                    response = await self._send_limited(request, probe)
+            response = await self._send_limited(request, probe)
         except BaseException as exc:
             # Cancellation (a deadline, the caller) ends the attempt too: report it, re-raise.
             if hook is not None:

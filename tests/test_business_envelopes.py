@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import anyio
+import orjson
 import pytest
 from guard_helpers import assert_books_match, connect
 
@@ -13,12 +17,44 @@ from lensmor_async import (
     FeatureNotAvailableError,
     RateLimitError,
 )
+from lensmor_async._core.decoding import decode_payload
 from lensmor_async.guard import CreditGuard, SpendOutcome, always_confirm
 from lensmor_async.testing import FakeLensmor
 
 pytestmark = pytest.mark.anyio
 
 SEARCH_EVENTS = "/external/exhibitors/search-events"
+SPEC = Path(__file__).resolve().parents[2] / "shared" / "api" / "openapi-0.27.0.json"
+TYPED = {
+    "USER_HAS_NO_FEATURE": FeatureNotAvailableError,
+    "USER_CONCURRENCY_LIMIT_EXCEEDED": ConcurrencyLimitError,
+}
+
+
+def _envelope_examples() -> list[tuple[str, dict[str, object]]]:
+    """Every 2xx example in the 0.27 spec that is an error envelope (``errorKey``)."""
+    if not SPEC.is_file():
+        return []
+    found = []
+    for path, item in json.loads(SPEC.read_text())["paths"].items():
+        for operation in item.values():
+            for status, response in operation.get("responses", {}).items():
+                media = response.get("content", {}).get("application/json", {})
+                for example in media.get("examples", {}).values():
+                    value = example.get("value")
+                    if status.startswith("2") and isinstance(value, dict) and "errorKey" in value:
+                        found.append((path, value))
+    return found
+
+
+@pytest.mark.skipif(not SPEC.is_file(), reason="API spec not found")
+def test_every_envelope_example_of_the_spec_decodes_to_its_typed_error() -> None:
+    examples = _envelope_examples()
+    assert {value["errorKey"] for _, value in examples} == set(TYPED)
+    for path, value in examples:
+        with pytest.raises(TYPED[str(value["errorKey"])]) as caught:
+            decode_payload(200, {}, orjson.dumps(value), now=0.0)
+        assert caught.value.status == value["code"], path
 
 
 def test_business_refusals_are_not_input_or_rate_limit_errors() -> None:

@@ -528,6 +528,50 @@ def test_errors_made_before_any_request_are_json_too(cli: Callable[..., Result])
     assert error["trace_id"] is None
 
 
+def test_unlock_visitors_shows_the_quote_and_refuses_without_yes(
+    cli: Callable[..., Result], fake: FakeLensmor
+) -> None:
+    result = cli("unlock", "visitors", UNLOCKED)
+    assert result.code == EXIT_DECLINED
+    assert "cost:    3000 credits" in result.err
+    assert charged(fake) == 0
+
+
+def test_unlock_visitors_with_yes_charges_3000_once(
+    cli: Callable[..., Result], fake: FakeLensmor
+) -> None:
+    result = cli("--yes", "unlock", "visitors", UNLOCKED)
+    assert result.code == EXIT_OK
+    assert f"Visitors of event {UNLOCKED}" in result.out
+    assert "unlocked: 3000 credits used" in result.out
+    assert [e.amount for e in fake.truth.entries] == [3000]
+
+
+def test_unlock_full_access_pays_both_missing_layers(
+    cli: Callable[..., Result], fake: FakeLensmor
+) -> None:
+    result = cli("--yes", "unlock", "full-access", LOCKED)
+    assert result.code == EXIT_OK
+    assert "cost:    5000 credits" in result.err
+    assert f"full access to event {LOCKED}" in result.out
+    assert "unlocked: 5000 credits used" in result.out
+    assert fake.truth.net() == 5000
+
+
+def test_search_person_events_charges_only_when_someone_is_found(
+    cli: Callable[..., Result], fake: FakeLensmor
+) -> None:
+    name = fake.state.person(person_ids(cli, UNLOCKED)[0]).full_name  # type: ignore[union-attr]
+    found = cli("--yes", "search", "person-events", name)
+    nobody = cli("--yes", "search", "person-events", "Nobody Anywhere")
+    assert (found.code, nobody.code) == (EXIT_OK, EXIT_OK)
+    assert "cost:    50 credits" in found.err
+    assert UNLOCKED in found.out
+    assert [e.amount for e in fake.truth.entries] == [50]
+    (first, _) = fake.requests_for("/external/personnel/events/by-name")
+    assert ("date_start_from", "2026-01-01") in first.query
+
+
 # -- configuration, usage and the key -------------------------------------------------------------
 
 

@@ -15,7 +15,8 @@ Deliberately not modelled (and therefore not decoded here):
 
 * 2xx bodies that are error envelopes (``errorKey``): ``USER_HAS_NO_FEATURE`` on
   visitors/full-access unlock and by-name, ``USER_CONCURRENCY_LIMIT_EXCEEDED`` on
-  search-events and by-name. The pipeline turns them into ``APIStatusError``s.
+  search-events and by-name. The pipeline turns them into ``FeatureNotAvailableError`` and
+  ``ConcurrencyLimitError`` (``tests/test_business_envelopes.py`` checks every such example).
 * The agent-file routes (``/external/agent-files/*``): absent from both specs, their
   status in the 0.22 contract is unclear and the SDK does not expose them.
 

@@ -26,6 +26,7 @@ EMPTY = "104"
 EVENT_ITEM_KEYS = {
     "id", "eventId", "name", "nickname", "description", "url", "dateStart", "dateEnd", "venue",
     "city", "region", "country", "exhibitorCount", "image", "dataSource",
+    "hasVisitors", "sponsorMatchStarred",  # 0.24.2+
 }  # fmt: skip
 EVENT_DETAIL_KEYS = EVENT_ITEM_KEYS | {
     "latitude", "longitude", "attendeeCount", "declaredExpectedAttendees",

@@ -33,6 +33,7 @@ from lensmor_async._core.spend import (
     settle_submission,
     settle_task,
     settle_verdict,
+    staged_balances,
     task_charge,
     valid_credits,
 )
@@ -587,3 +588,15 @@ def test_a_search_page_that_contradicts_itself_stays_in_doubt_at_its_estimate(
 def test_contradictory_evidence_never_asks_for_a_balance_measurement() -> None:
     evidence = search_evidence(50, items=1, total=0, expected_charge=True)
     assert evidence.needs_balance is False
+
+
+# --- staged_balances (a group of quotes confirmed once) --------------------------------------
+
+
+def test_each_member_of_a_confirmed_group_stands_approved_at_what_earlier_members_leave() -> None:
+    assert staged_balances(10_000, [1500, 1500, 900]) == [10_000, 8500, 7000]
+
+
+def test_an_unknown_price_lowers_nothing_so_its_spend_makes_the_guard_ask_again() -> None:
+    assert staged_balances(10_000, [100, None, 50]) == [10_000, 9900, 9900]
+    assert staged_balances(None, [100, 50]) == [None, None]

@@ -21,6 +21,11 @@ class Price:
 _DEFAULT_PRICES: Mapping[str, Price] = MappingProxyType(
     {
         "events.unlock": Price(2000),
+        "events.unlock_visitors": Price(3000),
+        # Full access pays only the missing layers (base + Visitors); this is both.
+        "events.unlock_full_access": Price(5000),
+        # Charged only when the result is not empty.
+        "personnel.events_by_name": Price(50),
         "contacts.unlock": Price(15, per_item=True),
         # 0.22 states no amount; 150 is the 0.24+ price and the safest estimate.
         "contacts.unlock_phone": Price(150, per_item=True),

@@ -57,6 +57,14 @@ EVENTS_BRIEF = _free("events.brief", "GET", "/external/events/brief")
 EVENTS_FIT_SCORE = _free("events.fit_score", "POST", "/external/events/fit-score", 201)
 EVENTS_RANK = _free("events.rank", "POST", "/external/events/rank", 201)
 EVENTS_UNLOCK = _paid("events.unlock", "/external/events/{id}/unlock", "unlock_event_contacts")
+EVENTS_UNLOCK_VISITORS = _paid(
+    "events.unlock_visitors", "/external/events/{id}/visitors/unlock", "unlock_event_visitors"
+)
+EVENTS_UNLOCK_FULL_ACCESS = _paid(
+    "events.unlock_full_access",
+    "/external/events/{id}/full-access/unlock",
+    "unlock_event_full_access",
+)
 
 EXHIBITORS_LIST = _free("exhibitors.list", "GET", "/external/exhibitors/list")
 EXHIBITORS_SEARCH = _free("exhibitors.search", "POST", "/external/exhibitors/search", 201)
@@ -77,6 +85,15 @@ PERSONNEL_PROFILE = _free("personnel.profile", "GET", "/external/personnel/profi
 PERSONNEL_EVENTS = _free("personnel.events", "GET", "/external/personnel/events")
 PERSONNEL_BY_LINKEDIN = _free(
     "personnel.events_by_linkedin", "GET", "/external/personnel/events/by-linkedin"
+)
+PERSONNEL_EVENTS_BY_NAME = Operation(
+    name="personnel.events_by_name",
+    method="GET",  # a paid GET, answered 200
+    route="/external/personnel/events/by-name",
+    paid=True,
+    precheck_action="search_personnel_events_by_name",
+    credit_relevant=True,
+    max_in_flight=USER_CONCURRENCY_LIMIT,
 )
 PERSONNEL_OUTREACH = _free("personnel.outreach", "GET", "/external/personnel/outreach")
 PERSONNEL_UNLOCK_LINKEDIN = _paid(
@@ -118,6 +135,9 @@ PM_RECOMMENDED_EXHIBITORS = _free(
 
 PAID_OPERATIONS: tuple[Operation, ...] = (
     EVENTS_UNLOCK,
+    EVENTS_UNLOCK_VISITORS,
+    EVENTS_UNLOCK_FULL_ACCESS,
+    PERSONNEL_EVENTS_BY_NAME,
     CONTACTS_UNLOCK,
     CONTACTS_UNLOCK_PHONE,
     EXHIBITORS_SEARCH_BY_COMPANY,

@@ -117,6 +117,25 @@ def refine_contact_batch(
     return QuoteDecision(credits=credits, chargeable_ids=keep, skipped_ids=skipped)
 
 
+def missing_layers_price(
+    *,
+    base_unlocked: bool,
+    visitors_unlocked: bool,
+    base_price: int | None,
+    visitor_price: int | None,
+) -> int | None:
+    """A full-access unlock pays only the layers still locked (None: a price is unknown)."""
+    layers = ((base_price, base_unlocked), (visitor_price, visitors_unlocked))
+    total = 0
+    for price, unlocked in layers:
+        if unlocked:
+            continue
+        if price is None:
+            return None
+        total += price
+    return total
+
+
 # --------------------------------------------------------------------------- planning
 
 
@@ -267,6 +286,23 @@ def confirm_needed(
         return True
     unchanged = credits == approved_credits
     return not (unchanged and (approved_balance is None or balance >= approved_balance))
+
+
+def staged_balances(balance: int | None, credits: Sequence[int | None]) -> list[int | None]:
+    """The balance each quote of a group confirmed at once is approved at.
+
+    A person approved the total at ``balance``; the group's own earlier purchases lower
+    it, so member ``i`` stands approved at ``balance`` minus what members ``0..i-1``
+    were quoted. An unknown price lowers nothing: whatever it spends makes the guard
+    ask again for the members after it, as does anything else that lowers the balance.
+    """
+    staged: list[int | None] = []
+    left = balance
+    for amount in credits:
+        staged.append(left)
+        if left is not None and amount is not None:
+            left -= amount
+    return staged
 
 
 def budget_remaining(budget: int | None, *, spent: int, held: int) -> int | None:

@@ -127,6 +127,13 @@ def check_choice(name: str, value: str | None, choices: tuple[str, ...]) -> str 
     return value
 
 
+def check_flag(name: str, value: bool | None) -> bool | None:
+    """An optional yes/no filter (sent as 1/0)."""
+    if value is not None and not isinstance(value, bool):
+        raise InvalidRequestError(f"{name} must be True, False or None; got {value!r}")
+    return value
+
+
 def check_non_negative(name: str, value: int | None) -> int | None:
     """An optional integer ≥ 0."""
     if value is None:

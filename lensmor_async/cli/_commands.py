@@ -208,13 +208,35 @@ async def _spend(
 
 async def unlock_event(ctx: Context, args: argparse.Namespace) -> None:
     """``lensmor unlock event ID`` (2000 credits unless already unlocked)."""
-    result = await _spend(
-        ctx, lambda _: f"unlock event {args.event_id}", ctx.client.events.unlock, args.event_id
+    await _unlock_layer(ctx, "", ctx.client.events.unlock, render.describe_unlock, args.event_id)
+
+
+async def unlock_visitors(ctx: Context, args: argparse.Namespace) -> None:
+    """``lensmor unlock visitors ID`` (3000 credits unless already unlocked; 0.24+)."""
+    method = ctx.client.events.unlock_visitors
+    await _unlock_layer(
+        ctx, "the Visitors of ", method, render.describe_visitor_unlock, args.event_id
     )
+
+
+async def unlock_full_access(ctx: Context, args: argparse.Namespace) -> None:
+    """``lensmor unlock full-access ID`` (the missing layers: 0–5000 credits; 0.24+)."""
+    method = ctx.client.events.unlock_full_access
+    await _unlock_layer(ctx, "full access to ", method, render.describe_full_access, args.event_id)
+
+
+async def _unlock_layer(
+    ctx: Context,
+    what: str,
+    method: Callable[[str], Awaitable[T]],
+    describe: Callable[[T], str],
+    event_id: str,
+) -> None:
+    result = await _spend(ctx, lambda _: f"unlock {what}event {event_id}", method, event_id)
     if ctx.json:
         ctx.console.out(render.dump_json(result))
         return
-    ctx.console.out(render.describe_unlock(result))
+    ctx.console.out(describe(result))
     after = await ctx.client.credits.balance()
     ctx.console.out(f"balance now: {render.describe_balance(after)}")
 
@@ -304,3 +326,20 @@ async def search_company(ctx: Context, args: argparse.Namespace) -> None:
     )
     listing = Listing(page.items, page, all_pages=False)
     _show_listing(ctx, listing, render.EXHIBITOR_HEADERS, render.exhibitor_row, noun="exhibitors")
+
+
+async def search_person_events(ctx: Context, args: argparse.Namespace) -> None:
+    """``lensmor search person-events NAME`` (50 credits; nothing when nobody is found; 0.27)."""
+    page = await _spend(
+        ctx,
+        lambda _: f"search the events of people named {args.person_name!r} (page {args.page})",
+        ctx.client.personnel.events_by_name,
+        args.person_name,
+        date_start_from=args.date_from,
+        date_start_to=args.date_to,
+        attendance_scope=args.scope,
+        page=args.page,
+        page_size=args.page_size,
+    )
+    listing = Listing(page.items, page, all_pages=False)
+    _show_listing(ctx, listing, render.EVENT_HEADERS, render.event_row, noun="events")

@@ -201,9 +201,23 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--event", required=True, metavar="ID")
     _paging(listing)
 
-    unlock = group_of("unlock", "PAID: unlock an event, or contacts' emails or phones")
-    event = leaf(unlock, "event", "PAID: unlock an event (2000 credits)", commands.unlock_event)
-    event.add_argument("event_id", metavar="ID")
+    unlock = group_of(
+        "unlock", "PAID: unlock an event, its Visitors, or contacts' emails or phones"
+    )
+    for name, help_text, handler in (
+        ("event", "PAID: unlock an event (2000 credits)", commands.unlock_event),
+        (
+            "visitors",
+            "PAID: unlock an event's registered Visitors (3000 credits; needs the event unlocked)",
+            commands.unlock_visitors,
+        ),
+        (
+            "full-access",
+            "PAID: unlock an event and its Visitors (pays only the missing layers, up to 5000)",
+            commands.unlock_full_access,
+        ),
+    ):
+        leaf(unlock, name, help_text, handler).add_argument("event_id", metavar="ID")
     contacts = leaf(
         unlock,
         "contacts",
@@ -244,6 +258,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     company.add_argument("company_name", metavar="NAME")
     _paging(company, iterate=False)
+    person = leaf(
+        search,
+        "person-events",
+        "PAID: events of the people with this exact full name (50 credits; 0 if none found)",
+        commands.search_person_events,
+    )
+    person.add_argument("person_name", metavar="NAME")
+    _paging(person, iterate=False)
+    person.add_argument(
+        "--from",
+        dest="date_from",
+        default="2026-01-01",
+        metavar="DATE",
+        help="earliest event start, YYYY-MM-DD (default 2026-01-01, as the server's)",
+    )
+    person.add_argument("--to", dest="date_to", default=None, metavar="DATE")
+    person.add_argument("--scope", choices=("all", "exhibitor_employee", "visitor"), default=None)
 
     leaf(top, "demo", "run the guarded workflow against an embedded fake server (no key)", None)
     serve = top.add_parser(

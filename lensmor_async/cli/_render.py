@@ -19,11 +19,14 @@ from lensmor_async.models import (
     CreditBalance,
     Event,
     EventDetail,
+    EventRef,
     EventUnlockResult,
     Exhibitor,
     ExhibitorEventMatch,
+    FullAccessUnlockResult,
     Page,
     Person,
+    VisitorUnlockResult,
     to_jsonable,
 )
 
@@ -292,10 +295,30 @@ def describe_quote(title: str, request: SpendRequest) -> str:
 
 def describe_unlock(result: EventUnlockResult) -> str:
     """'event 101 (Shoptalk Spring 2026) unlocked: 2000 credits used'."""
-    name = f" ({sanitize_message(result.event.name, 80)})" if result.event.name else ""
-    if result.already_unlocked:
-        return f"event {result.event.id}{name} was already unlocked: nothing charged"
-    return f"event {result.event.id}{name} unlocked: {result.credits_used} credits used"
+    return _describe_layers(result.event, "", result.already_unlocked, result.credits_used)
+
+
+def describe_visitor_unlock(result: VisitorUnlockResult) -> str:
+    """'Visitors of event 101 (Shoptalk) unlocked: 3000 credits used'."""
+    return _describe_layers(
+        result.event, "Visitors of ", result.already_unlocked, result.credits_spent
+    )
+
+
+def describe_full_access(result: FullAccessUnlockResult) -> str:
+    """'full access to event 101 (Shoptalk) unlocked: 5000 credits used (Visitors skipped)'."""
+    text = _describe_layers(
+        result.event, "full access to ", result.already_unlocked, result.total_credits_used
+    )
+    return text + (" (no Visitor data: Visitors skipped)" if result.visitor_skipped else "")
+
+
+def _describe_layers(event: EventRef, what: str, already: bool, credits: int) -> str:
+    name = f" ({sanitize_message(event.name, 80)})" if event.name else ""
+    subject = f"{what}event {event.id}{name}"
+    if already:
+        return f"{subject} was already unlocked: nothing charged"
+    return f"{subject} unlocked: {credits} credits used"
 
 
 def describe_report(report: ContactUnlockReport) -> str:

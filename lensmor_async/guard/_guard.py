@@ -20,11 +20,14 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any, Literal, ParamSpec, TypeVar
 
+import anyio
+
 from lensmor_async._call import Approval, Call, Sender
+from lensmor_async._core import spend
 from lensmor_async._core.costs import CostTable
 from lensmor_async._core.reconciliation import NOT_EXECUTED_GRACE
 from lensmor_async._core.validation import is_seconds
@@ -34,12 +37,14 @@ from lensmor_async.errors import (
     ConfirmationRequiredError,
     QuoteReplayedError,
     QuoteTamperedError,
+    SpendDeclinedError,
 )
 from lensmor_async.guard._account import Account
 from lensmor_async.guard._attach import Attacher
 from lensmor_async.guard._books import Books
 from lensmor_async.guard._buyer import Buyer
-from lensmor_async.guard._confirm import ConfirmCallback
+from lensmor_async.guard._confirm import ConfirmCallback, ask
+from lensmor_async.guard._gate import Lanes
 from lensmor_async.guard._history import History
 from lensmor_async.guard._in_doubt import Doubts
 from lensmor_async.guard._journal_common import DEFAULT_LEASE_TTL
@@ -49,7 +54,14 @@ from lensmor_async.guard._ledger_memory import InMemoryLedger
 from lensmor_async.guard._ledger_protocol import Ledger
 from lensmor_async.guard._policies import PaidPolicy, build_policies
 from lensmor_async.guard._purchase import Purchase
-from lensmor_async.guard._quote import ApprovedQuote, Quote, method_at, record_call, run_quoted
+from lensmor_async.guard._quote import (
+    ApprovedQuote,
+    Quote,
+    group_request,
+    method_at,
+    record_call,
+    run_quoted,
+)
 from lensmor_async.guard._records import SpendRecord
 from lensmor_async.guard._recovery import Recovery, RecoveryReport
 from lensmor_async.guard._seal import (
@@ -121,6 +133,7 @@ class CreditGuard:
             raise ConfigurationError("confirm_timeout must be a number of seconds > 0")
         self._confirm = confirm
         self.quote_secret = None if quote_secret is None else secret_bytes(quote_secret)
+        self._confirm_timeout = confirm_timeout
         self.costs = costs or CostTable.default()
         self._account = Account(
             _choose_ledger(ledger, budget), hold_ttl=hold_ttl, balance_ttl=balance_ttl
@@ -136,6 +149,7 @@ class CreditGuard:
         self._policies = build_policies(self.costs, UnlockState(), precheck)
         self._flights = SingleFlight()
         self._used_tokens = UsedTokens(self._journal)
+        self._lanes = Lanes()
         self._history = History(self._journal)
         self._books = books = Books(
             self._account, self._history, self._journal, self._require_services, self._checkpoint
@@ -397,6 +411,36 @@ class CreditGuard:
         if not await self._used_tokens.use(sealed.nonce, sealed.expires_at, now=time.time()):
             raise QuoteReplayedError("this quote token was used already")
 
+    async def confirm_quotes(self, quotes: Sequence[Quote[Any]], *, description: str) -> None:
+        """Ask the confirm callback once for the total of ``quotes`` (one operation).
+
+        On yes, each quote stands approved at the balance the group's earlier members
+        leave, so executing them in order asks nothing more unless a price or the
+        balance moves otherwise. On no (or a timeout or an error) raises
+        ``SpendDeclinedError``; nothing was held, so nothing is recorded.
+        """
+        paid = [q for q in quotes if q.request is not None]
+        if not paid:
+            return
+        requests = [q.request for q in paid if q.request is not None]
+        request = group_request(requests, description)
+        if self._confirm is None:
+            raise ConfirmationRequiredError(
+                f"{description} spends credits: pass a confirm callback"
+            )
+        try:
+            with anyio.fail_after(self._confirm_timeout):
+                approved = await ask(self._confirm, request)
+        except Exception as exc:  # a timeout or a failing callback is a decline
+            raise SpendDeclinedError(f"spend declined: {description}: {exc!r}") from exc
+        if not approved:
+            raise SpendDeclinedError(f"spend declined: {description}")
+        staged = spend.staged_balances(
+            request.current_balance, [r.expected_credits for r in requests]
+        )
+        for quote, balance in zip(paid, staged, strict=True):
+            quote.approved_balance = balance
+
     # -- the paid path -------------------------------------------------------------------
 
     async def run_paid(
@@ -410,8 +454,15 @@ class CreditGuard:
         """Run one paid call through the guard (the pipeline calls this)."""
         self._require_confirm(call)
         purchase = Purchase(call, self._policy_of(call), send, deadline, approval)
-        result: T = await self._flights.run(purchase.intent.key, partial(self._buyer.buy, purchase))
+        lane = purchase.policy.lane(call)
+        result: T = await self._flights.run(purchase.intent.key, partial(self._buy, lane, purchase))
         return result
+
+    async def _buy(self, lane: str | None, purchase: Purchase) -> Any:
+        # Inside the single-flight: identical intents share one purchase, and different
+        # purchases of one lane (layers of one event) run one after the other.
+        async with self._lanes.hold(lane):
+            return await self._buyer.buy(purchase)
 
     def _require_confirm(self, call: Call[Any]) -> None:
         if self._confirm is None:

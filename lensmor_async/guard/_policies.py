@@ -19,6 +19,7 @@ from lensmor_async._core.operations import Operation
 from lensmor_async._core.spend import (
     Evidence,
     QuoteDecision,
+    missing_layers_price,
     refine_contact_batch,
     refine_with_precheck,
     search_evidence,
@@ -66,6 +67,11 @@ class PaidPolicy:
         return QuoteDecision(
             credits=self.costs.estimate(self.operation.name, len(_intent(call).targets))
         )
+
+    def lane(self, call: Call[Any]) -> str | None:
+        """Calls of one lane run one at a time (None: no lane; single-flight only)."""
+        del call
+        return None
 
     def prepare(self, call: Call[Any], decision: QuoteDecision) -> Call[Any]:
         del decision
@@ -165,6 +171,19 @@ class SearchPolicy(_RoutePolicy):
     instead of paying for it again.
     """
 
+    def __init__(
+        self,
+        operation: Operation,
+        costs: CostTable,
+        state: UnlockState,
+        *,
+        precheck_mode: str,
+        subject: str = "company_name",
+    ) -> None:
+        super().__init__(operation, costs, state, precheck_mode=precheck_mode)
+        self.subject = subject
+        """The precheck parameter naming what is searched for."""
+
     def prepare(self, call: Call[Any], decision: QuoteDecision) -> Call[Any]:
         del decision
         return attrs.evolve(call, decode=_KeepingPayload(call.decode))
@@ -183,7 +202,7 @@ class SearchPolicy(_RoutePolicy):
         action = self.operation.precheck_action
         if self.precheck_mode != "always" or action is None:
             return QuoteDecision(credits=table)
-        answer = await services.precheck(action, {"company_name": _intent(call).targets[0]})
+        answer = await services.precheck(action, {self.subject: _intent(call).targets[0]})
         return _refine(table, answer)
 
     def evidence(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Evidence:
@@ -196,8 +215,87 @@ class SearchPolicy(_RoutePolicy):
         )
 
 
-class EventUnlockPolicy(PaidPolicy):
-    """Event unlock: 2000, free when already unlocked (cached state or precheck)."""
+class _EventLayerPolicy(PaidPolicy):
+    """Unlocks of an event's layers (base, Visitors, both; idempotent and synchronous).
+
+    All of them share one lane per event: racing unlocks of one event run one at a time,
+    each quoting after the previous one settled, so holds never double up and a layer is
+    never bought twice. (The lane is keyed by the id as given: an ``id`` and an
+    ``eventId`` of one event are two lanes.)
+    """
+
+    def lane(self, call: Call[Any]) -> str | None:
+        return f"event-layers:{_event_of(call)}"
+
+    def _table(self, event_id: str) -> int | None:
+        del event_id
+        return self.costs.estimate(self.operation.name)
+
+    def _owned(self, event_id: str) -> bool:
+        """Every layer this unlock buys is known to be unlocked already."""
+        raise NotImplementedError
+
+    def _mark(self, event_id: str) -> None:
+        """Record that the layers this unlock buys are unlocked."""
+        raise NotImplementedError
+
+    def _verdict(self, answer: PrecheckResult, decision: QuoteDecision) -> Reconciliation:
+        """What a precheck after a lost answer says about it (state is final at once)."""
+        del decision
+        if answer.reason_code == "already_unlocked":
+            return Reconciliation(True, None, "now unlocked: our request was charged")
+        return Reconciliation(False, 0, "still locked: the request was not executed")
+
+    @property
+    def _action(self) -> str:
+        assert self.operation.precheck_action is not None
+        return self.operation.precheck_action
+
+    @staticmethod
+    def _answer(result: Any, decision: QuoteDecision, charged: Any, balance: type) -> Evidence:
+        """An unlock answer as evidence: its charge field and its ``balanceAfter`` total."""
+        after = result.balance_after
+        total = getattr(after, "total_balance", None) if isinstance(after, balance) else None
+        return Evidence(
+            reported=_whole(charged),
+            expected_charge=not decision.free,
+            already_unlocked=result.already_unlocked,
+            balance_after=_whole(total),
+        )
+
+    async def quote(self, call: Call[Any], services: GuardServices) -> QuoteDecision:
+        event_id = _event_of(call)
+        table = self._table(event_id)
+        if self._owned(event_id):
+            return QuoteDecision(credits=0, free=True)
+        if self.precheck_mode == "never":
+            return QuoteDecision(credits=table)
+        answer = await services.precheck(self._action, {"event_id": event_id})
+        decision = _refine(table, answer, available=answer.detail.available_balance)
+        if decision.free:
+            self._mark(event_id)
+        return decision
+
+    async def reconcile(
+        self,
+        call: Call[Any],
+        decision: QuoteDecision,
+        services: GuardServices,
+        *,
+        settle_wait: float = 0.0,
+    ) -> Reconciliation:
+        del settle_wait  # an event unlock is synchronous: its state is final at once
+        event_id = _event_of(call)
+        verdict = self._verdict(
+            await services.precheck(self._action, {"event_id": event_id}), decision
+        )
+        if verdict.charged:
+            self._mark(event_id)
+        return verdict
+
+
+class EventUnlockPolicy(_EventLayerPolicy):
+    """Event (base layer) unlock: 2000, free when already unlocked (cached state or precheck)."""
 
     operation = ops.EVENTS_UNLOCK
 
@@ -205,6 +303,17 @@ class EventUnlockPolicy(PaidPolicy):
         super().__init__(costs, state, precheck_mode=precheck_mode)
         self._refs: dict[str, Any] = {}
         """The server's ``event`` ref per event this guard saw unlocked (for free repeats)."""
+
+    def _owned(self, event_id: str) -> bool:
+        return self.state.event_unlocked(event_id)
+
+    def _mark(self, event_id: str) -> None:
+        self.state.mark_event_unlocked(event_id)
+
+    def _verdict(self, answer: PrecheckResult, decision: QuoteDecision) -> Reconciliation:
+        if answer.detail.access_mode == "full":
+            return Reconciliation(True, None, "event is now unlocked: our request was charged")
+        return super()._verdict(answer, decision)
 
     def free_result(self, call: Call[Any], decision: QuoteDecision) -> Any:
         # Unlocking is idempotent on the server: a repeat for an event this guard saw
@@ -219,19 +328,6 @@ class EventUnlockPolicy(PaidPolicy):
             success=True, already_unlocked=True, credits_used=0, balance_after=None, event=ref
         )
 
-    async def quote(self, call: Call[Any], services: GuardServices) -> QuoteDecision:
-        event_id = _intent(call).event_id or ""
-        table = self.costs.estimate(self.operation.name)
-        if self.state.event_unlocked(event_id):
-            return QuoteDecision(credits=0, free=True)
-        if self.precheck_mode == "never":
-            return QuoteDecision(credits=table)
-        answer = await services.precheck("unlock_event_contacts", {"event_id": event_id})
-        decision = _refine(table, answer, available=answer.detail.available_balance)
-        if decision.free:
-            self.state.mark_event_unlocked(event_id)
-        return decision
-
     def evidence(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Evidence:
         from lensmor_async.models import BalanceAfter
 
@@ -239,32 +335,75 @@ class EventUnlockPolicy(PaidPolicy):
         for event_id in (_intent(call).event_id, *_event_ids(result)):
             if event_id:
                 self._refs[event_id] = result.event
-        after = result.balance_after
-        total = after.total_balance if isinstance(after, BalanceAfter) else None
-        return Evidence(
-            reported=_whole(result.credits_used),
-            expected_charge=not decision.free,
-            already_unlocked=result.already_unlocked,
-            balance_after=_whole(total),
+        return self._answer(result, decision, result.credits_used, BalanceAfter)
+
+
+class VisitorUnlockPolicy(_EventLayerPolicy):
+    """Visitor layer unlock (0.24+): 3000, free when already unlocked; needs base access.
+
+    Settled from ``creditsSpent`` and the full balance object the answer carries.
+    """
+
+    operation = ops.EVENTS_UNLOCK_VISITORS
+
+    def _owned(self, event_id: str) -> bool:
+        return self.state.visitors_unlocked(event_id)
+
+    def _mark(self, event_id: str) -> None:
+        self.state.mark_visitors_unlocked(event_id)
+
+    def evidence(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Evidence:
+        from lensmor_async.models import CreditBalance
+
+        self.state.mark_visitors_unlocked(_event_of(call), *_event_ids(result))
+        return self._answer(result, decision, result.credits_spent, CreditBalance)
+
+
+class FullAccessUnlockPolicy(_EventLayerPolicy):
+    """Full access (0.24+): base + Visitors in one step, paying only the missing layers.
+
+    Quoted as the layers this guard does not know to be unlocked (2000 + 3000), refined by
+    the ``unlock_event_full_access`` precheck; settled from ``totalCreditsUsed``.
+    """
+
+    operation = ops.EVENTS_UNLOCK_FULL_ACCESS
+
+    def _table(self, event_id: str) -> int | None:
+        return missing_layers_price(
+            base_unlocked=self.state.event_unlocked(event_id),
+            visitors_unlocked=self.state.visitors_unlocked(event_id),
+            base_price=self.costs.estimate(ops.EVENTS_UNLOCK.name),
+            visitor_price=self.costs.estimate(ops.EVENTS_UNLOCK_VISITORS.name),
         )
 
-    async def reconcile(
-        self,
-        call: Call[Any],
-        decision: QuoteDecision,
-        services: GuardServices,
-        *,
-        settle_wait: float = 0.0,
-    ) -> Reconciliation:
-        del settle_wait  # an event unlock is synchronous: its state is final at once
-        event_id = _intent(call).event_id or ""
-        answer = await services.precheck("unlock_event_contacts", {"event_id": event_id})
-        if answer.reason_code == "already_unlocked" or answer.detail.access_mode == "full":
-            self.state.mark_event_unlocked(event_id)
-            return Reconciliation(
-                True, decision.credits, "event is now unlocked: our request was charged"
-            )
-        return Reconciliation(False, 0, "event is still locked: the request was not executed")
+    def _owned(self, event_id: str) -> bool:
+        return self.state.event_unlocked(event_id) and self.state.visitors_unlocked(event_id)
+
+    def _mark(self, event_id: str) -> None:
+        self.state.mark_event_unlocked(event_id)
+        self.state.mark_visitors_unlocked(event_id)
+
+    def _verdict(self, answer: PrecheckResult, decision: QuoteDecision) -> Reconciliation:
+        if answer.reason_code == "ok" and int(answer.credits) == decision.credits:
+            return Reconciliation(False, 0, "the same layers are still missing: not executed")
+        if answer.reason_code == "already_unlocked":
+            return Reconciliation(True, None, "every layer is now unlocked: charged")
+        # Some layers moved (another buyer, or a skipped Visitor layer): cannot tell.
+        return Reconciliation(None, None, f"layers changed ({answer.reason_code}); unknown share")
+
+    def evidence(self, call: Call[Any], result: Any, decision: QuoteDecision) -> Evidence:
+        from lensmor_async.models import BalanceAfter
+
+        ids = (_event_of(call), *_event_ids(result))
+        if result.event_unlocked:
+            self.state.mark_event_unlocked(*ids)
+        if result.visitor_unlocked:
+            self.state.mark_visitors_unlocked(*ids)
+        return self._answer(result, decision, result.total_credits_used, BalanceAfter)
+
+
+def _event_of(call: Call[Any]) -> str:
+    return _intent(call).event_id or ""
 
 
 def _whole(value: Any) -> Any:
@@ -274,7 +413,7 @@ def _whole(value: Any) -> Any:
     return value
 
 
-def _event_ids(result: EventUnlockResult) -> tuple[str, ...]:
+def _event_ids(result: EventUnlockResult | Any) -> tuple[str, ...]:
     ref = result.event
     return tuple(i for i in (ref.id, ref.event_id) if i)
 
@@ -478,6 +617,11 @@ def build_policies(
     kw = {"precheck_mode": precheck_mode}
     return {
         ops.EVENTS_UNLOCK.name: EventUnlockPolicy(costs, state, **kw),
+        ops.EVENTS_UNLOCK_VISITORS.name: VisitorUnlockPolicy(costs, state, **kw),
+        ops.EVENTS_UNLOCK_FULL_ACCESS.name: FullAccessUnlockPolicy(costs, state, **kw),
+        ops.PERSONNEL_EVENTS_BY_NAME.name: SearchPolicy(
+            ops.PERSONNEL_EVENTS_BY_NAME, costs, state, subject="person_name", **kw
+        ),
         ops.CONTACTS_UNLOCK.name: ContactUnlockPolicy(
             ops.CONTACTS_UNLOCK, costs, state, kind="email", **kw
         ),

@@ -174,6 +174,8 @@ class Quote(Generic[T]):
         self.expires_at = self.created_at + ttl
         self.executed = False
         self._result: T | None = None
+        self.approved_balance = None if request is None else request.current_balance
+        """The balance this quote stands approved at (lowered within a confirmed group)."""
 
     @property
     def credits(self) -> int | None:
@@ -195,7 +197,7 @@ class Quote(Generic[T]):
             raise QuoteExpiredError("this quote expired; ask for a new one before spending")
         approval = None
         if self.request is not None:
-            approval = ApprovedQuote(self.request.expected_credits, self.request.current_balance)
+            approval = ApprovedQuote(self.request.expected_credits, self.approved_balance)
         result = await run_quoted(self._method, self._args, self._kwargs, self._call, approval)
         self._result, self.executed = result, True
         return result
@@ -226,3 +228,17 @@ class Quote(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Quote(credits={self.credits}, expires_at={self.expires_at:.0f})"
+
+
+def group_request(requests: list[SpendRequest], description: str) -> SpendRequest:
+    """One request for the total of several quotes of one operation."""
+    first = requests[0]
+    amounts = [r.expected_credits for r in requests]
+    return SpendRequest(
+        operation=first.operation,
+        description=description,
+        targets=tuple(t for r in requests for t in r.targets),
+        expected_credits=None if None in amounts else sum(a or 0 for a in amounts),
+        current_balance=first.current_balance,
+        budget_remaining=first.budget_remaining,
+    )

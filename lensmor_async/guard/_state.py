@@ -9,7 +9,7 @@ _SETTLED_CONTACT_STATES = frozenset({"unlocked", "unlocking"})
 
 
 class UnlockState:
-    """Events known to be unlocked and contacts known to be unlocked/unlocking.
+    """Events (base and Visitor layers) known unlocked, contacts known unlocked/unlocking.
 
     Only facts the server told us are stored (unlock results and task items), so a
     cached "unlocked" never costs money; unknown state falls back to a precheck.
@@ -17,6 +17,7 @@ class UnlockState:
 
     def __init__(self) -> None:
         self._events: set[str] = set()
+        self._visitors: set[str] = set()
         self._contacts: dict[tuple[str, str], str] = {}
 
     def event_unlocked(self, event_id: str) -> bool:
@@ -24,6 +25,13 @@ class UnlockState:
 
     def mark_event_unlocked(self, *event_ids: str) -> None:
         self._events.update(i for i in event_ids if i)
+
+    def visitors_unlocked(self, event_id: str) -> bool:
+        """The event's Visitor layer (0.24+, separate from base access) is unlocked."""
+        return event_id in self._visitors
+
+    def mark_visitors_unlocked(self, *event_ids: str) -> None:
+        self._visitors.update(i for i in event_ids if i)
 
     def contact_state(self, kind: str, personnel_id: str) -> str | None:
         return self._contacts.get((kind, personnel_id))

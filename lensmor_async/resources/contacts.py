@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from lensmor_async._core import operations as ops
 from lensmor_async._core.operations import EMAIL, PHONE, TaskKind
 from lensmor_async._core.validation import (
+    MAX_UNLOCK_BATCH,
     check_id,
     check_ids,
     check_page,
@@ -15,6 +17,7 @@ from lensmor_async._core.validation import (
     check_text,
 )
 from lensmor_async._intent import Intent
+from lensmor_async.errors import InvalidRequestError
 from lensmor_async.models import Page, Person, UnlockSubmission, UnlockTask
 from lensmor_async.resources._base import (
     Resource,
@@ -92,6 +95,40 @@ class Contacts(Resource):
             kind.operation, _SUBMISSION, body=body, intent=intent
         )
         return self._guard.task_handle(kind, intent, submission)
+
+    async def unlock_all(
+        self,
+        *,
+        personnel_ids: Iterable[str],
+        event_id: str | None = None,
+        batch_size: int = MAX_UNLOCK_BATCH,
+    ) -> list[UnlockTaskHandle]:
+        """Unlock any number of contacts' emails in guarded batches, confirmed once.
+
+        The ids (de-duplicated) are split into batches of at most ``batch_size`` (the
+        API's 2,000 by default); every batch is quoted, the confirm callback is asked
+        once for the total, then the batches run one after the other, each through the
+        guard (held, sent once, settled by its task). A batch whose price moved since
+        the quote is asked again. Returns one handle per batch; ``await handle.wait()``.
+        """
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int):
+            raise InvalidRequestError("batch_size must be an integer")
+        if not 1 <= batch_size <= MAX_UNLOCK_BATCH:
+            raise InvalidRequestError(f"batch_size must be from 1 to {MAX_UNLOCK_BATCH}")
+        ids = check_ids("personnel_ids", personnel_ids, max_items=sys.maxsize)
+        if event_id is not None:
+            check_id("event_id", event_id)
+        batches = [ids[i : i + batch_size] for i in range(0, len(ids), batch_size)]
+        quotes = [
+            await self._guard.quote(self.unlock, personnel_ids=batch, event_id=event_id)
+            for batch in batches
+        ]
+        scope = f" in event {event_id}" if event_id else ""
+        await self._guard.confirm_quotes(
+            quotes,
+            description=f"contacts.unlock of {len(ids)} contacts{scope} in {len(batches)} batches",
+        )
+        return [await quote.execute() for quote in quotes]
 
     async def get_unlock_task(self, task_id: str) -> UnlockTask:
         """``GET /external/contacts/unlock-tasks/{taskId}``: one poll of an email task."""

@@ -1,14 +1,16 @@
-"""``client.events``: the event catalogue, scoring, ranking and (paid) unlock."""
+"""``client.events``: the event catalogue, scoring, ranking and (paid) layer unlocks."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import date
-from typing import TypedDict, Unpack
+from typing import Any, TypedDict, TypeVar, Unpack
 
 from lensmor_async._core import operations as ops
+from lensmor_async._core.operations import Operation
 from lensmor_async._core.validation import (
     check_date,
+    check_flag,
     check_id,
     check_ids,
     check_page,
@@ -23,7 +25,9 @@ from lensmor_async.models import (
     EventRanking,
     EventUnlockResult,
     FitScore,
+    FullAccessUnlockResult,
     Page,
+    VisitorUnlockResult,
 )
 from lensmor_async.models.converter import structure
 from lensmor_async.resources._base import (
@@ -36,11 +40,14 @@ from lensmor_async.resources._base import (
     page_decoder,
 )
 
+T = TypeVar("T")
 _EVENT_PAGE = page_decoder(Event)
 _BRIEF = model_decoder(EventBrief)
 _FIT = model_decoder(FitScore)
 _RANKING = model_decoder(EventRanking)
 _UNLOCK = model_decoder(EventUnlockResult)
+_VISITORS = model_decoder(VisitorUnlockResult)
+_FULL_ACCESS = model_decoder(FullAccessUnlockResult)
 MAX_RANKED = 100
 """Events one rank request may order (the server refuses more)."""
 
@@ -63,6 +70,10 @@ class EventFilters(TypedDict, total=False):
     """Inclusive upper bound of the start date."""
     event_type: Iterable[str] | str | None
     quality: Iterable[str] | str | None
+    has_visitors: bool | None
+    """Only events with (True) or without registered Visitor data (0.24.2+)."""
+    sponsor_match_starred: bool | None
+    """Only events starred (True) or not starred as a sponsor match (0.24+)."""
 
 
 class Events(Resource):
@@ -87,6 +98,10 @@ class Events(Resource):
             date_start_to=check_date("date_start_to", filters.get("date_start_to")),
             event_type=check_string_list("event_type", filters.get("event_type")),
             quality=check_string_list("quality", filters.get("quality")),
+            has_visitors=check_flag("has_visitors", filters.get("has_visitors")),
+            sponsor_match_starred=check_flag(
+                "sponsor_match_starred", filters.get("sponsor_match_starred")
+            ),
         )
         return await self._run(ops.EVENTS_LIST, _EVENT_PAGE, query=query)
 
@@ -133,10 +148,30 @@ class Events(Resource):
 
         Runs through the CreditGuard: quote, check, reserve, confirm, execute once,
         settle, refresh. Raises ``ConfirmationRequiredError`` when no confirm callback
-        is configured.
+        is configured. Unlocks the base layer only, not the Visitor layer.
         """
+        return await self._unlock_layer(ops.EVENTS_UNLOCK, _UNLOCK, event_id)
+
+    async def unlock_visitors(self, event_id: str) -> VisitorUnlockResult:
+        """``POST /external/events/{id}/visitors/unlock`` — PAID (3000; free if already unlocked).
+
+        Adds the registered Visitors (0.24+). Needs base access (else ``ConflictError``),
+        a paid plan (else ``FeatureNotAvailableError``) and Visitor data for the event.
+        """
+        return await self._unlock_layer(ops.EVENTS_UNLOCK_VISITORS, _VISITORS, event_id)
+
+    async def unlock_full_access(self, event_id: str) -> FullAccessUnlockResult:
+        """``POST /external/events/{id}/full-access/unlock`` — PAID (0–5000: missing layers).
+
+        Base and Visitor layers in one atomic step (0.24+); only layers still locked are
+        paid for (2000 base, 3000 Visitors). Without a paid plan: ``FeatureNotAvailableError``.
+        """
+        return await self._unlock_layer(ops.EVENTS_UNLOCK_FULL_ACCESS, _FULL_ACCESS, event_id)
+
+    async def _unlock_layer(
+        self, operation: Operation, decode: Callable[[Any], T], event_id: str
+    ) -> T:
         event_id = check_id("event_id", event_id)
-        intent = Intent(operation=ops.EVENTS_UNLOCK.name, targets=(event_id,), event_id=event_id)
-        return await self._run(
-            ops.EVENTS_UNLOCK, _UNLOCK, path=f"/external/events/{event_id}/unlock", intent=intent
-        )
+        intent = Intent(operation=operation.name, targets=(event_id,), event_id=event_id)
+        path = operation.route.replace("{id}", event_id)
+        return await self._run(operation, decode, path=path, intent=intent)

@@ -194,12 +194,21 @@ class Exhibitors(Resource):
         return await self._run(ops.EXHIBITORS_PROFILE, _PROFILE, query=query)
 
     async def events(
-        self, exhibitor_id: str, *, page: int = 1, page_size: int | None = None
+        self,
+        exhibitor_id: str,
+        *,
+        page: int = 1,
+        page_size: int | None = None,
+        attendance_scope: str | None = None,
     ) -> Page[Event]:
-        """``GET /external/exhibitors/events``: events of one exhibitor."""
+        """``GET /external/exhibitors/events``: events of one exhibitor (``attendance_scope``
+        ``all``/``exhibitor``/``visitor``, 0.27)."""
         check_page(page, page_size)
         query = build_query(
-            exhibitor_id=check_id("exhibitor_id", exhibitor_id), page=page, pageSize=page_size
+            exhibitor_id=check_id("exhibitor_id", exhibitor_id),
+            page=page,
+            pageSize=page_size,
+            attendance_scope=check_choice("attendance_scope", attendance_scope, ATTENDANCE_SCOPES),
         )
         return await self._run(ops.EXHIBITORS_EVENTS, _EVENT_PAGE, query=query)
 

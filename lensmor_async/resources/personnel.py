@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from datetime import date
 from typing import TypedDict, Unpack
 
 from lensmor_async._core import operations as ops
 from lensmor_async._core.validation import (
     PERSONNEL_MAX_PAGE_SIZE,
     check_choice,
+    check_date,
     check_id,
     check_ids,
     check_page,
+    check_string_list,
     check_text,
 )
 from lensmor_async._intent import Intent
@@ -46,8 +49,23 @@ _GENERATION = model_decoder(OutreachGenerationResult)
 PERSON_ATTENDANCE_SCOPES = ("all", "exhibitor_employee", "visitor")
 OUTREACH_CHANNELS = ("email", "linkedin_message")
 LINKEDIN_MESSAGE_TYPES = ("inmail", "connection_note", "connected_message")
+BY_NAME_DEFAULT_START = "2026-01-01"
+"""The server's default ``date_start_from`` of person events by name (0.27), sent explicitly."""
 MAX_OUTREACH_BATCH = 2000
 """0.27: up to 2,000 personnel ids per generation request."""
+
+
+SOURCE_TYPES = ("exhibitor", "social", "visitors")
+
+
+def _source_types(value: Iterable[str] | str | None) -> str | None:
+    """``sourceType`` as the comma-separated value the API documents."""
+    types = check_string_list("source_type", value)
+    if types is None:
+        return None
+    for item in types:
+        check_choice("source_type", item, SOURCE_TYPES)
+    return ",".join(types)
 
 
 class PersonnelFilters(TypedDict, total=False):
@@ -61,6 +79,8 @@ class PersonnelFilters(TypedDict, total=False):
     """Seniority level (at most 50 characters)."""
     search_query: str | None
     """Matches role text or full name (at most 200 characters)."""
+    source_type: Iterable[str] | str | None
+    """Where people come from: ``exhibitor``, ``social``, ``visitors`` (0.24.2+; any of)."""
 
 
 class Personnel(Resource):
@@ -77,7 +97,8 @@ class Personnel(Resource):
         """``GET /external/personnel/list``: preview-gated on locked events (``semantics``).
 
         ``page_size`` is 1–50 on this route (default 50). Filters: ``exhibitor_id``,
-        ``department``, ``level``, ``search_query`` (see :class:`PersonnelFilters`).
+        ``department``, ``level``, ``search_query``, ``source_type`` (see
+        :class:`PersonnelFilters`).
         """
         check_filter_names(filters, PersonnelFilters)
         check_page(page, page_size, max_page_size=PERSONNEL_MAX_PAGE_SIZE)
@@ -90,6 +111,7 @@ class Personnel(Resource):
             department=check_text("department", filters.get("department"), max_length=100),
             level=check_text("level", filters.get("level"), max_length=50),
             search_query=check_text("search_query", filters.get("search_query")),
+            sourceType=_source_types(filters.get("source_type")),
         )
         return await self._run(ops.PERSONNEL_LIST, _PERSON_PAGE, query=query)
 
@@ -141,15 +163,72 @@ class Personnel(Resource):
         return await self._run(ops.PERSONNEL_EVENTS, _EVENT_PAGE, query=query)
 
     async def events_by_linkedin(
-        self, linkedin_url: str, *, page: int = 1, page_size: int | None = None
+        self,
+        linkedin_url: str,
+        *,
+        page: int = 1,
+        page_size: int | None = None,
+        attendance_scope: str | None = None,
     ) -> PersonEvents:
         """``GET /external/personnel/events/by-linkedin``: a profile URL to person + events."""
         url = check_text("linkedin_url", linkedin_url, max_length=500, required=True) or ""
         if "linkedin.com/" not in url.lower():
             raise InvalidRequestError("linkedin_url must be a linkedin.com profile URL")
         check_page(page, page_size)
-        query = build_query(linkedin_url=url, page=page, pageSize=page_size)
+        query = build_query(
+            linkedin_url=url,
+            page=page,
+            pageSize=page_size,
+            attendance_scope=check_choice(
+                "attendance_scope", attendance_scope, PERSON_ATTENDANCE_SCOPES
+            ),
+        )
         return await self._run(ops.PERSONNEL_BY_LINKEDIN, _PERSON_EVENTS, query=query)
+
+    async def events_by_name(
+        self,
+        person_name: str,
+        *,
+        date_start_from: str | date = BY_NAME_DEFAULT_START,
+        date_start_to: str | date | None = None,
+        attendance_scope: str | None = None,
+        page: int = 1,
+        page_size: int | None = None,
+    ) -> Page[Event]:
+        """``GET /external/personnel/events/by-name`` — PAID (50; 0 when nothing is found).
+
+        Events of the people whose full name is exactly ``person_name`` (case-insensitive;
+        0.27). ``date_start_from`` is always sent: the server's own default is
+        2026-01-01, and this method makes it the visible default instead of a hidden one;
+        pass an earlier date for older events. Needs a paid plan (else
+        ``FeatureNotAvailableError`` or ``PermissionDeniedError``). At most 10 calls of
+        this route are in flight per client (the API's per-user limit); more queue.
+        """
+        name = check_text("person_name", person_name, required=True) or ""
+        check_page(page, page_size)
+        start = check_date("date_start_from", date_start_from)
+        if start is None:
+            raise InvalidRequestError("date_start_from is required (default 2026-01-01)")
+        end = check_date("date_start_to", date_start_to)
+        scope = check_choice("attendance_scope", attendance_scope, PERSON_ATTENDANCE_SCOPES)
+        query = build_query(
+            person_name=name,
+            attendance_scope=scope,
+            date_start_from=start,
+            date_start_to=end,
+            page=page,
+            pageSize=page_size,
+        )
+        # Each page and window is its own purchase; the API matches names case-insensitively.
+        params = tuple((k, v) for k, v in query if k != "person_name")
+        intent = Intent(
+            operation=ops.PERSONNEL_EVENTS_BY_NAME.name,
+            targets=(name.strip().casefold(),),
+            params=tuple(sorted(params)),
+        )
+        return await self._run(
+            ops.PERSONNEL_EVENTS_BY_NAME, _EVENT_PAGE, query=query, intent=intent
+        )
 
     async def outreach(self, personnel_id: str, event_id: str) -> Outreach:
         """``GET /external/personnel/outreach``: the latest drafts (``found`` may be False)."""

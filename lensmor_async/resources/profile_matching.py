@@ -33,6 +33,15 @@ def _timeout_ms(value: int | None) -> int | None:
     return value
 
 
+def _profile_context(**fields: str | tuple[str, ...] | None) -> dict[str, Any]:
+    """The 0.27 profile-context body fields that were given (lists as JSON arrays)."""
+    return {
+        name: list(value) if isinstance(value, tuple) else value
+        for name, value in fields.items()
+        if value is not None
+    }
+
+
 class ProfileMatching(Resource):
     """Rank events and exhibitors against a buyer profile."""
 
@@ -55,12 +64,23 @@ class ProfileMatching(Resource):
         future: int | None = None,
         attendee_count_min: int | None = None,
         attendee_count_max: int | None = None,
+        linkedin_url: str | None = None,
+        company_description: str | None = None,
+        industry: str | None = None,
+        target_industry: Iterable[str] | str | None = None,
+        planned_events: str | None = None,
+        target_management_level: Iterable[str] | str | None = None,
+        target_job_titles: Iterable[str] | str | None = None,
         legacy_route: bool = False,
     ) -> RecommendedEventPage:
         """``POST /external/profile-matching/actions/apply-recommended-events/paged``.
 
         Synchronous and possibly slow (seconds). ``legacy_route=True`` uses the older
-        ``recommendations/events/paged`` route kept for compatibility.
+        ``recommendations/events/paged`` route kept for compatibility. The profile
+        context fields (``linkedin_url``, ``company_description``, ``industry``,
+        ``target_industry``, ``planned_events``, ``target_management_level``,
+        ``target_job_titles``) are 0.27 additions; the server keeps the first five job
+        titles.
         """
         if company_url is None and target_audience is None:
             raise InvalidRequestError("give company_url, target_audience, or both")
@@ -83,6 +103,23 @@ class ProfileMatching(Resource):
             future=check_non_negative("future", future),
             attendeeCountMin=check_non_negative("attendee_count_min", attendee_count_min),
             attendeeCountMax=check_non_negative("attendee_count_max", attendee_count_max),
+            **_profile_context(
+                linkedin_url=check_text("linkedin_url", linkedin_url, max_length=500),
+                company_description=check_text(
+                    "company_description", company_description, max_length=2000
+                ),
+                industry=check_text("industry", industry, max_length=255),
+                target_industry=check_string_list(
+                    "target_industry", target_industry, max_length=255
+                ),
+                planned_events=check_text("planned_events", planned_events, max_length=500),
+                target_management_level=check_string_list(
+                    "target_management_level", target_management_level, max_length=100
+                ),
+                target_job_titles=check_string_list(
+                    "target_job_titles", target_job_titles, max_length=255
+                ),
+            ),
         )
         operation = (
             ops.PM_LEGACY_RECOMMENDED_EVENTS if legacy_route else ops.PM_APPLY_RECOMMENDED_EVENTS

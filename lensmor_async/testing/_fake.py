@@ -441,6 +441,18 @@ class FakeLensmor:
         """Grant base access for free (no charge recorded)."""
         self.state.unlocked_events.add(self._event(event_id).id)
 
+    def set_paid_features(self, available: bool) -> None:
+        """A plan with (True) or without Visitor data, full access and person search."""
+        self.state.paid_features = available
+
+    def set_visitor_data(self, event_id: str, available: bool) -> None:
+        """Whether the event has registered Visitors (its Visitor layer can be bought)."""
+        event = self._event(event_id).id
+        if available:
+            self.state.no_visitor_data.discard(event)
+        else:
+            self.state.no_visitor_data.add(event)
+
     def add_event(self, name: str, **fields: Any) -> EventRecord:
         """Add an event; see :meth:`FakeState.add_event`."""
         return self.state.add_event(name, **fields)

@@ -192,6 +192,52 @@ def _search_events(
     )
 
 
+def _unlock_layers(
+    fake: FakeState, action: str, params: dict[str, Any], source: str
+) -> dict[str, Any]:
+    ref = _string_param(params, "event_id")
+    if ref is None:
+        return _answer(action, allowed=False, reason_code="invalid_subject", detail={})
+    layers = "visitors" if action == "unlock_event_visitors" else "full"
+    a = fake.assess_layers(ref, layers, check_plan=False)
+    if a.event is None:
+        return _answer(action, allowed=False, reason_code=a.reason_code, detail={"event_id": ref})
+    reason = "already_unlocked" if a.already_unlocked else a.reason_code
+    detail = {
+        "event_id": a.event.id,
+        "available_balance": fake.balance.total_balance,
+        "visitor_data_available": a.event.id not in fake.no_visitor_data,
+    }
+    return _answer(
+        action,
+        allowed=reason == "ok",
+        reason_code=reason,
+        credits=a.credits,
+        should_charge=reason in ("ok", "insufficient_balance"),
+        detail=detail,
+        call_source=source,
+    )
+
+
+def _search_by_name(
+    fake: FakeState, action: str, params: dict[str, Any], source: str
+) -> dict[str, Any]:
+    name = _string_param(params, "person_name")
+    if name is None or len(name) > 200:
+        return _answer(action, allowed=False, reason_code="invalid_subject", detail={})
+    price = fake.prices.person_events_by_name
+    reason = "insufficient_balance" if price > fake.balance.total_balance else "ok"
+    return _answer(
+        action,
+        allowed=reason == "ok",
+        reason_code=reason,
+        credits=price,
+        should_charge=True,
+        detail={"available_balance": fake.balance.total_balance},
+        call_source=source,
+    )
+
+
 def _evaluate(fake: FakeState, action: str, params: dict[str, Any], source: str) -> dict[str, Any]:
     if action == "query_event_personnel":
         return _query_personnel(fake, action, params)
@@ -201,6 +247,10 @@ def _evaluate(fake: FakeState, action: str, params: dict[str, Any], source: str)
         return _unlock_contacts(fake, action, params, source)
     if action == "search_exhibitor_events":
         return _search_events(fake, action, params, source)
+    if action in ("unlock_event_visitors", "unlock_event_full_access"):
+        return _unlock_layers(fake, action, params, source)
+    if action == "search_personnel_events_by_name":
+        return _search_by_name(fake, action, params, source)
     if action == "others":
         return _answer(action, allowed=True, reason_code="ok")
     return _answer(action, allowed=False, reason_code="unsupported_action")

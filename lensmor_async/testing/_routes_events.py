@@ -1,8 +1,9 @@
-"""Events routes: catalogue, detail, brief, fit-score, rank and the paid event unlock."""
+"""Events routes: catalogue, detail, brief, fit-score, rank and the paid layer unlocks."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -18,7 +19,13 @@ from lensmor_async.testing._routes_common import (
     state,
 )
 from lensmor_async.testing._routes_shapes import event_detail, event_item, event_ref
-from lensmor_async.testing._state import FakeState, event_not_found, invalid
+from lensmor_async.testing._state import (
+    Balance,
+    FakeState,
+    LayerAssessment,
+    event_not_found,
+    invalid,
+)
 
 __all__ = ["fit_score", "routes"]
 
@@ -36,11 +43,13 @@ def _event_or_404(fake: FakeState, ref: str) -> EventRecord:
     return event
 
 
-def _matches_catalogue_filters(event: EventRecord, query: Query) -> bool:
+def _matches_catalogue_filters(event: EventRecord, query: Query, fake: FakeState) -> bool:
     keyword = query.text("keyword", max_len=200)
     country = query.text("country", max_len=100)
     city = query.text("city", max_len=100)
     start_from, start_to = query.date("date_start_from"), query.date("date_start_to")
+    has_visitors = query.integer("has_visitors", minimum=0, maximum=1)
+    starred = query.integer("sponsor_match_starred", minimum=0, maximum=1)
     types = {t.lower() for t in query.strings("event_type")}
     qualities = {q.lower() for q in query.strings("quality")}
     haystack = " ".join(
@@ -55,6 +64,9 @@ def _matches_catalogue_filters(event: EventRecord, query: Query) -> bool:
         start_to is None or (start is not None and start <= start_to),
         not types or (event.event_type or "").lower() in types,
         not qualities or (event.quality or "").lower() in qualities,
+        has_visitors is None or has_visitors == (event.id not in fake.no_visitor_data),
+        # No seeded event is starred as a sponsor match.
+        starred is None or starred == 0,
     ]
     return all(checks)
 
@@ -64,7 +76,7 @@ async def list_events(request: web.Request) -> web.Response:
     """``GET /external/events/list``: the neutral catalogue, soonest first (no date window)."""
     fake, query = state(request), Query(request.query)
     page, size = query.page()
-    rows = [e for e in fake.events.values() if _matches_catalogue_filters(e, query)]
+    rows = [e for e in fake.events.values() if _matches_catalogue_filters(e, query, fake)]
     rows.sort(key=lambda e: (e.date_start or "9999", int(e.id)))
     items = [event_item(e, fake) for e in paginate(rows, page, size)]
     return json_response(page_envelope(items, len(rows), page, size))
@@ -182,3 +194,56 @@ def _unlock_result(
         "balanceAfter": after,
         "event": event_ref(event),
     }
+
+
+@routes.post("/external/events/{id}/visitors/unlock")
+async def unlock_visitors(request: web.Request) -> web.Response:
+    """``POST /external/events/{id}/visitors/unlock`` (201, 0.24+): 3000 credits, idempotent.
+
+    Answers ``creditsSpent`` and the full balance object; see
+    :meth:`FakeState.assess_layers` for the refusals.
+    """
+    _, assessment, event, after = _bought(request, "visitors", Balance.to_wire)
+    answer = {
+        "success": True,
+        "alreadyUnlocked": assessment.already_unlocked,
+        "creditsSpent": assessment.credits,
+        "balanceAfter": after,
+        "event": event_ref(event),
+    }
+    return json_response(answer, 201)
+
+
+@routes.post("/external/events/{id}/full-access/unlock")
+async def unlock_full_access(request: web.Request) -> web.Response:
+    """``POST /external/events/{id}/full-access/unlock`` (201, 0.24+): the missing layers."""
+    fake, assessment, event, after = _bought(request, "full", Balance.balance_after)
+    answer = {
+        "success": True,
+        "alreadyUnlocked": assessment.already_unlocked,
+        "eventUnlocked": fake.is_unlocked(event.id),
+        "visitorUnlocked": event.id in fake.visitor_unlocked_events,
+        "visitorSkipped": assessment.visitors_skipped,
+        "totalCreditsUsed": assessment.credits,
+        "balanceAfter": after,
+        "event": event_ref(event),
+    }
+    return json_response(answer, 201)
+
+
+def _bought(
+    request: web.Request, layers: str, balance_shape: Callable[[Balance], dict[str, Any]]
+) -> tuple[FakeState, LayerAssessment, EventRecord, dict[str, Any] | None]:
+    """Assess, refuse or buy the missing layers; the balance after in the route's shape."""
+    fake = state(request)
+    ref = request.match_info["id"]
+    if len(ref) > _MAX_ID:
+        raise invalid("event id must be 1-100 characters")
+    assessment = fake.assess_layers(ref, layers)
+    if assessment.refusal is not None:
+        raise assessment.refusal
+    assert assessment.event is not None
+    if assessment.already_unlocked:
+        return fake, assessment, assessment.event, None
+    fake.unlock_layers(assessment, context(request))
+    return fake, assessment, assessment.event, balance_shape(fake.balance)

@@ -8,6 +8,7 @@ all-or-nothing (402 charges nothing) and both finish after two task steps.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,7 @@ from lensmor_async.testing._state import (
     OutreachRecord,
     TimedStatus,
     event_not_found,
+    feature_not_available,
     invalid,
     not_found,
 )
@@ -147,6 +149,48 @@ async def personnel_events(request: web.Request) -> web.Response:
     return json_response(_events_page(fake, event_ids, page, size))
 
 
+_BY_NAME_DEFAULT_START = dt.date(2026, 1, 1)
+_BY_NAME_MAX_PEOPLE = 50
+
+
+@routes.get("/external/personnel/events/by-name")
+async def events_by_name(request: web.Request) -> web.Response:
+    """``GET /external/personnel/events/by-name`` (200, 0.27): paid, 50 when not empty.
+
+    Exact full name (trimmed, case-insensitive; at most 50 people), events starting in
+    ``[date_start_from (default 2026-01-01), date_start_to]``; free plans get the HTTP-200
+    ``USER_HAS_NO_FEATURE`` envelope. An empty result is not charged.
+    """
+    fake, query = state(request), Query(request.query)
+    if not fake.paid_features:
+        raise feature_not_available()
+    name = query.required("person_name", max_len=200).strip().casefold()
+    scope = query.text("attendance_scope")
+    if scope is not None and scope not in _PERSON_SCOPES:
+        raise invalid("attendance_scope must be one of all, exhibitor_employee, visitor")
+    start = query.date("date_start_from") or _BY_NAME_DEFAULT_START
+    end = query.date("date_start_to")
+    page, size = query.page()
+    people = [p for p in fake.iter_persons() if p.full_name.strip().casefold() == name]
+    event_ids: list[str] = []
+    for person in people[:_BY_NAME_MAX_PEOPLE] if scope != "visitor" else ():
+        event_ids += [e for e in fake.events_of_person(person.id) if e not in event_ids]
+    dated = [
+        e
+        for e in event_ids
+        if (day := fake.events[e].date_start) is not None
+        and start <= dt.date.fromisoformat(day)
+        and (end is None or dt.date.fromisoformat(day) <= end)
+    ]
+    if dated:
+        charge = (("personnel.events_by_name", name), fake.prices.person_events_by_name)
+        fake.charge_batch([charge], operation="personnel.events_by_name", ctx=context(request))
+    body = _events_page(fake, dated, page, size)
+    for item in body["items"]:
+        item["attendance_identity"] = ["exhibitor"]
+    return json_response(body)
+
+
 def _normalise_linkedin(url: str) -> str:
     """``https://linkedin.com/in/<slug>``; query, fragment and trailing slash ignored."""
     raw = url.strip()
@@ -166,11 +210,15 @@ async def events_by_linkedin(request: web.Request) -> web.Response:
     fake, query = state(request), Query(request.query)
     url = _normalise_linkedin(query.required("linkedin_url", max_len=500))
     page, size = query.page()
+    scope = query.text("attendance_scope")
+    if scope is not None and scope not in _PERSON_SCOPES:
+        raise invalid("attendance_scope must be one of all, exhibitor_employee, visitor")
     match = _SLUG_ID.search(url)
     person = fake.person(match.group(1)) if match else None
     if person is None or (person.linkedin_url or "").lower() != url:
         raise not_found("No personnel found for this LinkedIn URL")
-    events = _events_page(fake, fake.events_of_person(person.id), page, size)
+    event_ids = [] if scope == "visitor" else fake.events_of_person(person.id)
+    events = _events_page(fake, event_ids, page, size)
     return json_response({"personnel": contact_item(person, fake), "events": events})
 
 

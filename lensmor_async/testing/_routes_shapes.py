@@ -45,6 +45,8 @@ def event_item(event: EventRecord, state: FakeState) -> dict[str, Any]:
         "region": event.region,
         "country": event.country,
         "exhibitorCount": len(state.event_exhibitors.get(event.id, ())),
+        "hasVisitors": event.id not in state.no_visitor_data,
+        "sponsorMatchStarred": 0,
         "image": event.image,
         "dataSource": event.data_source,
     }

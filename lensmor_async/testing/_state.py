@@ -50,6 +50,7 @@ __all__ = [
     "ContactUnlockAssessment",
     "EventUnlockAssessment",
     "FakeState",
+    "LayerAssessment",
     "Prices",
     "RequestContext",
     "Roster",
@@ -144,6 +145,8 @@ class Prices:
     contact_phone: int = 150
     search_by_company_name: int = 50
     search_events: int = 50
+    visitor_unlock: int = 3000
+    person_events_by_name: int = 50
     linkedin_activity: int = 10
     outreach_message: int = 0
     """0.27: outreach generation deducts no credits (set a price for plans that charge)."""
@@ -345,6 +348,24 @@ class EventUnlockAssessment:
 
 
 @dataclass(slots=True)
+class LayerAssessment:
+    """What a Visitor (``layers='visitors'``) or full-access (``'full'``) unlock would do."""
+
+    event: EventRecord | None
+    base_missing: bool = False
+    visitors_missing: bool = False
+    visitors_skipped: bool = False
+    """Full access on an event without Visitor data: only the base layer is bought."""
+    credits: int = 0
+    refusal: ApiRefusal | None = None
+    reason_code: str = "ok"
+
+    @property
+    def already_unlocked(self) -> bool:
+        return self.refusal is None and not (self.base_missing or self.visitors_missing)
+
+
+@dataclass(slots=True)
 class ContactUnlockAssessment:
     """What an email/phone unlock of a batch would do now."""
 
@@ -398,6 +419,12 @@ class FakeState:
         self.events: dict[str, EventRecord] = {}
         self.event_aliases: dict[str, str] = {}
         self.unlocked_events: set[str] = set()
+        self.visitor_unlocked_events: set[str] = set()
+        """Events whose Visitor layer (0.24+) this caller unlocked."""
+        self.no_visitor_data: set[str] = set()
+        """Events without registered Visitors (their Visitor layer cannot be bought)."""
+        self.paid_features = True
+        """The plan has Visitor data, full access and person search (else USER_HAS_NO_FEATURE)."""
         self.exhibitors: dict[str, ExhibitorRecord] = {}
         self.event_exhibitors: dict[str, list[str]] = {}
         self.persons: dict[str, PersonRecord] = {}
@@ -725,6 +752,56 @@ class FakeState:
         if price > self.balance.total_balance:
             result.refusal, result.reason_code = insufficient_credits(), "insufficient_balance"
         return result
+
+    def assess_layers(self, ref: str, layers: str, *, check_plan: bool = True) -> LayerAssessment:
+        """Decide a Visitor (``layers='visitors'``) or full-access (``'full'``) unlock.
+
+        Checks, first failing wins: the plan (HTTP-200 ``USER_HAS_NO_FEATURE``), unknown
+        event (404); Visitors only: base access missing (409), no Visitor data (400);
+        then balance (402). Full access buys only the missing layers and skips a
+        Visitor layer the event has no data for. Precheck passes ``check_plan=False``:
+        whether it knows the plan is undocumented, so the fake leaves that to the route.
+        """
+        event = self.resolve_event(ref)
+        result = LayerAssessment(event)
+        if check_plan and not self.paid_features:
+            result.refusal, result.reason_code = feature_not_available(), "forbidden"
+            return result
+        if event is None:
+            result.refusal, result.reason_code = event_not_found(), "not_found"
+            return result
+        has_data = event.id not in self.no_visitor_data
+        result.base_missing = layers == "full" and not self.is_unlocked(event.id)
+        result.visitors_missing = has_data and event.id not in self.visitor_unlocked_events
+        result.visitors_skipped = layers == "full" and not has_data
+        if layers == "visitors" and not self.is_unlocked(event.id):
+            conflict = ApiRefusal(409, "STATE_CONFLICT", "Unlock the event before its Visitors")
+            result.refusal, result.reason_code = conflict, "state_conflict"
+        elif layers == "visitors" and not has_data:
+            result.refusal = invalid("Event has no Visitor data")
+            result.reason_code = "no_contacts_available"
+        result.credits = self.prices.event_unlock * result.base_missing + (
+            self.prices.visitor_unlock * result.visitors_missing
+        )
+        if result.refusal is None and result.credits > self.balance.total_balance:
+            result.refusal, result.reason_code = insufficient_credits(), "insufficient_balance"
+        return result
+
+    def unlock_layers(self, assessment: LayerAssessment, ctx: RequestContext) -> None:
+        """Charge and grant the missing layers of an assessed unlock (one charge per layer)."""
+        event = assessment.event
+        assert event is not None
+        assert assessment.refusal is None
+        charges: list[tuple[Intent, int]] = []
+        if assessment.base_missing:
+            charges.append((("events.unlock", event.id), self.prices.event_unlock))
+        if assessment.visitors_missing:
+            charges.append((("events.unlock_visitors", event.id), self.prices.visitor_unlock))
+        self.charge_batch(charges, operation="events.unlock_layers", ctx=ctx)
+        if assessment.base_missing:
+            self.unlocked_events.add(event.id)
+        if assessment.visitors_missing:
+            self.visitor_unlocked_events.add(event.id)
 
     def assess_contact_unlock(
         self, channel: str, event_ref: str | None, personnel_ids: Sequence[str]

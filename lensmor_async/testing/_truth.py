@@ -24,7 +24,7 @@ Intent = tuple[str, ...]
 """Canonical, hashable description of what a charge bought."""
 
 REPEATABLE_OPERATIONS: frozenset[str] = frozenset(
-    {"exhibitors.search_by_company_name", "exhibitors.search_events"}
+    {"exhibitors.search_by_company_name", "exhibitors.search_events", "personnel.events_by_name"}
 )
 """Operations a caller may legitimately pay for again with the same intent (searches)."""
 
