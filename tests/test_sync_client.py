@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
+import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -64,10 +65,9 @@ def _public_methods(cls: type[Any]) -> dict[str, Any]:
 
 
 def _sync_return(annotation: str) -> str:
-    for old, new in SYNC_RETURNS.items():
-        if annotation.startswith(old) or annotation == old:
-            return new + annotation[len(old) :]
-    return annotation
+    # Whole names anywhere, so that ``list[UnlockTaskHandle]`` maps too.
+    pattern = r"\b(" + "|".join(SYNC_RETURNS) + r")\b"
+    return re.sub(pattern, lambda match: SYNC_RETURNS[match.group(1)], annotation)
 
 
 def _paid_event(fake: FakeLensmor, name: str) -> str:
@@ -165,6 +165,38 @@ def test_quotes_tasks_raw_responses_and_recover(client: Lensmor, fake: FakeLensm
     assert raw.parse().id == "101"
     assert client.recover().actions == ()
     assert client.reconcile() == ()
+
+
+def test_visitor_and_full_access_unlocks_are_charged_their_layers(
+    client: Lensmor, fake: FakeLensmor
+) -> None:
+    based = _paid_event(fake, "Sync Visitors Expo")
+    fake.unlock_event(based)  # base access granted free: only the Visitor layer is bought
+    assert client.events.unlock_visitors(based).credits_spent == 3000
+    assert [e.amount for e in fake.truth.for_intent(("events.unlock_visitors", based))] == [3000]
+    locked = _paid_event(fake, "Sync Full Access Expo")
+    assert client.events.unlock_full_access(locked).total_credits_used == 5000
+    charged = [e for e in fake.truth.entries if e.intent[1:] == (locked,)]
+    assert sorted(e.amount for e in charged) == [2000, 3000]
+
+
+def test_person_events_by_name_is_charged_50_when_found(client: Lensmor, fake: FakeLensmor) -> None:
+    fake.add_person("101", full_name="Sync Jane Roe")
+    assert client.personnel.events_by_name("sync jane roe").total == 1
+    charged = fake.truth.for_intent(("personnel.events_by_name", "sync jane roe"))
+    assert [e.amount for e in charged] == [50]
+
+
+def test_unlock_all_returns_one_sync_handle_per_batch(client: Lensmor, fake: FakeLensmor) -> None:
+    event = fake.add_event("Sync Batches Expo").id
+    ids = [str(i) for i in fake.add_personnel(event, 3)]
+    handles = client.contacts.unlock_all(personnel_ids=ids, event_id=event, batch_size=2)
+    assert [type(h) for h in handles] == [SyncUnlockTaskHandle] * 2
+    reports = [handle.wait(deadline=10) for handle in handles]
+    assert sorted(i for report in reports for i in report.all_ids()) == sorted(ids)
+    server = [sum(e.amount for e in fake.truth.for_task(h.task_id or "")) for h in handles]
+    assert server == [report.credits_spent for report in reports]
+    assert sum(server) > 0
 
 
 def test_a_foreign_callable_is_refused_by_quote_and_raw(client: Lensmor) -> None:

@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any, Unpack
 
 import lensmor_async.resources as _async
+from lensmor_async._core.validation import MAX_UNLOCK_BATCH
 from lensmor_async.models import (
     CreditBalance,
     Event,
@@ -23,6 +24,7 @@ from lensmor_async.models import (
     ExhibitorEventMatch,
     ExhibitorProfile,
     FitScore,
+    FullAccessUnlockResult,
     LinkedinActivityUnlockResult,
     Outreach,
     OutreachGenerationResult,
@@ -33,10 +35,11 @@ from lensmor_async.models import (
     RecommendedEventPage,
     RecommendedExhibitorPage,
     UnlockTask,
+    VisitorUnlockResult,
 )
 from lensmor_async.resources.events import EventFilters
 from lensmor_async.resources.exhibitors import ExhibitorFilters
-from lensmor_async.resources.personnel import PersonnelFilters
+from lensmor_async.resources.personnel import BY_NAME_DEFAULT_START, PersonnelFilters
 from lensmor_async.sync._handles import SyncPageIterator, SyncUnlockTaskHandle
 from lensmor_async.sync._portal import LoopThread, SyncIterator
 
@@ -114,13 +117,31 @@ class Contacts:
     def unlock_phone(
         self, *, personnel_ids: Iterable[str], event_id: str | None = None
     ) -> SyncUnlockTaskHandle:
-        """``POST /external/contacts/unlock-phone`` — PAID (per chargeable contact)."""
+        """``POST /external/contacts/unlock-phone`` — PAID (150 per chargeable contact)."""
         return SyncUnlockTaskHandle(
             self._loop,
             self._loop.call(
                 partial(self._async.unlock_phone, personnel_ids=personnel_ids, event_id=event_id)
             ),
         )
+
+    def unlock_all(
+        self,
+        *,
+        personnel_ids: Iterable[str],
+        event_id: str | None = None,
+        batch_size: int = MAX_UNLOCK_BATCH,
+    ) -> list[SyncUnlockTaskHandle]:
+        """Unlock any number of contacts' emails in guarded batches, confirmed once."""
+        handles = self._loop.call(
+            partial(
+                self._async.unlock_all,
+                personnel_ids=personnel_ids,
+                event_id=event_id,
+                batch_size=batch_size,
+            )
+        )
+        return [SyncUnlockTaskHandle(self._loop, handle) for handle in handles]
 
     def get_unlock_task(self, task_id: str) -> UnlockTask:
         """``GET /external/contacts/unlock-tasks/{taskId}``: one poll of an email task."""
@@ -199,6 +220,17 @@ class Events:
     def unlock(self, event_id: str) -> EventUnlockResult:
         """``POST /external/events/{id}/unlock`` — PAID (2000 credits; free if already unlocked)."""
         return self._loop.call(partial(self._async.unlock, event_id))
+
+    def unlock_visitors(self, event_id: str) -> VisitorUnlockResult:
+        """``POST /external/events/{id}/visitors/unlock`` — PAID (3000; free if already unlocked).
+
+        Adds the registered Visitors (0.24+); needs base access and a paid plan.
+        """
+        return self._loop.call(partial(self._async.unlock_visitors, event_id))
+
+    def unlock_full_access(self, event_id: str) -> FullAccessUnlockResult:
+        """``POST /external/events/{id}/full-access/unlock`` — PAID (0–5000: missing layers)."""
+        return self._loop.call(partial(self._async.unlock_full_access, event_id))
 
 
 class Exhibitors:
@@ -306,11 +338,23 @@ class Exhibitors:
         return self._loop.call(partial(self._async.profile, exhibitor_id))
 
     def events(
-        self, exhibitor_id: str, *, page: int = 1, page_size: int | None = None
+        self,
+        exhibitor_id: str,
+        *,
+        page: int = 1,
+        page_size: int | None = None,
+        attendance_scope: str | None = None,
     ) -> Page[Event]:
-        """``GET /external/exhibitors/events``: events of one exhibitor."""
+        """``GET /external/exhibitors/events``: events of one exhibitor (``attendance_scope``
+        ``all``/``exhibitor``/``visitor``, 0.27)."""
         return self._loop.call(
-            partial(self._async.events, exhibitor_id, page=page, page_size=page_size)
+            partial(
+                self._async.events,
+                exhibitor_id,
+                page=page,
+                page_size=page_size,
+                attendance_scope=attendance_scope,
+            )
         )
 
 
@@ -377,11 +421,45 @@ class Personnel:
         )
 
     def events_by_linkedin(
-        self, linkedin_url: str, *, page: int = 1, page_size: int | None = None
+        self,
+        linkedin_url: str,
+        *,
+        page: int = 1,
+        page_size: int | None = None,
+        attendance_scope: str | None = None,
     ) -> PersonEvents:
         """``GET /external/personnel/events/by-linkedin``: a profile URL to person + events."""
         return self._loop.call(
-            partial(self._async.events_by_linkedin, linkedin_url, page=page, page_size=page_size)
+            partial(
+                self._async.events_by_linkedin,
+                linkedin_url,
+                page=page,
+                page_size=page_size,
+                attendance_scope=attendance_scope,
+            )
+        )
+
+    def events_by_name(
+        self,
+        person_name: str,
+        *,
+        date_start_from: str | date = BY_NAME_DEFAULT_START,
+        date_start_to: str | date | None = None,
+        attendance_scope: str | None = None,
+        page: int = 1,
+        page_size: int | None = None,
+    ) -> Page[Event]:
+        """``GET /external/personnel/events/by-name`` — PAID (50; 0 when nothing is found)."""
+        return self._loop.call(
+            partial(
+                self._async.events_by_name,
+                person_name,
+                date_start_from=date_start_from,
+                date_start_to=date_start_to,
+                attendance_scope=attendance_scope,
+                page=page,
+                page_size=page_size,
+            )
         )
 
     def outreach(self, personnel_id: str, event_id: str) -> Outreach:
@@ -405,7 +483,7 @@ class Personnel:
         linkedin_message_types: Iterable[str] | None = None,
         outreach_purpose: str | None = None,
     ) -> OutreachGenerationResult:
-        """``POST /external/personnel/generate-outreach-message`` — PAID in 0.22 (per record)."""
+        """``POST /external/personnel/generate-outreach-message`` — free since 0.27."""
         return self._loop.call(
             partial(
                 self._async.generate_outreach_message,
@@ -444,6 +522,13 @@ class ProfileMatching:
         future: int | None = None,
         attendee_count_min: int | None = None,
         attendee_count_max: int | None = None,
+        linkedin_url: str | None = None,
+        company_description: str | None = None,
+        industry: str | None = None,
+        target_industry: Iterable[str] | str | None = None,
+        planned_events: str | None = None,
+        target_management_level: Iterable[str] | str | None = None,
+        target_job_titles: Iterable[str] | str | None = None,
         legacy_route: bool = False,
     ) -> RecommendedEventPage:
         """``POST /external/profile-matching/actions/apply-recommended-events/paged``."""
@@ -466,6 +551,13 @@ class ProfileMatching:
                 future=future,
                 attendee_count_min=attendee_count_min,
                 attendee_count_max=attendee_count_max,
+                linkedin_url=linkedin_url,
+                company_description=company_description,
+                industry=industry,
+                target_industry=target_industry,
+                planned_events=planned_events,
+                target_management_level=target_management_level,
+                target_job_titles=target_job_titles,
                 legacy_route=legacy_route,
             )
         )
