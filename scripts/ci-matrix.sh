@@ -25,8 +25,9 @@ FAST_TESTS=(
   tests/test_fake_server.py tests/test_cancellation.py tests/test_public_api.py
   tests/test_packaging.py tests/test_docs_examples.py tests/test_fake_standalone.py
   tests/test_benchmarks_smoke.py # it hung on some anyio releases: the floor must pass it
-  # the docs site build needs mkdocs, which only the main suite's venv has
+  # the docs site build and the examples type check need mkdocs and mypy (the main venv has them)
   --deselect tests/test_docs_examples.py::test_docs_site_builds_strictly_without_a_single_warning
+  --deselect tests/test_docs_examples.py::test_every_python_example_and_the_readme_example_pass_mypy_strict
 )
 
 find_python() {  # find_python 3.13 -> the path of a working python3.13
