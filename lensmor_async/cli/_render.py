@@ -25,8 +25,8 @@ from lensmor_async.models import (
     ExhibitorEventMatch,
     Page,
     Person,
-    to_jsonable,
 )
+from lensmor_async.models.converter import to_jsonable
 
 CELL_WIDTH = 40
 """Longest table cell; longer text is cut with an ellipsis."""

@@ -34,6 +34,7 @@ ids, integers, timestamps and every container shape are checked.
 
 from __future__ import annotations
 
+import enum
 import operator
 import typing
 from collections.abc import Callable, Mapping
@@ -63,7 +64,7 @@ from lensmor_async.models.profile_matching import (
     RecommendedExhibitorPage,
 )
 
-__all__ = ["structure", "structure_page"]
+__all__ = ["structure", "structure_page", "to_jsonable"]
 
 T = TypeVar("T")
 
@@ -890,3 +891,21 @@ def structure_page(data: Any, item_cls: type[T]) -> Page[T]:
     except Exception:  # any fast-path failure means: look closer
         pass
     return cast(Page[T], _structure_slow(data, _page_class(item_cls), item_cls))
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON data from a model, for exports and ``--json`` output (not the wire form).
+
+    attrs classes become objects with their field names (snake_case, in declaration
+    order), tuples become lists, mappings objects, enums their values (``UNSET`` —
+    "absent from the response" — becomes ``null``).
+    """
+    if attrs.has(type(value)):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in attrs.fields(type(value))}
+    if isinstance(value, enum.Enum):
+        return None if value.name == "UNSET" else to_jsonable(value.value)
+    if isinstance(value, Mapping):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(item) for item in value]
+    return value
