@@ -216,15 +216,30 @@ async def drive(
         client_cpu = (time.process_time() - cpu0) / elapsed
         server1 = None if server_pid is None else cpu_seconds(server_pid)
     finally:
-        # Requests still in flight are not counted: cancel them rather than wait (a slow
-        # client at C=128 would otherwise take seconds to drain).
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        window.phase = 2
+        await _drain(tasks)
     server_cpu = None
     if server0 is not None and server1 is not None:
         server_cpu = (server1 - server0) / elapsed
     return _Measured(window, elapsed, client_cpu, server_cpu)
+
+
+DRAIN_SECONDS = 10.0
+"""How long the requests in flight at the end of a window may take to finish."""
+
+
+async def _drain(tasks: list[asyncio.Task[None]]) -> None:
+    """Let the workers finish the requests they have in flight, then stop them.
+
+    Requests still in flight are not counted (the window is over), but they are let
+    finish rather than cancelled: cancelling requests inside httpx's connection pool
+    hung the run on some anyio releases (its pool lock never released). Only workers
+    that overrun ``DRAIN_SECONDS`` are cancelled.
+    """
+    _, overrunning = await asyncio.wait(tasks, timeout=DRAIN_SECONDS)
+    for task in overrunning:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 async def measure_cell(

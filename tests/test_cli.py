@@ -23,6 +23,7 @@ import attrs
 import pytest
 
 import lensmor_async
+from lensmor_async.bulk import BulkProgress
 from lensmor_async.cli import (
     EXIT_API_ERROR,
     EXIT_DECLINED,
@@ -33,6 +34,7 @@ from lensmor_async.cli import (
     main,
 )
 from lensmor_async.cli import _progress as progress
+from lensmor_async.cli import _render as render
 from lensmor_async.cli._render import cell, describe_preview, format_table, to_jsonable
 from lensmor_async.errors import (
     APIConnectionError,
@@ -570,6 +572,39 @@ def test_search_person_events_charges_only_when_someone_is_found(
     assert [e.amount for e in fake.truth.entries] == [50]
     (first, _) = fake.requests_for("/external/personnel/events/by-name")
     assert ("date_start_from", "2026-01-01") in first.query
+
+
+# -- bulk progress bar ----------------------------------------------------------------------
+
+
+def _progress_of(done: int, total: int = 8) -> BulkProgress:
+    return BulkProgress(
+        done=done, total=total, ok=done, failed=0, skipped=0, spent=50 * done, elapsed=done / 2
+    )
+
+
+def test_the_bulk_bar_shows_count_rate_eta_and_credits() -> None:
+    line = render.bulk_progress_line(_progress_of(2), width=8)
+    assert line.startswith("[##------] 2/8  25%  2.0/s  ETA 3s  elapsed 1.0s  spent 100 credits")
+    assert "ETA -" in render.bulk_progress_line(_progress_of(0), width=8)
+
+
+def test_the_bulk_bar_redraws_in_place_on_a_terminal_and_ends_the_line() -> None:
+    written: list[str] = []
+    bar = progress.BulkBar(written.append, tty=True, width=4)
+    for done in range(9):
+        bar(_progress_of(done))
+    assert len(written) == 9
+    assert all(text.startswith("\r") for text in written)
+    assert [text.endswith("\n") for text in written] == [False] * 8 + [True]
+
+
+def test_the_bulk_bar_writes_one_line_per_quarter_in_a_log() -> None:
+    written: list[str] = []
+    bar = progress.BulkBar(written.append, tty=False, width=4)
+    for done in range(9):
+        bar(_progress_of(done))
+    assert [line.split()[1] for line in written] == ["0/8", "2/8", "4/8", "6/8", "8/8"]
 
 
 # -- configuration, usage and the key -------------------------------------------------------------

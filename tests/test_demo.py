@@ -41,6 +41,9 @@ async def test_demo_walks_every_step_in_order(demo_lines: list[str]) -> None:
         "quote: unlock the emails of 6 contacts in event 101",
         "unlock task 901: completed",
         "task 901: ",
+        "bulk: the exhibitors of all 9 events",
+        "[####################] 9/9 100%",
+        "bulk: 9 events, ",
         "spend history (guard.history):",
         "server truth ledger: ",
     ]

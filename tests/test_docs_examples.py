@@ -251,6 +251,27 @@ def test_docs_site_builds_strictly_without_a_single_warning(tmp_path: Path) -> N
     assert (tmp_path / "site" / "reference" / "guard" / "index.html").is_file()
 
 
+def test_every_python_example_and_the_readme_example_pass_mypy_strict(tmp_path: Path) -> None:
+    # Readers copy these into typed code bases: an example that only runs is not enough.
+    sources = tmp_path / "examples"
+    sources.mkdir()
+    for example in EXAMPLES:
+        name = re.sub(r"\W", "_", example.block.label)
+        (sources / f"{name}.py").write_text(example.block.code, encoding="utf-8")
+    readme = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    assert readme is not None, "the README shows a python example"
+    (sources / "README_md.py").write_text(readme[1], encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"), "."],
+        cwd=sources,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_output_matching_honours_ellipsis_and_trailing_spaces() -> None:
     assert output_matches("a ... c\nd", "a b b c  \nd\n")
     assert not output_matches("a ... c", "a b d")

@@ -49,6 +49,7 @@ async def test_a_quote_shows_cost_balance_and_budget_without_spending(
     assert quote.request.expected_credits == 2000
     assert quote.request.current_balance == START_BALANCE
     assert quote.request.budget_remaining == 5000
+    assert (quote.current_balance, quote.budget_remaining) == (START_BALANCE, 5000)
     assert not quote.expired
     assert recorder.requests == []
     assert fake.request_count(UNLOCK_ROUTE) == 0

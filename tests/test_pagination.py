@@ -246,3 +246,25 @@ async def test_exhibitor_pages_of_an_unlocked_event(
     assert [len(page.items) for page in pages] == [5, 5, 4]
     assert all(page.access_mode == "full" for page in pages)
     assert len(fake_lensmor.requests) == 3
+
+
+# ----------------------------------------------------------------------------- convenience
+
+
+async def test_a_preview_page_answers_counts_and_price_without_optional_chains(
+    lensmor_client: AsyncLensmor,
+) -> None:
+    page = await lensmor_client.personnel.list("101", page_size=20)
+    assert (page.visible_total, page.actual_total, page.preview_remaining) == (50, 237, 187)
+    assert page.unlock_credits == 2000
+    outside = await lensmor_client.personnel.list("101", page=9, page_size=20)
+    assert outside.guidance_code is not None
+    assert not outside.page_accessible
+
+
+def test_without_semantics_the_counts_fall_back_to_the_page_total() -> None:
+    page: Page[int] = Page(
+        items=(1, 2), total=2, page=1, page_size=2, total_pages=1, has_more=False
+    )
+    assert (page.visible_total, page.actual_total, page.preview_remaining) == (2, 2, 0)
+    assert (page.unlock_credits, page.guidance_code) == (None, None)

@@ -266,3 +266,9 @@ async def test_iterate_across_events_checks_every_id_before_any_request(
         async for _ in lensmor_client.exhibitors.iterate_across_events(UNLOCKED):
             pass
     assert fake_lensmor.requests == []
+
+
+async def test_get_is_profile(lensmor_client: AsyncLensmor) -> None:
+    assert await lensmor_client.exhibitors.get(ACME) == await lensmor_client.exhibitors.profile(
+        ACME
+    )

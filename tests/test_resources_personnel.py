@@ -302,3 +302,10 @@ async def test_outreach_decodes_generated_drafts(
     assert (linkedin.inmail.subject, linkedin.inmail.body) == ("Meeting?", "Hi Dana")
     assert linkedin.connection_note is not None
     assert linkedin.connection_note.body == "Let's connect"
+
+
+async def test_get_is_profile_and_name_is_full_name(lensmor_client: AsyncLensmor) -> None:
+    person = await lensmor_client.personnel.get(FIRST_PERSON)
+    assert person == await lensmor_client.personnel.profile(FIRST_PERSON)
+    assert person.name == person.full_name
+    assert person.name

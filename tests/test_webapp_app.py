@@ -346,3 +346,17 @@ def test_main_refuses_to_start_without_a_key_or_the_fake(
     monkeypatch.delenv("LENSMOR_API_KEY", raising=False)
     assert main([]) == 2
     assert "--fake" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("people", [0, 20], ids=["no-people", "all-in-the-preview"])
+async def test_an_event_with_nothing_behind_its_preview_offers_no_unlock(
+    fake_lensmor: FakeLensmor, people: int
+) -> None:
+    event = fake_lensmor.add_event("Quiet Expo 2026", personnel=people)
+    async with serve(fake_lensmor) as http:
+        _, index = await get(http, "/")
+        _, page = await get(http, f"/events/{event.id}")
+    row = index.split(f'data-event-id="{event.id}"')[1].split("</tr>")[0]
+    assert "preview" in row
+    assert "Review unlock" not in row
+    assert f'action="/events/{event.id}/quote"' not in page

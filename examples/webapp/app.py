@@ -129,6 +129,11 @@ class Offer:
     def is_preview(self) -> bool:
         return self.access_mode == "preview"
 
+    @property
+    def worth_unlocking(self) -> bool:
+        """A preview with people behind it: an event with none, or all visible, has nothing."""
+        return self.is_preview and max(self.locked, self.total - self.visible) > 0
+
     def describe(self) -> str:
         """'showing 50 of 237' for a locked event, 'full access: 80 people' otherwise."""
         if self.is_preview:
@@ -339,7 +344,7 @@ def quote_form(event_id: str, label: str = "Review unlock") -> Html:
 
 
 def event_row(event: Event, offer: Offer) -> Html:
-    if offer.is_preview:
+    if offer.worth_unlocking:
         action = quote_form(event.id)
     else:
         action = fill(
@@ -462,7 +467,7 @@ def receipt_notice(receipt: Receipt | None) -> Html:
 
 
 def access_line(event_id: str, offer: Offer, shown: int) -> Html:
-    if offer.is_preview:
+    if offer.worth_unlocking:
         cost = offer.unlock_credits
         price = "" if cost is None else f", unlock for {credits(cost)}"
         return fill(

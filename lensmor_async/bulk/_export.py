@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from lensmor_async.bulk._results import ItemResult
 from lensmor_async.errors import sanitize_message
-from lensmor_async.models import to_jsonable
+from lensmor_async.models.converter import to_jsonable
 
 Target = str | os.PathLike[str] | IO[str]
 """A path (created or replaced) or an open text file (left open)."""

@@ -12,9 +12,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from lensmor_async._client import AsyncLensmor
+from lensmor_async.bulk import run_bulk
 from lensmor_async.cli import _render as render
 from lensmor_async.cli._approve import PROMPT
-from lensmor_async.cli._progress import LineProgress, follow_task
+from lensmor_async.cli._progress import BulkBar, LineProgress, follow_task
 from lensmor_async.guard import CreditGuard, SpendRequest
 from lensmor_async.models import Page, Person
 from lensmor_async.testing import FakeLensmor
@@ -93,6 +94,8 @@ async def _research(client: AsyncLensmor, guard: CreditGuard, say: Printer) -> N
     say("")
     await _unlock_contacts(client, guard, say, event_id, [p.id for p in full.items[:6]])
     say("")
+    await _count_exhibitors(client, guard, say, [e.id for e in events.items])
+    say("")
     say("spend history (guard.history):")
     say(render.format_table(render.HISTORY_HEADERS, map(render.history_row, guard.history)))
 
@@ -139,6 +142,22 @@ async def _unlock_contacts(
     report = await follow_task(handle, progress, intervals=client.config.poll_intervals)
     say(render.format_table(render.REPORT_HEADERS, render.report_rows(report)))
     say(f"task {report.task_id}: {render.describe_report(report)}")
+
+
+async def _count_exhibitors(
+    client: AsyncLensmor, guard: CreditGuard, say: Printer, event_ids: list[str]
+) -> None:
+    """A small bulk job (free reads) with the progress bar the CLI draws on a terminal."""
+    say(f"bulk: the exhibitors of all {len(event_ids)} events, 3 at a time (free)")
+
+    async def count(event_id: str) -> int:
+        return len([e async for e in client.exhibitors.iterate(event_id, page_size=50)])
+
+    report = await run_bulk(
+        event_ids, count, concurrency=3, guard=guard, on_progress=BulkBar(say, tty=False)
+    )
+    total = sum(result.value or 0 for result in report.results)
+    say(f"bulk: {report.ok} events, {total} exhibitor rows ({report.failed} failed)")
 
 
 async def _find_locked_event(

@@ -13,6 +13,8 @@ from typing import Protocol
 
 import anyio
 
+from lensmor_async.bulk import BulkProgress
+from lensmor_async.cli import _render as render
 from lensmor_async.guard import ContactUnlockReport, UnlockTaskHandle
 from lensmor_async.models.contacts import TERMINAL_TASK_STATUSES
 
@@ -126,3 +128,29 @@ async def _wait(progress: Progress, seconds: float) -> None:
     while (left := until - time.monotonic()) > 0:
         await anyio.sleep(min(FRAME_SECONDS, left))
         progress.tick()
+
+
+class BulkBar:
+    """``run_bulk``'s ``on_progress``: a bar redrawn in place on a terminal; elsewhere (logs,
+    the demo) one line per quarter of the way, so a long run does not flood the log.
+
+    Hand-written rather than rich or tqdm: one line of text on stderr is all it draws, and
+    the SDK keeps its dependency set small.
+    """
+
+    def __init__(self, write: Callable[[str], None], *, tty: bool, width: int = 20) -> None:
+        self._write = write
+        self._tty = tty
+        self._width = width
+        self._quarter = -1
+
+    def __call__(self, progress: BulkProgress) -> None:
+        line = render.bulk_progress_line(progress, self._width)
+        done = progress.done >= progress.total
+        if self._tty:
+            self._write("\r" + line + ("\n" if done else ""))
+            return
+        quarter = int(progress.fraction * 4)
+        if quarter != self._quarter:
+            self._quarter = quarter
+            self._write(line)

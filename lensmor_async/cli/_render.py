@@ -13,6 +13,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from lensmor_async.bulk import BulkProgress
 from lensmor_async.errors import LensmorError, sanitize_message
 from lensmor_async.guard import ContactUnlockReport, SpendRecord, SpendRequest
 from lensmor_async.models import (
@@ -27,8 +28,8 @@ from lensmor_async.models import (
     Page,
     Person,
     VisitorUnlockResult,
-    to_jsonable,
 )
+from lensmor_async.models.converter import to_jsonable
 
 CELL_WIDTH = 40
 """Longest table cell; longer text is cut with an ellipsis."""
@@ -332,4 +333,16 @@ def describe_report(report: ContactUnlockReport) -> str:
         f"{len(report.delivered)} delivered, {len(report.unlocked_without_email)} without "
         f"email, {len(report.failed)} failed, {len(report.unresolved)} unresolved, "
         f"{len(report.skipped)} skipped; {spent}"
+    )
+
+
+def bulk_progress_line(progress: BulkProgress, width: int = 20) -> str:
+    """'[#####---------------]  5/20  25%  2.0/s  ETA 7s  elapsed 2.5s  spent 150 credits'."""
+    filled = round(progress.fraction * width)
+    bar = "#" * filled + "-" * (width - filled)
+    rate = "-" if progress.rate is None else f"{progress.rate:.1f}/s"
+    eta = "-" if progress.eta is None else f"{progress.eta:.0f}s"
+    return (
+        f"[{bar}] {progress.done}/{progress.total} {progress.fraction:4.0%}  {rate}  "
+        f"ETA {eta}  elapsed {progress.elapsed:.1f}s  spent {progress.spent} credits"
     )

@@ -183,6 +183,16 @@ class Quote(Generic[T]):
         return 0 if self.request is None else self.request.expected_credits
 
     @property
+    def current_balance(self) -> int | None:
+        """The balance the quote was priced against (None: nothing to pay)."""
+        return None if self.request is None else self.request.current_balance
+
+    @property
+    def budget_remaining(self) -> int | None:
+        """Room left under the budget (None: no budget, or nothing to pay)."""
+        return None if self.request is None else self.request.budget_remaining
+
+    @property
     def expired(self) -> bool:
         return time.time() >= self.expires_at
 

@@ -8,7 +8,6 @@ plain strings (known values are listed in each module's constants).
 from __future__ import annotations
 
 from lensmor_async.models._base import Model, ResponseInfo
-from lensmor_async.models._jsonable import to_jsonable
 from lensmor_async.models._sentinel import UNSET, UnsetType
 from lensmor_async.models.actions import PrecheckDetail, PrecheckResult
 from lensmor_async.models.contacts import (
@@ -126,5 +125,4 @@ __all__ = [
     "UnlockTaskItem",
     "UnsetType",
     "VisitorUnlockResult",
-    "to_jsonable",
 ]

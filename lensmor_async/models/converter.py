@@ -34,6 +34,7 @@ ids, integers, timestamps and every container shape are checked.
 
 from __future__ import annotations
 
+import enum
 import operator
 import typing
 from collections.abc import Callable, Mapping
@@ -64,7 +65,15 @@ from lensmor_async.models.profile_matching import (
     RecommendedExhibitorPage,
 )
 
-__all__ = ["dumps", "from_dict", "loads", "structure", "structure_page", "unstructure"]
+__all__ = [
+    "dumps",
+    "from_dict",
+    "loads",
+    "structure",
+    "structure_page",
+    "to_jsonable",
+    "unstructure",
+]
 
 T = TypeVar("T")
 
@@ -990,3 +999,21 @@ def loads(text: str | bytes) -> Any:
         return orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise ResponseValidationError("not valid JSON", path="$") from exc
+
+
+def to_jsonable(value: Any) -> Any:
+    """Plain JSON data from a model, for exports and ``--json`` output (not the wire form).
+
+    attrs classes become objects with their field names (snake_case, in declaration
+    order), tuples become lists, mappings objects, enums their values (``UNSET`` —
+    "absent from the response" — becomes ``null``).
+    """
+    if attrs.has(type(value)):
+        return {f.name: to_jsonable(getattr(value, f.name)) for f in attrs.fields(type(value))}
+    if isinstance(value, enum.Enum):
+        return None if value.name == "UNSET" else to_jsonable(value.value)
+    if isinstance(value, Mapping):
+        return {str(key): to_jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [to_jsonable(item) for item in value]
+    return value

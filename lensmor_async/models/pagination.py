@@ -193,5 +193,41 @@ class Page(Model, Generic[T]):
         unlock = self.semantics.unlock if self.semantics is not None else None
         return unlock is not None and unlock.required_for_more_results is True
 
+    @property
+    def actual_total(self) -> int:
+        """All matches, locked ones included (``counts.actualTotal``; else :attr:`total`)."""
+        counts = self._counts()
+        found = counts.actual_total if counts is not None else None
+        return self.total if found is None else found
+
+    @property
+    def visible_total(self) -> int:
+        """Matches this account can see now (``counts.visibleTotal``; else :attr:`total`)."""
+        counts = self._counts()
+        found = counts.visible_total if counts is not None else None
+        return self.total if found is None else found
+
+    @property
+    def preview_remaining(self) -> int:
+        """Matches behind the preview (``counts.remainingLockedCount``; 0 with full access)."""
+        counts = self._counts()
+        found = counts.remaining_locked_count if counts is not None else None
+        return max(0, self.actual_total - self.visible_total) if found is None else found
+
+    @property
+    def unlock_credits(self) -> int | None:
+        """What unlocking the rest costs (``semantics.unlock.credits``), if the server said."""
+        unlock = self.semantics.unlock if self.semantics is not None else None
+        return unlock.credits if unlock is not None else None
+
+    @property
+    def guidance_code(self) -> str | None:
+        """``semantics.guidance.code`` (e.g. why a page is empty), if the server sent one."""
+        guidance = self.semantics.guidance if self.semantics is not None else None
+        return guidance.code if guidance is not None else None
+
+    def _counts(self) -> AccessCounts | None:
+        return self.semantics.counts if self.semantics is not None else None
+
     def _page_state(self) -> PageState | None:
         return self.semantics.page_state if self.semantics is not None else None

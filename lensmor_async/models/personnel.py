@@ -104,6 +104,11 @@ class Person(Model):
     extra: Mapping[str, Any] = extra_field()
     """Wire keys this SDK does not know yet."""
 
+    @property
+    def name(self) -> str | None:
+        """Alias of :attr:`full_name` (the name users reach for first)."""
+        return self.full_name
+
 
 @attrs.frozen(kw_only=True)
 class PersonEvents(Model):

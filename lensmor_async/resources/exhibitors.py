@@ -193,6 +193,10 @@ class Exhibitors(Resource):
         query = build_query(exhibitor_id=check_id("exhibitor_id", exhibitor_id))
         return await self._run(ops.EXHIBITORS_PROFILE, _PROFILE, query=query)
 
+    async def get(self, exhibitor_id: str) -> ExhibitorProfile:
+        """Alias of :meth:`profile`, named like ``client.events.get``."""
+        return await self.profile(exhibitor_id)
+
     async def events(
         self,
         exhibitor_id: str,

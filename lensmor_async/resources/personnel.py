@@ -142,6 +142,10 @@ class Personnel(Resource):
         query = build_query(personnel_id=check_id("personnel_id", personnel_id, max_length=20))
         return await self._run(ops.PERSONNEL_PROFILE, _PERSON, query=query)
 
+    async def get(self, personnel_id: str) -> Person:
+        """Alias of :meth:`profile`, named like ``client.events.get``."""
+        return await self.profile(personnel_id)
+
     async def events(
         self,
         personnel_id: str,

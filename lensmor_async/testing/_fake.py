@@ -34,6 +34,7 @@ from aiohttp.typedefs import Handler
 
 from lensmor_async.errors import LensmorError
 from lensmor_async.testing import (
+    _admin,
     _routes_actions,
     _routes_contacts,
     _routes_events,
@@ -176,8 +177,10 @@ class FakeLensmor:
         record_requests: bool = True,
         concurrency_limit: int = 10,
         limited_route_seconds: float = 0.0,
+        admin: bool = False,
     ) -> None:
         self.seed = seed
+        self.admin = admin
         self.api_key = (
             api_key or f"uak_test_{hashlib.sha256(f'key:{seed}'.encode()).hexdigest()[:32]}"
         )
@@ -270,8 +273,10 @@ class FakeLensmor:
     def app(self) -> web.Application:
         """The aiohttp application (built once), for embedding or aiohttp test clients."""
         if self._app is None:
+            admin = [self._admin_mw] if self.admin else []
             app = web.Application(
                 middlewares=[
+                    *admin,
                     self._context_mw,
                     self._fault_mw,
                     self._auth_mw,
@@ -294,6 +299,15 @@ class FakeLensmor:
         return self._app
 
     # ------------------------------------------------------------------ middlewares
+
+    @web.middleware
+    async def _admin_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """``/__`` admin endpoints (``admin=True``): answered here, before anything counts."""
+        if not request.path.startswith(_admin.PREFIX):
+            return await handler(request)
+        if not self._key_valid(request.headers.get("Authorization")):
+            return web.json_response({"error": "invalid API key"}, status=401)
+        return await _admin.handle(self, request)
 
     @web.middleware
     async def _context_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -347,9 +361,8 @@ class FakeLensmor:
     @web.middleware
     async def _auth_mw(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         header = request.headers.get("Authorization")
-        match = _BEARER.match(header or "")
-        token = match.group(1).strip() if match else ""
-        valid = any(hmac.compare_digest(token.encode(), key.encode()) for key in self._keys)
+        token = _token_of(header)
+        valid = self._key_valid(header)
         record = request.get(_RECORD_KEY)
         if isinstance(record, RecordedRequest):
             record.authorization_present, record.authorization_valid = header is not None, valid
@@ -416,6 +429,10 @@ class FakeLensmor:
             return await handler(request)
         finally:
             self._in_flight[route] -= 1
+
+    def _key_valid(self, header: str | None) -> bool:
+        token = _token_of(header)
+        return any(hmac.compare_digest(token.encode(), key.encode()) for key in self._keys)
 
     # ------------------------------------------------------------------ helpers
 
@@ -502,3 +519,8 @@ class FakeLensmor:
         """Forget recorded requests and injected-fault records (numbering continues)."""
         self.requests.clear()
         self.faults_injected.clear()
+
+
+def _token_of(header: str | None) -> str:
+    match = _BEARER.match(header or "")
+    return match.group(1).strip() if match else ""
