@@ -796,3 +796,24 @@ def test_line_progress_writes_only_state_changes() -> None:
         line.tick()
     line.finish()
     assert lines == ["task 9: pending", "task 9: processing", "task 9: completed"]
+
+
+def test_unlock_contacts_beyond_one_batch_asks_once_for_the_total_and_runs_every_batch(
+    cli: Callable[..., Result], fake: FakeLensmor, server: ThreadedFake
+) -> None:
+    ids = [str(n) for n in server.call(lambda: fake.add_personnel(UNLOCKED, 2003))]
+    server.call(lambda: fake.set_balance(subscription=100_000, gift=0))
+    result = cli("--yes", "--json", "unlock", "contacts", "--event", UNLOCKED, *ids)
+    assert result.code == EXIT_OK, result.err
+    assert result.err.count("cost:") == 1  # one quote shown, for the total
+    assert "2 batches" in result.err
+    reports, text = [], result.out.strip()
+    decoder = json.JSONDecoder()
+    while text:  # one JSON report per batch, one after the other
+        report, end = decoder.raw_decode(text)
+        reports.append(report)
+        text = text[end:].strip()
+    assert len(reports) == 2
+    assert sum(len(r["delivered"]) + len(r["unlocked_without_email"]) for r in reports) > 0
+    unlocks = [e for e in fake.truth.entries if e.operation == "contacts.unlock"]
+    assert len({e.intent for e in unlocks}) == len(ids)  # every contact bought once

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import attrs
 
 from lensmor_async._client import AsyncLensmor
+from lensmor_async._core.validation import MAX_UNLOCK_BATCH
 from lensmor_async.cli import _render as render
 from lensmor_async.cli._approve import Approver
 from lensmor_async.cli._console import Console
@@ -261,17 +262,43 @@ async def _unlock_people(
         count = len(request.targets)
         return f"unlock the {what} of {count} contact(s) in event {args.event}"
 
-    handle: UnlockTaskHandle = await _spend(
-        ctx, title, method, event_id=args.event, personnel_ids=args.personnel_ids
-    )
-    report = await follow_task(handle, _progress(ctx.console, handle))
-    if ctx.json:
-        ctx.console.out(render.dump_json(report))
-        return
-    rows = render.report_rows(report)
-    ctx.console.out(render.format_table(render.REPORT_HEADERS, rows))
-    ctx.console.out()
-    ctx.console.out(f"task {report.task_id}: {render.describe_report(report)}")
+    ids = list(dict.fromkeys(args.personnel_ids))
+    if len(ids) <= MAX_UNLOCK_BATCH:
+        handles = [await _spend(ctx, title, method, event_id=args.event, personnel_ids=ids)]
+    else:
+        handles = await _spend_in_batches(ctx, title, method, args.event, ids)
+    for handle in handles:
+        report = await follow_task(handle, _progress(ctx.console, handle))
+        if ctx.json:
+            ctx.console.out(render.dump_json(report))
+            continue
+        rows = render.report_rows(report)
+        ctx.console.out(render.format_table(render.REPORT_HEADERS, rows))
+        ctx.console.out()
+        ctx.console.out(f"task {report.task_id}: {render.describe_report(report)}")
+
+
+async def _spend_in_batches(
+    ctx: Context,
+    title: Callable[[SpendRequest], str],
+    method: Callable[..., Awaitable[UnlockTaskHandle]],
+    event_id: str,
+    ids: list[str],
+) -> list[UnlockTaskHandle]:
+    """More ids than one request takes: quote every batch, one prompt for the total."""
+    guard = ctx.client.guard
+    batches = [ids[i : i + MAX_UNLOCK_BATCH] for i in range(0, len(ids), MAX_UNLOCK_BATCH)]
+    quotes = [
+        await guard.quote(method, event_id=event_id, personnel_ids=batch) for batch in batches
+    ]
+
+    def approve(request: SpendRequest, /) -> bool:
+        ctx.approver.approve(f"{title(request)} in {len(batches)} batches", request)
+        return True  # approve() raises on a no
+
+    description = f"{len(ids)} contacts in event {event_id}, {len(batches)} batches"
+    await guard.confirm_quotes(quotes, description=description, confirm=approve)
+    return [await quote.execute() for quote in quotes]
 
 
 async def task_status(ctx: Context, args: argparse.Namespace) -> None:

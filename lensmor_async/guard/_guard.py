@@ -35,6 +35,7 @@ from lensmor_async._hooks import Hooks
 from lensmor_async.errors import (
     ConfigurationError,
     ConfirmationRequiredError,
+    LensmorError,
     QuoteReplayedError,
     QuoteTamperedError,
     SpendDeclinedError,
@@ -411,26 +412,37 @@ class CreditGuard:
         if not await self._used_tokens.use(sealed.nonce, sealed.expires_at, now=time.time()):
             raise QuoteReplayedError("this quote token was used already")
 
-    async def confirm_quotes(self, quotes: Sequence[Quote[Any]], *, description: str) -> None:
+    async def confirm_quotes(
+        self,
+        quotes: Sequence[Quote[Any]],
+        *,
+        description: str,
+        confirm: ConfirmCallback | None = None,
+    ) -> None:
         """Ask the confirm callback once for the total of ``quotes`` (one operation).
 
         On yes, each quote stands approved at the balance the group's earlier members
         leave, so executing them in order asks nothing more unless a price or the
         balance moves otherwise. On no (or a timeout or an error) raises
-        ``SpendDeclinedError``; nothing was held, so nothing is recorded.
+        ``SpendDeclinedError``; nothing was held, so nothing is recorded. ``confirm``
+        asks instead of the guard's callback (e.g. the CLI's prompt); a ``LensmorError``
+        it raises (a refusal with its own reason) is raised as it is.
         """
         paid = [q for q in quotes if q.request is not None]
         if not paid:
             return
         requests = [q.request for q in paid if q.request is not None]
         request = group_request(requests, description)
-        if self._confirm is None:
+        callback = confirm or self._confirm
+        if callback is None:
             raise ConfirmationRequiredError(
                 f"{description} spends credits: pass a confirm callback"
             )
         try:
             with anyio.fail_after(self._confirm_timeout):
-                approved = await ask(self._confirm, request)
+                approved = await ask(callback, request)
+        except LensmorError:
+            raise
         except Exception as exc:  # a timeout or a failing callback is a decline
             raise SpendDeclinedError(f"spend declined: {description}: {exc!r}") from exc
         if not approved:
