@@ -337,6 +337,10 @@ class Exhibitors:
         """``GET /external/exhibitors/profile``: one exhibitor with its first 20 events."""
         return self._loop.call(partial(self._async.profile, exhibitor_id))
 
+    def get(self, exhibitor_id: str) -> ExhibitorProfile:
+        """Alias of :meth:`profile`, named like ``client.events.get``."""
+        return self._loop.call(partial(self._async.get, exhibitor_id))
+
     def events(
         self,
         exhibitor_id: str,
@@ -400,6 +404,10 @@ class Personnel:
     def profile(self, personnel_id: str) -> Person:
         """``GET /external/personnel/profile``: one person."""
         return self._loop.call(partial(self._async.profile, personnel_id))
+
+    def get(self, personnel_id: str) -> Person:
+        """Alias of :meth:`profile`, named like ``client.events.get``."""
+        return self._loop.call(partial(self._async.get, personnel_id))
 
     def events(
         self,
