@@ -59,7 +59,7 @@ def _pings(port: int) -> bool:
         return False
 
 
-def _stop(proc: subprocess.Popen[bytes]) -> None:
+def stop_redis(proc: subprocess.Popen[bytes]) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -69,43 +69,57 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait(timeout=10)
 
 
-def _start_redis(exe: str, workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    """Start redis-server on a free port; a lost race for the port just tries another."""
+def start_redis(
+    exe: str, workdir: Path, *, aof: bool = False, port: int | None = None
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start redis-server on a free port (or ``port``); a lost race for the port tries another.
+
+    ``aof``: with an append-only file (``appendfsync always``) in ``workdir``, so a restart
+    on the same port and folder finds everything it acknowledged.
+    """
+    persistence = (
+        ["--appendonly", "yes", "--appendfsync", "always"] if aof else ["--appendonly", "no"]
+    )
     for _ in range(_START_ATTEMPTS):
-        port = _free_port()
+        chosen = port or _free_port()
         command = [
             exe,
             "--bind", "127.0.0.1",
-            "--port", str(port),
+            "--port", str(chosen),
             "--save", "",
-            "--appendonly", "no",
+            *persistence,
             "--dir", str(workdir),
-            "--logfile", str(workdir / f"redis-{port}.log"),
+            "--logfile", str(workdir / f"redis-{chosen}.log"),
             "--daemonize", "no",
         ]  # fmt: skip
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + _START_TIMEOUT
         while proc.poll() is None and time.monotonic() < deadline:
-            if _pings(port):
-                return proc, port
+            if _pings(chosen):
+                return proc, chosen
             time.sleep(0.05)
-        _stop(proc)
+        stop_redis(proc)
     pytest.fail(f"redis-server did not answer PING; see the logs in {workdir}")
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The URL of a real redis-server started for this test session."""
+def redis_executable() -> str:
+    """The redis-server binary (a failure on CI, a skip elsewhere, when it is missing)."""
     exe = shutil.which("redis-server")
     if exe is None:
         if os.environ.get("CI"):
             pytest.fail(f"CI needs a real Redis: {REDIS_HINT}")
         pytest.skip(REDIS_HINT)
-    proc, port = _start_redis(exe, tmp_path_factory.mktemp("redis"))
+    return exe
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The URL of a real redis-server started for this test session."""
+    proc, port = start_redis(redis_executable(), tmp_path_factory.mktemp("redis"))
     try:
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        _stop(proc)
+        stop_redis(proc)
 
 
 @pytest.fixture
