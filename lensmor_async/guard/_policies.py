@@ -6,6 +6,7 @@ route; what differs per route lives here, in one small policy class each.
 
 from __future__ import annotations
 
+import abc
 import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -215,7 +216,7 @@ class SearchPolicy(_RoutePolicy):
         )
 
 
-class _EventLayerPolicy(PaidPolicy):
+class _EventLayerPolicy(PaidPolicy, abc.ABC):
     """Unlocks of an event's layers (base, Visitors, both; idempotent and synchronous).
 
     All of them share one lane per event: racing unlocks of one event run one at a time,
@@ -231,13 +232,13 @@ class _EventLayerPolicy(PaidPolicy):
         del event_id
         return self.costs.estimate(self.operation.name)
 
+    @abc.abstractmethod
     def _owned(self, event_id: str) -> bool:
         """Every layer this unlock buys is known to be unlocked already."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def _mark(self, event_id: str) -> None:
         """Record that the layers this unlock buys are unlocked."""
-        raise NotImplementedError
 
     def _verdict(self, answer: PrecheckResult, decision: QuoteDecision) -> Reconciliation:
         """What a precheck after a lost answer says about it (state is final at once)."""
