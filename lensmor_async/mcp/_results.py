@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lensmor_async.guard import ContactUnlockReport, SpendRecord
-from lensmor_async.models import Page
+from lensmor_async.models import Outreach, OutreachGenerationResult, Page
 
 EVENT_FIELDS = ("id", "name", "date_start", "date_end", "city", "country", "venue")
 EXHIBITOR_FIELDS = ("id", "company_name", "domain", "industry", "country", "employee_count")
@@ -73,4 +73,54 @@ def report_result(report: ContactUnlockReport) -> dict[str, Any]:
         "unresolved": list(report.unresolved),
         "skipped_already_unlocked": list(report.skipped),
         "charged": report.credits_spent,
+    }
+
+
+def search_result(
+    page: Page[Any], fields: Sequence[str], key: str, outcome: dict[str, Any]
+) -> dict[str, Any]:
+    """A paid search's page; an empty result says it cost nothing (the API's rule since 0.24)."""
+    result = page_result(page, fields, key)
+    if outcome.get("charged") == 0 and outcome.get("cost"):
+        result["free"] = "no matches: an empty search is not charged"
+    if result["next_page"] is not None:
+        result["next_page_note"] = "another page is another paid search (asked again)"
+    return result
+
+
+def outreach_result(result: OutreachGenerationResult) -> dict[str, Any]:
+    """Which people's drafts are being generated, and which failed to start."""
+    return {
+        "queued": [item.personnel_id for item in result.items if item.success],
+        "failed": [
+            {"id": item.personnel_id, "error": item.error}
+            for item in result.items
+            if not item.success
+        ],
+        "task_center_id": result.task_center_id,
+    }
+
+
+def drafts_result(outreach: Outreach) -> dict[str, Any]:
+    """The drafts as plain text per channel (LinkedIn variants flattened)."""
+    messages = outreach.messages
+    linkedin = messages.linkedin
+    drafts: dict[str, Any] = {
+        "email": messages.email,
+        "linkedin_message": messages.linkedin_message,
+    }
+    if linkedin is not None:
+        inmail, note, connected = (
+            linkedin.inmail,
+            linkedin.connection_note,
+            linkedin.connected_message,
+        )
+        drafts["linkedin_inmail"] = None if inmail is None else brief(inmail, ("subject", "body"))
+        drafts["linkedin_connection_note"] = None if note is None else note.body
+        drafts["linkedin_connected_message"] = None if connected is None else connected.body
+    return {
+        "found": outreach.found,
+        "status": outreach.status,
+        "channels": list(outreach.channels),
+        "drafts": {name: text for name, text in drafts.items() if text},
     }

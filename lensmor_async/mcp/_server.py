@@ -15,9 +15,9 @@ standalone ``elicitation/create`` request mid-call.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, Literal, cast
 
 import attrs
 from mcp.server.elicitation import AcceptedElicitation, CancelledElicitation, ElicitationResult
@@ -26,24 +26,31 @@ from mcp.server.mcpserver.resolve import Elicit, Resolve
 
 from lensmor_async._client import AsyncLensmor
 from lensmor_async.errors import LensmorError, SpendDeclinedError
-from lensmor_async.guard import CreditGuard, SpendRequest
+from lensmor_async.guard import CreditGuard, SpendRecord, SpendRequest
 from lensmor_async.mcp._approval import Approval, Route, question, route
 from lensmor_async.mcp._results import (
     EVENT_FIELDS,
     EXHIBITOR_FIELDS,
     PERSON_FIELDS,
+    drafts_result,
+    outreach_result,
     page_result,
     record_result,
     report_result,
+    search_result,
 )
 from lensmor_async.mcp._settings import McpSettings
+from lensmor_async.resources.personnel import BY_NAME_DEFAULT_START
 
 logger = logging.getLogger("lensmor_async.mcp")
 INSTRUCTIONS = """\
 Lensmor event intelligence. Research with the free tools (events, exhibitors, people,
-contacts search, balance, precheck). Paid tools (unlock_event, unlock_contacts) ask the
-person through the MCP client before any credit is spent; pass a short `why`. A declined,
-refused or cancelled paid call spent nothing; never retry it without the person asking."""
+contacts search, balance, precheck, outreach drafts). Paid tools (unlock_event,
+unlock_contacts, the search_*_by_company / search_events_by_person searches, and
+generate_outreach where the plan prices it) ask the person through the MCP client before
+any credit is spent; pass a short `why`. A declined, refused or cancelled paid call spent
+nothing; never retry it without the person asking. Prefer the free tools first."""
+Channel = Literal["email", "linkedin_message"]
 
 
 @attrs.frozen(slots=True)
@@ -72,6 +79,7 @@ async def open_session(settings: McpSettings) -> AsyncIterator[AgentSession]:
     guard = CreditGuard(
         confirm=decline_unsealed,
         budget=settings.budget,
+        costs=settings.costs,
         quote_secret=settings.quote_secret,
         balance_ttl=0.0,
     )
@@ -171,6 +179,13 @@ async def precheck(ctx: Context, action_type: str, params: dict[str, Any]) -> di
     }
 
 
+async def get_outreach(ctx: Context, personnel_id: str, event_id: str) -> dict[str, Any]:
+    """The latest outreach drafts for a person at an event (free; `found` false: none yet,
+    `status` processing: still being written)."""
+    answer = await _free(ctx, lambda c: c.personnel.outreach(personnel_id, event_id))
+    return answer if isinstance(answer, dict) else drafts_result(answer)
+
+
 async def spend_report(ctx: Context) -> dict[str, Any]:
     """What this session spent: every paid call with its outcome, and the budget left."""
     guard = _session(ctx).guard
@@ -200,9 +215,11 @@ class Priced:
     error: dict[str, Any] | None = None
 
 
-async def _price(ctx: Context, method: Callable[..., Awaitable[Any]], **kwargs: Any) -> Priced:
+async def _price(
+    ctx: Context, method: Callable[..., Awaitable[Any]], *args: Any, **kwargs: Any
+) -> Priced:
     try:
-        quote = await _session(ctx).guard.quote(method, **kwargs)
+        quote = await _session(ctx).guard.quote(method, *args, **kwargs)
     except LensmorError as exc:
         return Priced(None, None, _error(exc))
     return Priced(quote.seal(), quote.request)
@@ -234,31 +251,29 @@ def _ask(ctx: Context, priced: Priced, why: str) -> Any:
     return CancelledElicitation()
 
 
-async def price_unlock_event(ctx: Context, event_id: str) -> Priced:
-    return await _price(ctx, _session(ctx).client.events.unlock, event_id=event_id)
+def asking(price: Callable[..., Awaitable[Priced]]) -> Callable[..., Any]:
+    """The approval resolver of the paid tool whose call ``price`` prices.
 
+    Every paid tool asks the same way; only the pricing resolver it depends on differs,
+    and the SDK reads that dependency from the ``priced`` annotation.
+    """
 
-def ask_unlock_event(
-    ctx: Context, why: str, priced: Annotated[Priced, Resolve(price_unlock_event)]
-) -> Any:
-    return _ask(ctx, priced, why)
+    def ask(ctx: Context, why: str, priced: Priced) -> Any:
+        return _ask(ctx, priced, why)
 
-
-async def price_unlock_contacts(ctx: Context, event_id: str, personnel_ids: list[str]) -> Priced:
-    method = _session(ctx).client.contacts.unlock
-    return await _price(ctx, method, event_id=event_id, personnel_ids=personnel_ids)
-
-
-def ask_unlock_contacts(
-    ctx: Context, why: str, priced: Annotated[Priced, Resolve(price_unlock_contacts)]
-) -> Any:
-    return _ask(ctx, priced, why)
+    ask.__annotations__ = {**ask.__annotations__, "priced": Annotated[Priced, Resolve(price)]}
+    ask.__qualname__ = ask.__name__ = price.__name__.replace("price_", "ask_", 1)
+    return ask
 
 
 async def _execute(
     ctx: Context, priced: Priced, approval: ElicitationResult[Approval]
 ) -> tuple[dict[str, Any], Any]:
-    """The outcome of the approval step, and the paid call's result when it ran."""
+    """The outcome of the approval step, and the paid call's result when it ran.
+
+    The outcome's ``charged`` is what the guard settled for the call (its history), so a
+    search that came back empty says 0 here.
+    """
     if priced.error is not None:
         return priced.error, None
     verdict = _route(ctx, priced)
@@ -270,6 +285,7 @@ async def _execute(
         return {**head, **refusal}, None
     assert priced.token is not None
     session = _session(ctx)
+    seen = len(session.guard.history)
     try:
         result = await session.guard.execute_quote(priced.token, session.client)
     except SpendDeclinedError:
@@ -278,7 +294,16 @@ async def _execute(
     except LensmorError as exc:
         return {**head, **_error(exc)}, None
     head["approved_by"] = "person" if verdict is Route.ASK else verdict.value
+    head["charged"] = _settled(session.guard.history[seen:], request)
     return head, result
+
+
+def _settled(records: Sequence[SpendRecord], request: SpendRequest | None) -> int | None:
+    """What the guard settled for this call: its newest record of the operation."""
+    if request is None:
+        return 0  # priced free; a call that turned out to cost was declined instead
+    mine = [record for record in records if record.intent.operation == request.operation]
+    return mine[-1].actual if mine else None
 
 
 def _refusal(
@@ -310,6 +335,116 @@ async def _after(ctx: Context) -> dict[str, Any]:
     return {"balance_after": balance, **_budget(session.guard)}
 
 
+Finish = Callable[[Context, Any, dict[str, Any]], Awaitable[dict[str, Any]]]
+"""Turns a paid call's result into the tool's fields (given the approval outcome)."""
+
+
+async def _paid(
+    ctx: Context,
+    priced: Priced,
+    approval: ElicitationResult[Approval],
+    finish: Finish,
+) -> dict[str, Any]:
+    """Every paid tool's body: execute the approved sealed quote, then report the result
+    with its cost, its charge and the balance after."""
+    outcome, result = await _execute(ctx, priced, approval)
+    if result is None:
+        return outcome
+    details = await finish(ctx, result, outcome)
+    return {**outcome, **await _after(ctx), **details}
+
+
+# Pricing resolvers take the tool's call arguments by name (never `why`: asking again
+# because the agent rephrased would be pointless; the question shows it anyway).
+
+
+async def price_unlock_event(ctx: Context, event_id: str) -> Priced:
+    return await _price(ctx, _session(ctx).client.events.unlock, event_id=event_id)
+
+
+async def price_unlock_contacts(ctx: Context, event_id: str, personnel_ids: list[str]) -> Priced:
+    method = _session(ctx).client.contacts.unlock
+    return await _price(ctx, method, event_id=event_id, personnel_ids=personnel_ids)
+
+
+async def price_search_exhibitors_by_company(ctx: Context, company_name: str, page: int) -> Priced:
+    method = _session(ctx).client.exhibitors.search_by_company_name
+    return await _price(ctx, method, company_name, page=page)
+
+
+async def price_search_events_by_company(ctx: Context, company_name: str, page: int) -> Priced:
+    method = _session(ctx).client.exhibitors.search_events
+    return await _price(ctx, method, company_name, page=page)
+
+
+async def price_search_events_by_person(
+    ctx: Context, person_name: str, date_start_from: str, page: int
+) -> Priced:
+    method = _session(ctx).client.personnel.events_by_name
+    return await _price(ctx, method, person_name, date_start_from=date_start_from, page=page)
+
+
+async def price_generate_outreach(
+    ctx: Context,
+    personnel_ids: list[str],
+    channels: list[Channel],
+    event_id: str | None,
+    outreach_purpose: str | None,
+) -> Priced:
+    method = _session(ctx).client.personnel.generate_outreach_message
+    return await _price(
+        ctx,
+        method,
+        personnel_ids,
+        channels=channels,
+        event_id=event_id,
+        outreach_purpose=outreach_purpose,
+    )
+
+
+ask_unlock_event = asking(price_unlock_event)
+ask_unlock_contacts = asking(price_unlock_contacts)
+ask_search_exhibitors_by_company = asking(price_search_exhibitors_by_company)
+ask_search_events_by_company = asking(price_search_events_by_company)
+ask_search_events_by_person = asking(price_search_events_by_person)
+ask_generate_outreach = asking(price_generate_outreach)
+
+
+# -- how each paid result is reported ---------------------------------------------------------
+
+
+async def _unlocked_event(ctx: Context, result: Any, outcome: dict[str, Any]) -> dict[str, Any]:
+    del ctx, outcome
+    charged = 0 if result.already_unlocked else result.credits_used
+    return {"status": "unlocked", "charged": charged}
+
+
+async def _contact_task(ctx: Context, handle: Any, outcome: dict[str, Any]) -> dict[str, Any]:
+    del outcome
+    try:
+        report = await handle.wait(deadline=_session(ctx).settings.wait_seconds)
+    except LensmorError as exc:
+        return {**_error(exc), "task_id": handle.task_id}
+    status = "unlocked" if report.complete else "still_running"
+    return {**report_result(report), "status": status, "task_id": handle.task_id}
+
+
+def _searched(fields: Sequence[str], key: str) -> Finish:
+    async def finish(ctx: Context, page: Any, outcome: dict[str, Any]) -> dict[str, Any]:
+        del ctx
+        return {**search_result(page, fields, key, outcome), "status": "searched"}
+
+    return finish
+
+
+async def _outreach_queued(ctx: Context, result: Any, outcome: dict[str, Any]) -> dict[str, Any]:
+    del ctx, outcome
+    return {**outreach_result(result), "status": "generating"}
+
+
+# -- paid tools: price → ask the person → execute the sealed quote ------------------------------
+
+
 async def unlock_event(
     ctx: Context,
     event_id: str,
@@ -319,11 +454,7 @@ async def unlock_event(
 ) -> dict[str, Any]:
     """PAID: unlock all of an event's people. The person is asked first (cost, balance,
     budget, your `why`); returns cost, charge and balance after."""
-    outcome, result = await _execute(ctx, priced, approval)
-    if result is None:
-        return outcome
-    charged = 0 if result.already_unlocked else result.credits_used
-    return {**outcome, **await _after(ctx), "status": "unlocked", "charged": charged}
+    return await _paid(ctx, priced, approval, _unlocked_event)
 
 
 async def unlock_contacts(
@@ -336,21 +467,64 @@ async def unlock_contacts(
 ) -> dict[str, Any]:
     """PAID: unlock people's emails. The person is asked first; returns when the task ends
     or the server's wait passes, with delivered / no_email / failed / unresolved."""
-    outcome, handle = await _execute(ctx, priced, approval)
-    if handle is None:
-        return outcome
-    try:
-        report = await handle.wait(deadline=_session(ctx).settings.wait_seconds)
-    except LensmorError as exc:
-        return {**outcome, **_error(exc), "task_id": handle.task_id}
-    status = "unlocked" if report.complete else "still_running"
-    return {
-        **outcome,
-        **await _after(ctx),
-        **report_result(report),
-        "status": status,
-        "task_id": handle.task_id,
-    }
+    return await _paid(ctx, priced, approval, _contact_task)
+
+
+async def search_exhibitors_by_company(
+    ctx: Context,
+    company_name: str,
+    why: str,
+    priced: Annotated[Priced, Resolve(price_search_exhibitors_by_company)],
+    approval: Annotated[ElicitationResult[Approval], Resolve(ask_search_exhibitors_by_company)],
+    page: int = 1,
+) -> dict[str, Any]:
+    """PAID (50 credits; an empty result is free): exhibitors matching a company name. The
+    person is asked first. Each page is its own paid search, asked again."""
+    return await _paid(ctx, priced, approval, _searched(EXHIBITOR_FIELDS, "exhibitors"))
+
+
+async def search_events_by_company(
+    ctx: Context,
+    company_name: str,
+    why: str,
+    priced: Annotated[Priced, Resolve(price_search_events_by_company)],
+    approval: Annotated[ElicitationResult[Approval], Resolve(ask_search_events_by_company)],
+    page: int = 1,
+) -> dict[str, Any]:
+    """PAID (50 credits; an empty result is free): the events where a company exhibits. The
+    person is asked first. Each page is its own paid search, asked again."""
+    return await _paid(ctx, priced, approval, _searched(EVENT_FIELDS, "events"))
+
+
+async def search_events_by_person(
+    ctx: Context,
+    person_name: str,
+    why: str,
+    priced: Annotated[Priced, Resolve(price_search_events_by_person)],
+    approval: Annotated[ElicitationResult[Approval], Resolve(ask_search_events_by_person)],
+    date_start_from: str = BY_NAME_DEFAULT_START,
+    page: int = 1,
+) -> dict[str, Any]:
+    """PAID (50 credits; an empty result is free): events of the people with exactly this
+    full name, starting on or after `date_start_from` (YYYY-MM-DD). The person is asked
+    first. Each page is its own paid search, asked again."""
+    return await _paid(ctx, priced, approval, _searched(EVENT_FIELDS, "events"))
+
+
+async def generate_outreach(
+    ctx: Context,
+    personnel_ids: list[str],
+    channels: list[Channel],
+    why: str,
+    priced: Annotated[Priced, Resolve(price_generate_outreach)],
+    approval: Annotated[ElicitationResult[Approval], Resolve(ask_generate_outreach)],
+    event_id: str | None = None,
+    outreach_purpose: str | None = None,
+) -> dict[str, Any]:
+    """Draft outreach messages for people (sends nothing). Free on the current API; where
+    the operator's plan prices it, the person is asked first. Drafts are generated in the
+    background: read them with get_outreach."""
+    return await _paid(ctx, priced, approval, _outreach_queued)
 
 
 FREE_TOOLS = (
@@ -360,9 +534,17 @@ FREE_TOOLS = (
     search_contacts,
     get_balance,
     precheck,
+    get_outreach,
     spend_report,
 )
-PAID_TOOLS = (unlock_event, unlock_contacts)
+PAID_TOOLS = (
+    unlock_event,
+    unlock_contacts,
+    search_exhibitors_by_company,
+    search_events_by_company,
+    search_events_by_person,
+    generate_outreach,
+)
 
 
 def build_server(settings: McpSettings) -> MCPServer[AgentSession]:
