@@ -7,6 +7,7 @@ ledger and by the unlock requests it received.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -43,37 +44,33 @@ async def test_a_quote_rendered_by_one_worker_process_is_confirmed_by_another_an
         gunicorn_workers(fake, tmp_path / "journal.db") as workers,
     ):
         assert len(workers.pids) == 4
+
+        def elsewhere(path: str, avoid: set[int]) -> Any:
+            return connection_to_another_worker(workers.base_url, path, avoid)
+
         # Declined on another worker: nothing spent, and the token is dead everywhere.
         declined, renderer = await quote_on_one_worker(workers.base_url)
-        async with connection_to_another_worker(
-            workers.base_url, declined, {renderer}
-        ) as (other, decliner):
+        async with elsewhere(declined, {renderer}) as (other, decliner):
             assert await other.request("POST", f"{declined}/decline") == (
                 303,
                 decliner,
                 "/?notice=declined",
             )
-        async with connection_to_another_worker(
-            workers.base_url, declined, {decliner}
-        ) as (late, _):
+        async with elsewhere(declined, {decliner}) as (late, _):
             status, _, body = await late.request("POST", f"{declined}/confirm")
             assert (status, "not pending" in body) == (404, True)
         assert fake.request_count(UNLOCK_ROUTE) == 0
 
         # Confirmed on another worker process than the one that sealed and rendered it.
         quote, renderer = await quote_on_one_worker(workers.base_url)
-        async with connection_to_another_worker(
-            workers.base_url, quote, {renderer}
-        ) as (other, confirmer):
+        async with elsewhere(quote, {renderer}) as (other, confirmer):
             status, worker, location = await other.request("POST", f"{quote}/confirm")
             assert (status, worker, location) == (303, confirmer, f"/events/{LOCKED}?unlocked=2000")
         assert {renderer, confirmer} <= workers.pids
         assert renderer != confirmer
 
         # The same confirm replayed on yet another worker: refused, nothing paid.
-        async with connection_to_another_worker(
-            workers.base_url, "/nowhere", {confirmer}
-        ) as (third, replayer):
+        async with elsewhere("/nowhere", {confirmer}) as (third, replayer):
             status, worker, body = await third.request("POST", f"{quote}/confirm")
             assert (status, worker, "not pending" in body) == (404, replayer, True)
 

@@ -21,6 +21,7 @@ import aiohttp
 import anyio
 import attrs
 import psutil
+from anyio.abc import Process
 
 from lensmor_async.testing import FakeLensmor
 
@@ -76,31 +77,31 @@ async def gunicorn_workers(fake: FakeLensmor, journal: Path) -> AsyncIterator[Wo
         "LENSMOR_WEBAPP_SHOW_WORKER": "1",
     }
     # A session of its own: teardown ends the whole process group, whatever is left.
-    master = subprocess.Popen(
+    master = await anyio.open_process(
         gunicorn_command(port),
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
         pids = await _started(master, f"http://127.0.0.1:{port}")
         yield Workers(f"http://127.0.0.1:{port}", master.pid, pids)
     finally:
-        await _stop(master)
+        with anyio.CancelScope(shield=True):
+            await _stop(master)
 
 
-async def _started(master: subprocess.Popen[bytes], base_url: str) -> frozenset[int]:
+async def _started(master: Process, base_url: str) -> frozenset[int]:
     """Wait (without blocking the loop that serves the fake) until all workers answer."""
     with anyio.fail_after(START_SECONDS):
-        while True:
-            if master.poll() is not None:
-                raise RuntimeError(f"gunicorn exited: {master.stderr.read()!r}")  # type: ignore[union-attr]
+        while master.returncode is None:
             children = frozenset(c.pid for c in psutil.Process(master.pid).children())
             if len(children) == WORKERS and await _answers(base_url):
                 return children
             await anyio.sleep(0.1)
+    raise RuntimeError(f"gunicorn exited with {master.returncode} before serving")
 
 
 async def _answers(base_url: str) -> bool:
@@ -111,18 +112,14 @@ async def _answers(base_url: str) -> bool:
         return False
 
 
-async def _stop(master: subprocess.Popen[bytes]) -> None:
-    group = os.getpgid(master.pid)
+async def _stop(master: Process) -> None:
     tree = [master.pid, *(c.pid for c in psutil.Process(master.pid).children(recursive=True))]
-    master.send_signal(signal.SIGTERM)  # gunicorn stops its workers gracefully
+    master.terminate()  # SIGTERM: gunicorn stops its workers gracefully
     with anyio.move_on_after(STOP_SECONDS):
-        while master.poll() is None:
-            await anyio.sleep(0.05)
-    if master.poll() is None:
-        os.killpg(group, signal.SIGKILL)
-        master.wait()
-    if master.stderr is not None:
-        master.stderr.close()
+        await master.wait()
+    if master.returncode is None:
+        os.killpg(master.pid, signal.SIGKILL)  # its own session: the group is the master's pid
+        await master.wait()
     _, alive = psutil.wait_procs([p for p in map(_process, tree) if p is not None], timeout=5)
     for process in alive:
         process.kill()
