@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import anyio
 import pytest
 from mcp_helpers import MODES, Person, accept, cancel, connect, decline, structured
 
@@ -151,6 +152,17 @@ async def test_the_auto_approve_cap_decides_paid_searches_for_a_client_that_cann
     assert len(paid_requests(fake, "search_exhibitors_by_company")) == (status == "searched")
 
 
+async def ready_drafts(client: Any, personnel_id: str, event_id: str) -> dict[str, Any]:
+    """``get_outreach`` once the drafts are written (the fake writes them in the background)."""
+    arguments = {"personnel_id": personnel_id, "event_id": event_id}
+    for _ in range(200):
+        drafts = structured(await client.call_tool("get_outreach", arguments))
+        if drafts["status"] != "processing":
+            return drafts
+        await anyio.sleep(0.02)
+    raise AssertionError(f"drafts still processing: {drafts}")
+
+
 def _ids(fake: FakeLensmor, count: int = 3) -> list[str]:
     return list(fake.state.rosters["103"])[:count]
 
@@ -166,16 +178,14 @@ async def test_outreach_generation_is_free_on_the_current_api_and_runs_without_a
             "generate_outreach",
             {"personnel_ids": ids, "channels": ["email"], "event_id": "103"},
         )
-        drafts = structured(
-            await client.call_tool("get_outreach", {"personnel_id": ids[0], "event_id": "103"})
-        )
+        drafts = await ready_drafts(client, ids[0], "103")
     assert person.questions == []
     assert (result["status"], result["cost"], result["charged"]) == ("generating", None, 0)
     assert result["approved_by"] == "free"
     assert sorted(result["queued"]) == sorted(ids)
     (sent,) = fake.requests_for("/external/personnel/generate-outreach-message")
     assert sent.headers["x-call-source"] == "agent"
-    assert drafts["found"] is True
+    assert (drafts["found"], drafts["status"]) == (True, "ready")
     assert drafts["drafts"]["email"]
     assert len(fake.truth) == 0
 

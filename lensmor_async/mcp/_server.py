@@ -367,16 +367,6 @@ async def price_unlock_contacts(ctx: Context, event_id: str, personnel_ids: list
     return await _price(ctx, method, event_id=event_id, personnel_ids=personnel_ids)
 
 
-async def price_search_exhibitors_by_company(ctx: Context, company_name: str, page: int) -> Priced:
-    method = _session(ctx).client.exhibitors.search_by_company_name
-    return await _price(ctx, method, company_name, page=page)
-
-
-async def price_search_events_by_company(ctx: Context, company_name: str, page: int) -> Priced:
-    method = _session(ctx).client.exhibitors.search_events
-    return await _price(ctx, method, company_name, page=page)
-
-
 async def price_search_events_by_person(
     ctx: Context, person_name: str, date_start_from: str, page: int
 ) -> Priced:
@@ -404,8 +394,6 @@ async def price_generate_outreach(
 
 ask_unlock_event = asking(price_unlock_event)
 ask_unlock_contacts = asking(price_unlock_contacts)
-ask_search_exhibitors_by_company = asking(price_search_exhibitors_by_company)
-ask_search_events_by_company = asking(price_search_events_by_company)
 ask_search_events_by_person = asking(price_search_events_by_person)
 ask_generate_outreach = asking(price_generate_outreach)
 
@@ -470,30 +458,53 @@ async def unlock_contacts(
     return await _paid(ctx, priced, approval, _contact_task)
 
 
-async def search_exhibitors_by_company(
-    ctx: Context,
-    company_name: str,
-    why: str,
-    priced: Annotated[Priced, Resolve(price_search_exhibitors_by_company)],
-    approval: Annotated[ElicitationResult[Approval], Resolve(ask_search_exhibitors_by_company)],
-    page: int = 1,
-) -> dict[str, Any]:
+def company_search(
+    name: str,
+    method: Callable[[AsyncLensmor], Callable[..., Awaitable[Any]]],
+    finish: Finish,
+    doc: str,
+) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """A paid search by company name: both such routes take the same arguments and differ
+    only in the SDK method and the items they return."""
+
+    async def price(ctx: Context, company_name: str, page: int) -> Priced:
+        return await _price(ctx, method(_session(ctx).client), company_name, page=page)
+
+    async def tool(
+        ctx: Context,
+        company_name: str,
+        why: str,
+        priced: Priced,
+        approval: ElicitationResult[Approval],
+        page: int = 1,
+    ) -> dict[str, Any]:
+        return await _paid(ctx, priced, approval, finish)
+
+    price.__qualname__ = price.__name__ = f"price_{name}"
+    tool.__annotations__ = {
+        **tool.__annotations__,
+        "priced": Annotated[Priced, Resolve(price)],
+        "approval": Annotated[ElicitationResult[Approval], Resolve(asking(price))],
+    }
+    tool.__qualname__ = tool.__name__ = name
+    tool.__doc__ = doc
+    return tool
+
+
+search_exhibitors_by_company = company_search(
+    "search_exhibitors_by_company",
+    lambda client: client.exhibitors.search_by_company_name,
+    _searched(EXHIBITOR_FIELDS, "exhibitors"),
     """PAID (50 credits; an empty result is free): exhibitors matching a company name. The
-    person is asked first. Each page is its own paid search, asked again."""
-    return await _paid(ctx, priced, approval, _searched(EXHIBITOR_FIELDS, "exhibitors"))
-
-
-async def search_events_by_company(
-    ctx: Context,
-    company_name: str,
-    why: str,
-    priced: Annotated[Priced, Resolve(price_search_events_by_company)],
-    approval: Annotated[ElicitationResult[Approval], Resolve(ask_search_events_by_company)],
-    page: int = 1,
-) -> dict[str, Any]:
+    person is asked first. Each page is its own paid search, asked again.""",
+)
+search_events_by_company = company_search(
+    "search_events_by_company",
+    lambda client: client.exhibitors.search_events,
+    _searched(EVENT_FIELDS, "events"),
     """PAID (50 credits; an empty result is free): the events where a company exhibits. The
-    person is asked first. Each page is its own paid search, asked again."""
-    return await _paid(ctx, priced, approval, _searched(EVENT_FIELDS, "events"))
+    person is asked first. Each page is its own paid search, asked again.""",
+)
 
 
 async def search_events_by_person(
