@@ -13,7 +13,7 @@ if TYPE_CHECKING:
         SpendRequest,
         UnlockTaskHandle,
     )
-    from lensmor_async.models import Page, UnlockTask
+    from lensmor_async.models import Page, ResponseInfo, UnlockTask
     from lensmor_async.resources import PageIterator
 
 T = TypeVar("T")
@@ -58,6 +58,11 @@ class SyncUnlockTaskHandle:
     @property
     def skipped(self) -> tuple[str, ...]:
         return self._async.skipped
+
+    @property
+    def response(self) -> ResponseInfo | None:
+        """The HTTP answer of the submission (None for a handle rebuilt from its id)."""
+        return self._async.response
 
     @property
     def report(self) -> ContactUnlockReport | None:
