@@ -42,7 +42,6 @@ from typing import Any
 import anyio
 import attrs
 import pytest
-from fake_thread import FakeInThread
 from thread_family import copies_in_threads
 
 from lensmor_async.testing import FakeLensmor
@@ -207,7 +206,7 @@ def output_matches(expected: str, actual: str) -> bool:
 def docs_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeLensmor]:
     """A fresh fake server, the environment pointing at it, and a scratch directory."""
     # task_step_seconds=0: tasks finish at once, so examples do not wait for a 3 s poll.
-    with FakeInThread(task_step_seconds=0.0) as fake:
+    with FakeLensmor(task_step_seconds=0.0) as fake:
         monkeypatch.setenv("LENSMOR_API_KEY", fake.api_key)
         monkeypatch.setenv("LENSMOR_BASE_URL", fake.url)
         monkeypatch.chdir(tmp_path)
@@ -288,7 +287,7 @@ async def _run_inside_a_running_loop(program: Example) -> None:
 def _run_copies_in_threads(program: Example, monkeypatch: pytest.MonkeyPatch) -> None:
     """8 copies at once, each on a fake account of its own; each must print the page."""
     with ExitStack() as stack:
-        fakes = [stack.enter_context(FakeInThread(task_step_seconds=0.0)) for _ in range(8)]
+        fakes = [stack.enter_context(FakeLensmor(task_step_seconds=0.0)) for _ in range(8)]
         accounts = [{"LENSMOR_API_KEY": f.api_key, "LENSMOR_BASE_URL": f.url} for f in fakes]
         with copies_in_threads(monkeypatch, accounts) as run:
             outputs = run(lambda: _run_example(program))

@@ -9,13 +9,12 @@ fails here.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import attrs
 import pytest
 
-from lensmor_async import AsyncLensmor, CreditGuard, always_confirm, guard, models
+from lensmor_async import AsyncLensmor, guard, models
 from lensmor_async._answered import Answered
 from lensmor_async.guard import ContactUnlockReport, UnlockTaskHandle
 from lensmor_async.models.converter import to_jsonable
@@ -59,22 +58,11 @@ def test_every_result_type_a_public_method_returns_exposes_its_response() -> Non
         assert "response" not in attrs.fields_dict(cls), f"{name}: response is not data"
 
 
-@pytest.fixture
-async def client() -> AsyncIterator[tuple[FakeLensmor, AsyncLensmor]]:
-    async with (
-        FakeLensmor(task_step_seconds=0.0) as fake,
-        AsyncLensmor(
-            fake.api_key, base_url=fake.url, guard=CreditGuard(always_confirm), testing=True
-        ) as lensmor,
-    ):
-        yield fake, lensmor
-
-
 @pytest.mark.anyio
 async def test_a_contact_unlock_report_carries_its_final_polls_answer(
-    client: tuple[FakeLensmor, AsyncLensmor],
+    fake_lensmor: FakeLensmor, lensmor_client: AsyncLensmor
 ) -> None:
-    fake, lensmor = client
+    fake, lensmor = fake_lensmor, lensmor_client
     handle = await lensmor.contacts.unlock(event_id="101", personnel_ids=["700005", "700011"])
     submitted = fake.requests_for("/external/contacts/unlock", method="POST")[-1]
     assert handle.response is not None
@@ -99,9 +87,9 @@ async def test_a_contact_unlock_report_carries_its_final_polls_answer(
 
 @pytest.mark.anyio
 async def test_a_report_of_nothing_submitted_has_no_answer(
-    client: tuple[FakeLensmor, AsyncLensmor],
+    fake_lensmor: FakeLensmor, lensmor_client: AsyncLensmor
 ) -> None:
-    fake, lensmor = client
+    fake, lensmor = fake_lensmor, lensmor_client
     fake.set_contact_status("700009", "unlocked", value="a@b.example")
     handle = await lensmor.contacts.unlock(event_id="101", personnel_ids=["700009"])
     report = await handle.wait()
@@ -111,9 +99,9 @@ async def test_a_report_of_nothing_submitted_has_no_answer(
 
 @pytest.mark.anyio
 async def test_a_handle_rebuilt_from_its_id_reports_the_poll_answer(
-    client: tuple[FakeLensmor, AsyncLensmor],
+    fake_lensmor: FakeLensmor, lensmor_client: AsyncLensmor
 ) -> None:
-    fake, lensmor = client
+    fake, lensmor = fake_lensmor, lensmor_client
     first = await lensmor.contacts.unlock(event_id="101", personnel_ids=["700010"])
     assert first.task_id is not None
     rebuilt = lensmor.contacts.unlock_task_handle(first.task_id)
