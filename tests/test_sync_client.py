@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from fake_thread import FakeInThread
 
 from lensmor_async import (
     AsyncLensmor,
@@ -44,7 +43,7 @@ SYNC_RETURNS = {
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeLensmor]:
-    with FakeInThread(task_step_seconds=0.0) as server:
+    with FakeLensmor(task_step_seconds=0.0) as server:
         yield server
 
 

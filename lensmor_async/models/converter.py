@@ -46,6 +46,7 @@ import cattrs
 import orjson
 
 from lensmor_async.errors import ConfigurationError, ResponseValidationError
+from lensmor_async.models._base import Model
 from lensmor_async.models._fields import (
     ALIASES,
     EMPTY,
@@ -908,26 +909,55 @@ _LISTS = frozenset({_IDS, _STRS, _SOURCE_TYPE})
 _NESTED = frozenset({_MODEL, _PAGE, _BALANCE_AFTER})
 
 
-def unstructure(model: Any, *, wire: bool = False) -> dict[str, Any]:
+def unstructure(model: Any, *, wire: bool = False, export: bool = False) -> dict[str, Any]:
     """``model`` as JSON-ready data (``Model.to_dict``): attribute or wire names.
 
     Walks the same field description that decoding uses, so what it writes is what
     ``structure`` reads: ``from_dict(type(m), unstructure(m, wire=w), wire=w) == m``.
+    ``export`` is the form of exports and ``--json`` output (:func:`to_jsonable`): every
+    field in declaration order, ``UNSET`` as ``None``, unknown fields under ``extra``
+    (attribute names only: ``wire`` is ignored).
     """
-    spec = _spec(type(model), _page_item_class(type(model)))
+    cls = type(model)
+    spec = _spec(cls, _page_item_class(cls))
+    extra_at = _extra_position(cls) if export else -1
     out: dict[str, Any] = {}
-    for field in spec:
+    for index, field in enumerate(spec):
+        if index == extra_at:
+            out["extra"] = to_jsonable(model.extra)
         value = getattr(model, field.attr)
         if value is UNSET:
-            continue  # absent from the response: stays absent
-        out[field.wire if wire else field.attr] = _plain(field.kind, value, wire)
-    out.update(model.extra)
+            if not export:
+                continue  # absent from the response: stays absent
+            value = None
+        out[field.attr if export or not wire else field.wire] = _plain(
+            field.kind, value, wire, export
+        )
+    if not export:
+        out.update(model.extra)
+    elif extra_at == len(spec):
+        out["extra"] = to_jsonable(model.extra)
     return out
 
 
-def _plain(kind: str, value: Any, wire: bool) -> Any:
+_EXTRA_AT: dict[type[Any], int] = {}
+
+
+def _extra_position(cls: type[Any]) -> int:
+    """Where ``extra`` is declared among the fields (subclasses add fields after it)."""
+    at = _EXTRA_AT.get(cls)
+    if at is None:
+        at = _EXTRA_AT[cls] = [field.name for field in attrs.fields(cls)].index("extra")
+    return at
+
+
+def _plain(kind: str, value: Any, wire: bool, export: bool = False) -> Any:
     if value is None:
         return None
+    if export:
+        # Deep: nested models come back here; tuples, mappings, enums (and the items of
+        # a page built by hand, whatever they are) become JSON data.
+        return to_jsonable(value)
     if kind in _NESTED:
         return unstructure(value, wire=wire)
     if kind == _MODELS:
@@ -1002,12 +1032,17 @@ def loads(text: str | bytes) -> Any:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Plain JSON data from a model, for exports and ``--json`` output (not the wire form).
+    """Plain JSON data from a result, for exports and ``--json`` output (not the wire form).
 
-    attrs classes become objects with their field names (snake_case, in declaration
-    order), tuples become lists, mappings objects, enums their values (``UNSET`` —
-    "absent from the response" — becomes ``null``).
+    Models and pages are written by :func:`unstructure` (the one walk over a model's
+    fields, shared with ``Model.to_dict``) in its export form: snake_case field names in
+    declaration order, every field present (``UNSET``, "absent from the response", as
+    ``null``) and unknown fields under ``extra``. Other attrs classes (reports, spend
+    records) become objects with their field names; tuples become lists, mappings
+    objects, enums their values.
     """
+    if isinstance(value, Model):
+        return unstructure(value, export=True)
     if attrs.has(type(value)):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in attrs.fields(type(value))}
     if isinstance(value, enum.Enum):

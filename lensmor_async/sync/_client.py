@@ -120,7 +120,8 @@ class Lensmor:
     @property
     def guard(self) -> CreditGuard:
         """The CreditGuard (``spent``, ``history``, ``in_doubt``…; its state is thread-safe
-        to read). Its async methods have sync twins here: ``quote``, ``reconcile``."""
+        to read). Its async methods have sync twins here: ``quote``, ``execute_quote``,
+        ``reconcile``."""
         return self._async.guard
 
     @property
@@ -144,6 +145,10 @@ class Lensmor:
         """The answer's status, headers, trace id and body, with ``parse()`` for the result."""
         twin = _async_twin(method)
         return self._loop.call(partial(self._async.with_raw_response, twin, *args, **kwargs))
+
+    def execute_quote(self, token: str | bytes, *, secret: str | bytes | None = None) -> Any:
+        """``guard.execute_quote(token, client)``: run a sealed quote, once (``Quote.seal``)."""
+        return self._loop.call(partial(self.guard.execute_quote, token, self._async, secret=secret))
 
     def reconcile(self) -> tuple[SpendRecord, ...]:
         """``guard.reconcile()``: settle in-doubt intents without re-sending them."""
