@@ -63,6 +63,7 @@ class LayerUnlock:
     method: Callable[[AsyncLensmor], Callable[..., Awaitable[Any]]]
     charge: str
     label: str
+    notes: tuple[str, ...] = ()
 
 
 LAYERS: dict[str, LayerUnlock] = {
@@ -80,6 +81,9 @@ LAYERS: dict[str, LayerUnlock] = {
         lambda client: client.events.unlock_full_access,
         "total_credits_used",
         "full access (base + Visitors; only the layers still locked are charged)",
+        # Quoted as every layer this server has not seen unlocked (the guard never
+        # under-quotes); the answer's totalCreditsUsed settles it.
+        ("Price: an upper bound (a layer found already unlocked is not charged)",),
     ),
 }
 ALREADY = "this layer was already unlocked: nothing was charged"
@@ -412,7 +416,7 @@ async def _paid(
 async def price_unlock_event(ctx: Context, event_id: str, layer: Layer) -> Priced:
     unlock = LAYERS[layer]
     priced = await _price(ctx, unlock.method(_session(ctx).client), event_id=event_id)
-    return priced.noted(f"Layer: {unlock.label}")
+    return priced.noted(f"Layer: {unlock.label}", *unlock.notes)
 
 
 async def price_unlock_linkedin_activity(
