@@ -51,6 +51,48 @@ def mcp_args(*options: str) -> Any:
     return build_parser().parse_args(["mcp", *options])
 
 
+# tool, its arguments, its paid route
+UNLOCKS: dict[str, tuple[str, Callable[[FakeLensmor], dict[str, Any]], str]] = {
+    "visitors": (
+        "unlock_event",
+        lambda _: {"event_id": LOCKED, "layer": "visitors"},
+        ROUTES["visitors"],
+    ),
+    "full_access": (
+        "unlock_event",
+        lambda _: {"event_id": LOCKED, "layer": "full_access"},
+        ROUTES["full_access"],
+    ),
+    "phones": (
+        "unlock_phones",
+        lambda fake: {"event_id": CONTACT_EVENT, "personnel_ids": people(fake)},
+        ROUTES["phones"],
+    ),
+    "linkedin": (
+        "unlock_linkedin_activity",
+        lambda fake: {"personnel_ids": people(fake)},
+        ROUTES["linkedin"],
+    ),
+}
+
+
+@pytest.mark.parametrize("answer", [decline, cancel])
+@pytest.mark.parametrize("unlock", list(UNLOCKS))
+async def test_a_declined_or_cancelled_unlock_sends_nothing_to_its_route(
+    fake: FakeLensmor, unlock: str, answer: Callable[[str], Any]
+) -> None:
+    tool, arguments, paid_route = UNLOCKS[unlock]
+    fake.unlock_event(LOCKED)  # the Visitor layer needs the base layer
+    person = Person(answer)
+    async with connect(fake, person) as client:
+        result = await call(client, tool, arguments(fake))
+    assert len(person.questions) == 1
+    assert result["status"] in ("declined", "cancelled")
+    assert result["charged"] == 0
+    assert fake.requests_for(paid_route) == []
+    assert len(fake.truth) == 0
+
+
 # -- event layers -------------------------------------------------------------------------
 
 
@@ -92,22 +134,6 @@ async def test_an_accepted_layer_unlock_states_the_layer_and_charges_its_price_o
     (sent,) = fake.requests_for(ROUTES[layer])
     assert sent.headers["x-call-source"] == "agent"
     assert fake.truth.net() == price
-
-
-@pytest.mark.parametrize("answer", [decline, cancel])
-@pytest.mark.parametrize("layer", ["visitors", "full_access"])
-async def test_a_declined_layer_unlock_sends_nothing_to_its_route(
-    fake: FakeLensmor, layer: str, answer: Callable[[str], Any]
-) -> None:
-    fake.unlock_event(LOCKED)
-    person = Person(answer)
-    async with connect(fake, person) as client:
-        result = await call(client, "unlock_event", {"event_id": LOCKED, "layer": layer})
-    assert len(person.questions) == 1
-    assert result["status"] in ("declined", "cancelled")
-    assert result["charged"] == 0
-    assert fake.requests_for(ROUTES[layer]) == []
-    assert len(fake.truth) == 0
 
 
 @pytest.mark.parametrize("layer", ["visitors", "full_access"])
@@ -176,20 +202,6 @@ async def test_an_accepted_phone_unlock_charges_once_and_says_the_price_is_an_up
     assert fake.truth.net() == 300
 
 
-@pytest.mark.parametrize("answer", [decline, cancel])
-async def test_a_declined_phone_unlock_sends_nothing(
-    fake: FakeLensmor, answer: Callable[[str], Any]
-) -> None:
-    person = Person(answer)
-    async with connect(fake, person) as client:
-        result = await call(
-            client, "unlock_phones", {"event_id": CONTACT_EVENT, "personnel_ids": people(fake)}
-        )
-    assert (len(person.questions), result["charged"]) == (1, 0)
-    assert fake.requests_for(ROUTES["phones"]) == []
-    assert len(fake.truth) == 0
-
-
 @pytest.mark.parametrize(("cap", "status"), [(300, "unlocked"), (299, "refused")])
 async def test_the_auto_approve_cap_decides_a_phone_unlock_for_a_client_that_cannot_ask(
     fake: FakeLensmor, cap: int, status: str
@@ -245,17 +257,6 @@ async def test_an_undocumented_linkedin_price_under_a_budget_is_refused_without_
     assert "--price personnel.unlock_linkedin_activity=N" in result["message"]
     assert fake.requests_for(ROUTES["linkedin"]) == []
     assert len(fake.truth) == 0
-
-
-@pytest.mark.parametrize("answer", [decline, cancel])
-async def test_a_declined_linkedin_unlock_sends_nothing(
-    fake: FakeLensmor, answer: Callable[[str], Any]
-) -> None:
-    person = Person(answer)
-    async with connect(fake, person) as client:
-        result = await call(client, "unlock_linkedin_activity", {"personnel_ids": people(fake)})
-    assert (len(person.questions), result["charged"]) == (1, 0)
-    assert fake.requests_for(ROUTES["linkedin"]) == []
 
 
 # -- --price ------------------------------------------------------------------------------
