@@ -19,7 +19,9 @@ DESCRIPTION = """\
 Serve Lensmor to an AI agent over MCP (stdio by default). The agent researches with
 free tools; every paid tool asks the person through the MCP client (elicitation) and
 spends only the sealed quote they accepted. The API key is read from $LENSMOR_API_KEY
-only and never reaches the agent. Needs: pip install 'lensmor-async[mcp]'."""
+only and never reaches the agent. Where your plan's prices differ from the API's
+documented ones (or the API documents none), set them with --price. Needs:
+pip install 'lensmor-async[mcp]'."""
 PAID_OPERATIONS = tuple(sorted(CostTable.default().prices))
 
 
@@ -71,7 +73,8 @@ def add_arguments(
         action="append",
         type=price_option(credits),
         default=[],
-        help="what your plan charges for a paid operation, e.g. "
+        help="what your plan charges for a paid operation (per contact or person where "
+        "the API charges per item), e.g. "
         "personnel.generate_outreach_message=5 or personnel.unlock_linkedin_activity=10 "
         "(repeatable; the last one for an operation wins; operations: "
         + ", ".join(PAID_OPERATIONS)
