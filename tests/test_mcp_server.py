@@ -52,13 +52,15 @@ async def test_the_server_lists_free_and_paid_tools_without_resolver_arguments(
         "spend_report",
         "unlock_event",
         "unlock_contacts",
+        "unlock_phones",
+        "unlock_linkedin_activity",
         "search_exhibitors_by_company",
         "search_events_by_company",
         "search_events_by_person",
         "generate_outreach",
     }
     # The price and the approval are the server's business, never the model's arguments.
-    assert set(tools["unlock_event"].input_schema["properties"]) == {"event_id", "why"}
+    assert set(tools["unlock_event"].input_schema["properties"]) == {"event_id", "why", "layer"}
     assert set(tools["search_events_by_company"].input_schema["properties"]) == {
         "company_name",
         "why",
@@ -273,7 +275,7 @@ def test_the_route_never_auto_approves_an_unknown_price() -> None:
     assert route(request, auto_up_to=10_000, can_ask=False) is Route.CANNOT_ASK
     assert route(request, auto_up_to=10_000, can_ask=True) is Route.ASK
     assert route(None, auto_up_to=None, can_ask=False) is Route.FREE
-    assert "Cost: unknown credits" in question(request, "")
+    assert "Cost: unknown\n" in question(request, "")
 
 
 ARGS = {"event_id": LOCKED, "why": "x"}

@@ -6,7 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from lensmor_async.guard import ContactUnlockReport, SpendRecord
-from lensmor_async.models import Outreach, OutreachGenerationResult, Page
+from lensmor_async.models import (
+    LinkedinActivityUnlockResult,
+    Outreach,
+    OutreachGenerationResult,
+    Page,
+)
 
 EVENT_FIELDS = ("id", "name", "date_start", "date_end", "city", "country", "venue")
 EXHIBITOR_FIELDS = ("id", "company_name", "domain", "industry", "country", "employee_count")
@@ -62,17 +67,35 @@ def record_result(record: SpendRecord) -> dict[str, Any]:
     }
 
 
-def report_result(report: ContactUnlockReport) -> dict[str, Any]:
-    """The unlock report's buckets (delivered / no email / failed / unresolved)."""
+def report_result(report: ContactUnlockReport, value: str = "email") -> dict[str, Any]:
+    """The unlock report's buckets (delivered / no value / failed / unresolved).
+
+    ``value`` names what the task unlocks: ``email`` or ``phone``.
+    """
     return {
         "task_status": report.task_status,
         "complete": report.complete,
-        "delivered": [{"id": d.personnel_id, "email": d.value} for d in report.delivered],
-        "no_email": list(report.unlocked_without_email),
+        "delivered": [{"id": d.personnel_id, value: d.value} for d in report.delivered],
+        f"no_{value}": list(report.unlocked_without_email),
         "failed": [{"id": f.personnel_id, "error": f.error_code} for f in report.failed],
         "unresolved": list(report.unresolved),
         "skipped_already_unlocked": list(report.skipped),
         "charged": report.credits_spent,
+    }
+
+
+def linkedin_result(result: LinkedinActivityUnlockResult) -> dict[str, Any]:
+    """Who got LinkedIn activity now, who had it already, who failed, whose analysis runs."""
+    done = [item for item in result.items if item.success]
+    return {
+        "unlocked": [item.personnel_id for item in done if not item.already_unlocked],
+        "already_unlocked": [item.personnel_id for item in done if item.already_unlocked],
+        "analysing": [item.personnel_id for item in done if item.task_id],
+        "failed": [
+            {"id": item.personnel_id, "error": item.error}
+            for item in result.items
+            if not item.success
+        ],
     }
 
 

@@ -33,6 +33,7 @@ from lensmor_async.mcp._results import (
     EXHIBITOR_FIELDS,
     PERSON_FIELDS,
     drafts_result,
+    linkedin_result,
     outreach_result,
     page_result,
     record_result,
@@ -45,12 +46,61 @@ from lensmor_async.resources.personnel import BY_NAME_DEFAULT_START
 logger = logging.getLogger("lensmor_async.mcp")
 INSTRUCTIONS = """\
 Lensmor event intelligence. Research with the free tools (events, exhibitors, people,
-contacts search, balance, precheck, outreach drafts). Paid tools (unlock_event,
-unlock_contacts, the search_*_by_company / search_events_by_person searches, and
-generate_outreach where the plan prices it) ask the person through the MCP client before
-any credit is spent; pass a short `why`. A declined, refused or cancelled paid call spent
-nothing; never retry it without the person asking. Prefer the free tools first."""
+contacts search, balance, precheck, outreach drafts). Paid tools (unlock_event and its
+layers, unlock_contacts, unlock_phones, unlock_linkedin_activity, the search_*_by_company /
+search_events_by_person searches, and generate_outreach where the plan prices it) ask the
+person through the MCP client before any credit is spent; pass a short `why`. A declined,
+refused or cancelled paid call spent nothing; never retry it without the person asking.
+Prefer the free tools first."""
 Channel = Literal["email", "linkedin_message"]
+Layer = Literal["base", "visitors", "full_access"]
+
+
+@attrs.frozen(slots=True)
+class LayerUnlock:
+    """How one event layer is bought: its SDK method, its answer's charge field, its name."""
+
+    method: Callable[[AsyncLensmor], Callable[..., Awaitable[Any]]]
+    charge: str
+    label: str
+    notes: tuple[str, ...] = ()
+
+
+LAYERS: dict[str, LayerUnlock] = {
+    "base": LayerUnlock(
+        lambda client: client.events.unlock,
+        "credits_used",
+        "base (the event's exhibitors' people and their contact access)",
+    ),
+    "visitors": LayerUnlock(
+        lambda client: client.events.unlock_visitors,
+        "credits_spent",
+        "Visitors (the event's visitor list; needs the base layer)",
+    ),
+    "full_access": LayerUnlock(
+        lambda client: client.events.unlock_full_access,
+        "total_credits_used",
+        "full access (base + Visitors; only the layers still locked are charged)",
+        # Quoted as every layer this server has not seen unlocked (the guard never
+        # under-quotes); the answer's totalCreditsUsed settles it.
+        ("Price: an upper bound (a layer found already unlocked is not charged)",),
+    ),
+}
+ALREADY = "this layer was already unlocked: nothing was charged"
+PHONE_BOUND = (
+    "Price: an upper bound (contacts already unlocked are not charged; whether contacts "
+    "that come back without a phone number are refunded is not documented)"
+)
+UNDOCUMENTED = (
+    "Price: not documented by the API, so it is unknown until charged (the charge is "
+    "measured from the balance afterwards); the operator can set it with "
+    "`lensmor mcp --price personnel.unlock_linkedin_activity=N`"
+)
+UNPRICED = (
+    "the API does not document the LinkedIn-activity price and this server has a session "
+    "budget, which cannot hold an unknown amount; the operator can set the plan's price with "
+    "`lensmor mcp --price personnel.unlock_linkedin_activity=N`; nothing was spent"
+)
 
 
 @attrs.frozen(slots=True)
@@ -213,6 +263,11 @@ class Priced:
     token: str | None
     request: SpendRequest | None
     error: dict[str, Any] | None = None
+    notes: tuple[str, ...] = ()
+    """Lines for the person under the cost: what exactly is bought, how sure the price is."""
+
+    def noted(self, *notes: str) -> Priced:
+        return attrs.evolve(self, notes=(*self.notes, *notes))
 
 
 async def _price(
@@ -245,7 +300,7 @@ def _ask(ctx: Context, priced: Priced, why: str) -> Any:
     verdict = _route(ctx, priced)
     if verdict is Route.ASK:
         assert priced.request is not None
-        return Elicit(question(priced.request, why), Approval)
+        return Elicit(question(priced.request, why, priced.notes), Approval)
     if verdict in (Route.FREE, Route.AUTO):
         return Approval(approve=True)
     return CancelledElicitation()
@@ -358,13 +413,30 @@ async def _paid(
 # because the agent rephrased would be pointless; the question shows it anyway).
 
 
-async def price_unlock_event(ctx: Context, event_id: str) -> Priced:
-    return await _price(ctx, _session(ctx).client.events.unlock, event_id=event_id)
+async def price_unlock_event(ctx: Context, event_id: str, layer: Layer) -> Priced:
+    unlock = LAYERS[layer]
+    priced = await _price(ctx, unlock.method(_session(ctx).client), event_id=event_id)
+    return priced.noted(f"Layer: {unlock.label}", *unlock.notes)
 
 
-async def price_unlock_contacts(ctx: Context, event_id: str, personnel_ids: list[str]) -> Priced:
-    method = _session(ctx).client.contacts.unlock
-    return await _price(ctx, method, event_id=event_id, personnel_ids=personnel_ids)
+async def price_unlock_linkedin_activity(
+    ctx: Context, personnel_ids: list[str], event_id: str | None
+) -> Priced:
+    session = _session(ctx)
+    operation = "personnel.unlock_linkedin_activity"
+    operator_price = session.guard.costs.price(operation).credits
+    if operator_price is None and session.guard.budget is not None:
+        # The guard cannot hold an unknown amount against a budget (it refuses to quote).
+        return Priced(None, None, {"status": "refused", "charged": 0, "message": UNPRICED})
+    method = session.client.personnel.unlock_linkedin_activity
+    priced = await _price(ctx, method, personnel_ids, event_id=event_id)
+    if operator_price is None:
+        return priced.noted(UNDOCUMENTED)
+    return priced.noted(
+        f"Price: {operator_price:,} credits per person not unlocked yet, as set by this "
+        "server's operator (the API does not document it); an upper bound if that price is "
+        "right, since people already unlocked are not charged again"
+    )
 
 
 async def price_search_events_by_person(
@@ -393,7 +465,7 @@ async def price_generate_outreach(
 
 
 ask_unlock_event = asking(price_unlock_event)
-ask_unlock_contacts = asking(price_unlock_contacts)
+ask_unlock_linkedin_activity = asking(price_unlock_linkedin_activity)
 ask_search_events_by_person = asking(price_search_events_by_person)
 ask_generate_outreach = asking(price_generate_outreach)
 
@@ -401,20 +473,34 @@ ask_generate_outreach = asking(price_generate_outreach)
 # -- how each paid result is reported ---------------------------------------------------------
 
 
-async def _unlocked_event(ctx: Context, result: Any, outcome: dict[str, Any]) -> dict[str, Any]:
+def _layer_unlocked(layer: Layer) -> Finish:
+    charge = LAYERS[layer].charge
+
+    async def finish(ctx: Context, result: Any, outcome: dict[str, Any]) -> dict[str, Any]:
+        del ctx, outcome
+        if result.already_unlocked:
+            return {"status": "unlocked", "layer": layer, "charged": 0, "free": ALREADY}
+        return {"status": "unlocked", "layer": layer, "charged": getattr(result, charge)}
+
+    return finish
+
+
+def _contact_task(value: str) -> Finish:
+    async def finish(ctx: Context, handle: Any, outcome: dict[str, Any]) -> dict[str, Any]:
+        del outcome
+        try:
+            report = await handle.wait(deadline=_session(ctx).settings.wait_seconds)
+        except LensmorError as exc:
+            return {**_error(exc), "task_id": handle.task_id}
+        status = "unlocked" if report.complete else "still_running"
+        return {**report_result(report, value), "status": status, "task_id": handle.task_id}
+
+    return finish
+
+
+async def _linkedin_unlocked(ctx: Context, result: Any, outcome: dict[str, Any]) -> dict[str, Any]:
     del ctx, outcome
-    charged = 0 if result.already_unlocked else result.credits_used
-    return {"status": "unlocked", "charged": charged}
-
-
-async def _contact_task(ctx: Context, handle: Any, outcome: dict[str, Any]) -> dict[str, Any]:
-    del outcome
-    try:
-        report = await handle.wait(deadline=_session(ctx).settings.wait_seconds)
-    except LensmorError as exc:
-        return {**_error(exc), "task_id": handle.task_id}
-    status = "unlocked" if report.complete else "still_running"
-    return {**report_result(report), "status": status, "task_id": handle.task_id}
+    return {**linkedin_result(result), "status": "unlocked"}
 
 
 def _searched(fields: Sequence[str], key: str) -> Finish:
@@ -439,23 +525,94 @@ async def unlock_event(
     why: str,
     priced: Annotated[Priced, Resolve(price_unlock_event)],
     approval: Annotated[ElicitationResult[Approval], Resolve(ask_unlock_event)],
+    layer: Layer = "base",
 ) -> dict[str, Any]:
-    """PAID: unlock all of an event's people. The person is asked first (cost, balance,
-    budget, your `why`); returns cost, charge and balance after."""
-    return await _paid(ctx, priced, approval, _unlocked_event)
+    """PAID: unlock a layer of an event. `layer`: base (the event's people, 2000 credits),
+    visitors (its Visitor list, 3000; needs the base layer) or full_access (both, paying
+    only the layers still locked, up to 5000). A layer already unlocked is free and said
+    so. The person is asked first (layer, cost, balance, budget, your `why`); returns
+    cost, charge and balance after."""
+    return await _paid(ctx, priced, approval, _layer_unlocked(layer))
 
 
-async def unlock_contacts(
+async def unlock_linkedin_activity(
     ctx: Context,
-    event_id: str,
     personnel_ids: list[str],
     why: str,
-    priced: Annotated[Priced, Resolve(price_unlock_contacts)],
-    approval: Annotated[ElicitationResult[Approval], Resolve(ask_unlock_contacts)],
+    priced: Annotated[Priced, Resolve(price_unlock_linkedin_activity)],
+    approval: Annotated[ElicitationResult[Approval], Resolve(ask_unlock_linkedin_activity)],
+    event_id: str | None = None,
 ) -> dict[str, Any]:
+    """PAID (price not documented by the API): unlock people's LinkedIn activity. The
+    person is asked first and told the price is unknown unless the operator set it; under
+    a session budget it needs that price. Returns unlocked / already_unlocked / analysing /
+    failed ids, the charge and the balance after."""
+    return await _paid(ctx, priced, approval, _linkedin_unlocked)
+
+
+def _paid_tool(
+    tool: Callable[..., Awaitable[dict[str, Any]]],
+    price: Callable[..., Awaitable[Priced]],
+    name: str,
+    doc: str,
+) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """``tool`` named ``name``, priced by ``price`` and asked about like every paid tool
+    (for tools a factory makes: the SDK reads the resolvers from the annotations)."""
+    price.__qualname__ = price.__name__ = f"price_{name}"
+    tool.__annotations__ = {
+        **tool.__annotations__,
+        "priced": Annotated[Priced, Resolve(price)],
+        "approval": Annotated[ElicitationResult[Approval], Resolve(asking(price))],
+    }
+    tool.__qualname__ = tool.__name__ = name
+    tool.__doc__ = doc
+    return tool
+
+
+def contact_unlock(
+    name: str,
+    method: Callable[[AsyncLensmor], Callable[..., Awaitable[Any]]],
+    value: str,
+    notes: tuple[str, ...],
+    doc: str,
+) -> Callable[..., Awaitable[dict[str, Any]]]:
+    """A paid contact unlock task (emails or phones): same arguments, same report."""
+
+    async def price(ctx: Context, event_id: str, personnel_ids: list[str]) -> Priced:
+        unlock = method(_session(ctx).client)
+        priced = await _price(ctx, unlock, event_id=event_id, personnel_ids=personnel_ids)
+        return priced.noted(*notes)
+
+    async def tool(
+        ctx: Context,
+        event_id: str,
+        personnel_ids: list[str],
+        why: str,
+        priced: Priced,
+        approval: ElicitationResult[Approval],
+    ) -> dict[str, Any]:
+        return await _paid(ctx, priced, approval, _contact_task(value))
+
+    return _paid_tool(tool, price, name, doc)
+
+
+unlock_contacts = contact_unlock(
+    "unlock_contacts",
+    lambda client: client.contacts.unlock,
+    "email",
+    (),
     """PAID: unlock people's emails. The person is asked first; returns when the task ends
-    or the server's wait passes, with delivered / no_email / failed / unresolved."""
-    return await _paid(ctx, priced, approval, _contact_task)
+    or the server's wait passes, with delivered / no_email / failed / unresolved.""",
+)
+unlock_phones = contact_unlock(
+    "unlock_phones",
+    lambda client: client.contacts.unlock_phone,
+    "phone",
+    (PHONE_BOUND,),
+    """PAID (150 credits per contact still locked): unlock people's phone numbers. The
+    person is asked first; returns when the task ends or the server's wait passes, with
+    delivered / no_phone / failed / unresolved.""",
+)
 
 
 def company_search(
@@ -480,15 +637,7 @@ def company_search(
     ) -> dict[str, Any]:
         return await _paid(ctx, priced, approval, finish)
 
-    price.__qualname__ = price.__name__ = f"price_{name}"
-    tool.__annotations__ = {
-        **tool.__annotations__,
-        "priced": Annotated[Priced, Resolve(price)],
-        "approval": Annotated[ElicitationResult[Approval], Resolve(asking(price))],
-    }
-    tool.__qualname__ = tool.__name__ = name
-    tool.__doc__ = doc
-    return tool
+    return _paid_tool(tool, price, name, doc)
 
 
 search_exhibitors_by_company = company_search(
@@ -551,6 +700,8 @@ FREE_TOOLS = (
 PAID_TOOLS = (
     unlock_event,
     unlock_contacts,
+    unlock_phones,
+    unlock_linkedin_activity,
     search_exhibitors_by_company,
     search_events_by_company,
     search_events_by_person,

@@ -44,5 +44,6 @@ class McpSettings:
     """Turn off the SDK's backoff sleeps (tests against FakeLensmor)."""
     costs: CostTable | None = None
     """The guard's prices (None: the API's documented ones; plans that charge for outreach
-    generation set its price here, and then the person is asked for it too)."""
+    generation set its price here, and then the person is asked for it too; ``lensmor mcp
+    --price OPERATION=CREDITS`` sets them from the command line)."""
     quote_secret: str = attrs.field(factory=lambda: secrets.token_urlsafe(32), repr=False)
