@@ -148,7 +148,11 @@ def _memory_connections(respond: Callable[[bytes], bytes]) -> Callable[..., Any]
 
 def install(payloads: Payloads) -> None:
     """Swap both connection openers for in-memory ones (this process exists only for this)."""
-    respond = _responder(payloads)
+    install_responder(_responder(payloads))
+
+
+def install_responder(respond: Callable[[bytes], bytes]) -> None:
+    """Swap both connection openers for in-memory ones answering with ``respond(head)``."""
     aiohttp.TCPConnector = _connector_class(respond)  # type: ignore[misc]
     ConnectionPool._create_connection = _memory_connections(respond)  # type: ignore[method-assign]
 
