@@ -57,13 +57,7 @@ from lensmor_async.models._fields import (
 )
 from lensmor_async.models._sentinel import UNSET, UnsetType
 from lensmor_async.models.credits import BalanceAfter
-from lensmor_async.models.pagination import Page
-from lensmor_async.models.profile_matching import (
-    RecommendedEvent,
-    RecommendedEventPage,
-    RecommendedExhibitor,
-    RecommendedExhibitorPage,
-)
+from lensmor_async.models.pagination import TYPED_PAGES, Page
 
 __all__ = [
     "dumps",
@@ -78,12 +72,6 @@ __all__ = [
 T = TypeVar("T")
 
 _CONVERTER = cattrs.Converter()
-
-# Page subclasses that type the page-level keys of some item classes.
-_PAGE_CLASSES: dict[type[Any], type[Page[Any]]] = {
-    RecommendedEvent: RecommendedEventPage,
-    RecommendedExhibitor: RecommendedExhibitorPage,
-}
 
 # Field kinds.
 _ANY = "any"
@@ -648,7 +636,7 @@ def _balance_after(value: Any) -> Any:
 
 
 def _page_class(item_cls: type[Any]) -> type[Page[Any]]:
-    return _PAGE_CLASSES.get(item_cls, Page)
+    return TYPED_PAGES.get(item_cls, Page)
 
 
 def _page_fast_fn(item_cls: type[Any]) -> Callable[..., Any]:
