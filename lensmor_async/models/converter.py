@@ -36,16 +36,16 @@ ids, integers, timestamps and every container shape are checked.
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 import linecache
 import operator
 import typing
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, NoneType, UnionType
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 import attrs
-import cattrs
 import orjson
 
 from lensmor_async.errors import ConfigurationError, ResponseValidationError
@@ -62,6 +62,9 @@ from lensmor_async.models._sentinel import UNSET, UnsetType
 from lensmor_async.models.credits import BalanceAfter
 from lensmor_async.models.pagination import TYPED_PAGES, Page
 
+if TYPE_CHECKING:
+    import cattrs
+
 __all__ = [
     "dumps",
     "from_dict",
@@ -74,7 +77,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-_CONVERTER = cattrs.Converter()
 
 # Field kinds.
 _ANY = "any"
@@ -669,11 +671,33 @@ def _model_hook(tp: Any) -> Callable[..., Any]:
     return _fast_fn(tp)
 
 
-_CONVERTER.register_structure_hook_factory(_is_page_type, _page_hook)
-_CONVERTER.register_structure_hook_factory(_is_model_type, _model_hook)
+@functools.cache
+def _converter() -> cattrs.Converter:
+    """The cattrs converter, built on first use, with the generated hooks registered.
 
-# Hooks fetched from the converter once per class, so that a call skips cattrs dispatch.
-_HOOKS: dict[type[Any], Callable[[Any, Any], Any]] = {}
+    Models and pages never need its dispatch (:func:`_hook` hands them their generated
+    functions directly), so the first call of a client does not import cattrs; other
+    types (``structure(data, int)``) go through it.
+    """
+    import cattrs
+
+    converter = cattrs.Converter()
+    converter.register_structure_hook_factory(_is_page_type, _page_hook)
+    converter.register_structure_hook_factory(_is_model_type, _model_hook)
+    return converter
+
+
+def _hook(tp: Any) -> Callable[[Any, Any], Any]:
+    """The structure hook of ``tp``: the generated function of a model or page."""
+    if _is_page_type(tp):
+        return _page_hook(tp)
+    if _is_model_type(tp):
+        return _model_hook(tp)
+    return _converter().get_structure_hook(tp)
+
+
+# Hooks resolved once per class, so that a call does one dict lookup.
+_HOOKS: dict[Any, Callable[[Any, Any], Any]] = {}
 _PAGE_HOOKS: dict[type[Any], Callable[[Any, Any], Any]] = {}
 
 
@@ -857,12 +881,12 @@ def structure(data: Any, cls: type[T]) -> T:
     the data does not fit; no other exception escapes. ``Page[X]`` is accepted and
     means :func:`structure_page` with ``X``.
     """
-    if typing.get_origin(cls) is Page:
+    hook = _HOOKS.get(cls)
+    if hook is None and typing.get_origin(cls) is Page:
         return cast(T, structure_page(data, typing.get_args(cls)[0]))
     try:
-        hook = _HOOKS.get(cls)
         if hook is None:
-            hook = _HOOKS[cls] = _CONVERTER.get_structure_hook(cls)
+            hook = _HOOKS[cls] = _hook(cls)
         return cast(T, hook(data, cls))
     except Exception:  # any fast-path failure means: look closer
         pass
@@ -880,7 +904,7 @@ def structure_page(data: Any, item_cls: type[T]) -> Page[T]:
         hook = _PAGE_HOOKS.get(item_cls)
         if hook is None:
             page_type = Page[item_cls]  # type: ignore[valid-type]
-            hook = _PAGE_HOOKS[item_cls] = _CONVERTER.get_structure_hook(page_type)
+            hook = _PAGE_HOOKS[item_cls] = _hook(page_type)
         return cast(Page[T], hook(data, item_cls))
     except Exception:  # any fast-path failure means: look closer
         pass
