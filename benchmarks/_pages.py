@@ -14,23 +14,25 @@ line: size → client → best and median CPU µs per request.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import gc
 import json
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 
-from benchmarks._inmemory import CONCURRENCY, install_responder, raw_response
-from benchmarks._load import CallFn, pool_size
+from benchmarks._inmemory import (
+    CONCURRENCY,
+    child_args,
+    cpu_per_request,
+    install_responder,
+    raw_response,
+    summarize,
+)
+from benchmarks._load import pool_size
 from benchmarks._payloads import BALANCE_PATH, EVENT_ID, PERSONNEL_PATH, Captured, Payloads
 from benchmarks._system import CLIENT_CPU, pin
 from lensmor_async import AsyncLensmor
@@ -97,16 +99,6 @@ def _open(variant: str, api_key: str, size: int) -> Any:
     return raw()
 
 
-async def _run(call: CallFn, requests: int) -> None:
-    remaining = iter(range(requests))
-
-    async def worker() -> None:
-        for _ in remaining:
-            await call()
-
-    await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-
-
 async def measure(api_key: str, rounds: int, requests: int) -> dict[str, Any]:
     samples: dict[int, dict[str, list[float]]] = {}
     for round_no in range(rounds):
@@ -116,27 +108,13 @@ async def measure(api_key: str, rounds: int, requests: int) -> dict[str, Any]:
             shift = round_no % len(VARIANTS)
             for variant in VARIANTS[shift:] + VARIANTS[:shift]:
                 async with _open(variant, api_key, size) as call:
-                    await _run(call, CONCURRENCY * 4)  # connections, per-class decoders
-                    gc.collect()
-                    start = time.process_time()
-                    await _run(call, count)
-                    per_request = (time.process_time() - start) / count * 1e6
+                    per_request = await cpu_per_request(call, count)
                 samples.setdefault(size, {}).setdefault(variant, []).append(per_request)
-    return {
-        str(size): {
-            variant: {"median_us": statistics.median(values), "best_us": min(values)}
-            for variant, values in by_variant.items()
-        }
-        for size, by_variant in samples.items()
-    }
+    return summarize(samples)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("payloads", type=Path)
-    parser.add_argument("--rounds", type=int, required=True)
-    parser.add_argument("--requests", type=int, required=True)
-    args = parser.parse_args()
+    args = child_args(__doc__)
     pin(CLIENT_CPU)
     payloads = Payloads.load(args.payloads)
     install_responder(_responder(payloads))

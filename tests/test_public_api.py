@@ -61,10 +61,14 @@ def test_importing_the_package_does_not_load_models_backends_or_the_bulk_runner(
         "'lensmor_async.guard._journal_sqlite', 'sqlite3') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
-    loaded = subprocess.run(
+    assert _printed_by_fresh_interpreter(code) == ""
+
+
+def _printed_by_fresh_interpreter(code: str) -> str:
+    """What ``code`` prints when run in a fresh interpreter (this one has loaded everything)."""
+    return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
-    assert loaded == ""
 
 
 def test_lazy_names_load_on_first_use() -> None:
@@ -92,10 +96,7 @@ def test_a_client_checking_the_balance_loads_no_guard_no_other_models_and_no_cat
         "    if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
-    loaded = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    assert loaded == ""
+    assert _printed_by_fresh_interpreter(code) == ""
 
 
 def test_the_default_guard_is_built_on_first_use_and_shared_with_option_copies() -> None:
