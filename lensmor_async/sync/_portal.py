@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -58,7 +59,7 @@ class LoopThread:
                 "they run on its loop thread"
             )
         finished = threading.Event()
-        future = self._portal.start_task_soon(_signalling, finished, func, *args)
+        future: Future[T] = self._portal.start_task_soon(_signalling, finished, func, *args)
         try:
             return future.result()
         except BaseException:
