@@ -43,7 +43,7 @@ class SyncBulkCheckpoint:
         return self._async.summary_of(value)
 
     def completed(self) -> dict[str, Any]:
-        """Every finished item key with its summary (None when none was kept)."""
+        """Every finished item key with its summary (None when none was kept), by key."""
         return self._loop.call(self._async.completed)
 
     def mark_done(self, key: str, summary: Any = None) -> None:
