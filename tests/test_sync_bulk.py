@@ -7,8 +7,6 @@ one does, leaving every charge recorded.
 
 from __future__ import annotations
 
-import inspect
-import re
 import signal
 import threading
 from collections.abc import Callable, Iterator
@@ -16,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sync_twins import assert_sync_twin
 
 from lensmor_async import CreditGuard, SqliteLedger, always_confirm
 from lensmor_async.bulk import BulkCheckpoint, BulkProgress, run_bulk
@@ -24,35 +23,11 @@ from lensmor_async.models import EventUnlockResult
 from lensmor_async.sync import Lensmor, SyncBulkCheckpoint, SyncLedger
 from lensmor_async.testing import FakeLensmor
 
-# What an async annotation becomes on the sync side (whole names, as strings).
-SYNC_FORMS = {
-    "Awaitable[R]": "R",
-    "BulkCheckpoint": "SyncBulkCheckpoint",
-    "AsyncLensmor": "Lensmor",
-}
-
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeLensmor]:
     with FakeLensmor(task_step_seconds=0.0) as server:
         yield server
-
-
-def _sync_form(annotation: Any) -> Any:
-    if not isinstance(annotation, str):
-        return annotation
-    pattern = "|".join(rf"(?<!\w){re.escape(name)}(?!\w)" for name in SYNC_FORMS)
-    return re.sub(pattern, lambda match: SYNC_FORMS[match.group(0)], annotation)
-
-
-def _assert_twin(sync_method: Callable[..., Any], async_method: Callable[..., Any]) -> None:
-    """Same parameters (names, kinds, defaults; annotations in their sync form) and result."""
-    want = inspect.signature(async_method)
-    got = inspect.signature(sync_method)
-    expected = [p.replace(annotation=_sync_form(p.annotation)) for p in want.parameters.values()]
-    assert list(got.parameters.values()) == expected, sync_method
-    if not isinstance(async_method, type):  # a constructor's twin returns the sync face
-        assert got.return_annotation == _sync_form(want.return_annotation), sync_method
 
 
 def _unbound(method: Callable[..., Any]) -> Callable[..., Any]:
@@ -64,11 +39,11 @@ def _unbound(method: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def test_run_bulk_takes_the_async_runners_arguments_with_sync_work() -> None:
-    _assert_twin(_unbound(Lensmor.run_bulk), run_bulk)
+    assert_sync_twin(_unbound(Lensmor.run_bulk), run_bulk)
 
 
 def test_bulk_checkpoint_takes_the_checkpoints_arguments_and_mirrors_its_methods() -> None:
-    _assert_twin(_unbound(Lensmor.bulk_checkpoint), BulkCheckpoint)
+    assert_sync_twin(_unbound(Lensmor.bulk_checkpoint), BulkCheckpoint)
     renamed = {"aclose": "close"}
     for name, member in vars(BulkCheckpoint).items():
         if name.startswith("_"):
@@ -77,13 +52,13 @@ def test_bulk_checkpoint_takes_the_checkpoints_arguments_and_mirrors_its_methods
         if isinstance(member, property):
             assert isinstance(twin, property), name
         else:
-            _assert_twin(_unbound(twin), _unbound(member))
+            assert_sync_twin(_unbound(twin), _unbound(member))
 
 
 def test_the_ledger_view_mirrors_the_ledgers_snapshot_and_close() -> None:
     assert isinstance(SyncLedger.budget, property)
-    _assert_twin(_unbound(SyncLedger.snapshot), _unbound(Ledger.snapshot))
-    _assert_twin(_unbound(SyncLedger.close), _unbound(Ledger.aclose))
+    assert_sync_twin(_unbound(SyncLedger.snapshot), _unbound(Ledger.snapshot))
+    assert_sync_twin(_unbound(SyncLedger.close), _unbound(Ledger.aclose))
 
 
 # --- runs -----------------------------------------------------------------------------
