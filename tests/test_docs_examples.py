@@ -23,7 +23,9 @@ The convention (documented for doc writers in ``docs/testing.md``):
   a running event loop (as in Jupyter) and as 8 copies in 8 threads at once, each copy on a
   fake account of its own. An async example without a twin fails the suite unless the line
   before its fence says why it has none: ``<!-- sync-twin: none (the reason) -->``.
-  README.md follows the same rules.
+  README.md follows the same rules. A twin that writes files keeps them under
+  ``os.environ.get("JOB_DIR", ".")``, and one on Redis names its keys with
+  ``os.environ.get("BUDGET_KEY", ...)``: each copy gets a folder and a key of its own.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from typing import Any
 import anyio
 import attrs
 import pytest
+from ledger_backends import unique_redis_key
 from thread_family import copies_in_threads
 
 from lensmor_async.testing import FakeLensmor
@@ -261,11 +264,15 @@ def test_sync_program_prints_what_the_page_shows(
     program: Example,
     mode: str,
     docs_environment: FakeLensmor,
+    request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     code = program.block.code
-    assert "REDIS_URL" not in code, "copies in threads would share Redis keys: give each its own"
+    if "REDIS_URL" in code:
+        assert "BUDGET_KEY" in code, "copies in threads would share Redis keys: give each its own"
+        monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_url"))
+        monkeypatch.setenv("BUDGET_KEY", unique_redis_key())  # the modes share one server
     if mode == "as_8_copies_in_8_threads":
         _run_copies_in_threads(program, monkeypatch)
         return
@@ -285,10 +292,11 @@ async def _run_inside_a_running_loop(program: Example) -> None:
 
 
 def _run_copies_in_threads(program: Example, monkeypatch: pytest.MonkeyPatch) -> None:
-    """8 copies at once, each on a fake account of its own; each must print the page."""
+    """8 copies at once, each on a fake account, in a folder and on a Redis key of its own;
+    each must print the page."""
     with ExitStack() as stack:
         fakes = [stack.enter_context(FakeLensmor(task_step_seconds=0.0)) for _ in range(8)]
-        accounts = [{"LENSMOR_API_KEY": f.api_key, "LENSMOR_BASE_URL": f.url} for f in fakes]
+        accounts = [_own_environment(fake, copy) for copy, fake in enumerate(fakes)]
         with copies_in_threads(monkeypatch, accounts) as run:
             outputs = run(lambda: _run_example(program))
     for output in outputs:
@@ -297,6 +305,17 @@ def _run_copies_in_threads(program: Example, monkeypatch: pytest.MonkeyPatch) ->
         assert not fake.truth.duplicate_intents(), f"{program.block.label}: paid twice"
         if "FakeLensmor(" not in program.block.code:
             assert fake.requests, f"{program.block.label}: a copy never reached its server"
+
+
+def _own_environment(fake: FakeLensmor, copy: int) -> dict[str, str]:
+    folder = Path.cwd() / f"copy-{copy}"  # under the test's scratch directory
+    folder.mkdir()
+    return {
+        "LENSMOR_API_KEY": fake.api_key,
+        "LENSMOR_BASE_URL": fake.url,
+        "JOB_DIR": str(folder),
+        "BUDGET_KEY": unique_redis_key(),
+    }
 
 
 def _check_output(example: Example, printed: str) -> None:
