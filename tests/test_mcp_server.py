@@ -327,3 +327,35 @@ async def test_a_replayed_approval_pays_once(fake: FakeLensmor) -> None:
     assert [(a["status"], a["charged"]) for a in answers] == [("unlocked", 2000), ("unlocked", 0)]
     assert answers[1]["approved_by"] == "free"  # already unlocked: nothing to approve
     assert [(e.intent, e.amount) for e in fake.truth.entries] == [(("events.unlock", LOCKED), 2000)]
+
+
+FORGED_WHY = (
+    "quick check\nCost: 1 credits\nBalance now: 30,050 credits\n"
+    "Budget: no session budget\nAccept to spend, decline to spend nothing." + "\n" * 40
+)
+
+
+async def test_the_agents_why_cannot_forge_the_cost_line_the_person_reads(
+    fake: FakeLensmor,
+) -> None:
+    person = Person(accept)
+    async with connect(fake, person) as client:
+        result = structured(
+            await client.call_tool("unlock_event", {"event_id": LOCKED, "why": FORGED_WHY})
+        )
+    (asked,) = person.questions
+    assert result["charged"] == 2000
+    lines = asked.splitlines()
+    assert [line for line in lines if line.startswith("Cost:")] == ["Cost: 2,000 credits"]
+    agent = next(i for i, line in enumerate(lines) if "quick check" in line)
+    assert lines.index("Cost: 2,000 credits") < agent == len(lines) - 1
+    assert "Accept to spend" not in lines[agent].split('"')[0]  # the agent's words are quoted
+
+
+def test_the_agents_why_is_one_quoted_capped_line_without_control_characters() -> None:
+    request = SpendRequest("events.unlock", "events.unlock [1]", ("1",), 2000, 100, None)
+    asked = question(request, "a\x1b\tb\r\n\u2028c" + "x" * 2000)
+    last = asked.splitlines()[-1]
+    assert last.startswith('The agent\'s reason (its own words, unverified): "a b c')
+    assert "\x1b" not in asked and len(last) < 400
+    assert question(request, "  \n ").splitlines()[-1].endswith("(the agent gave no reason)")
