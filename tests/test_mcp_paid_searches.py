@@ -16,7 +16,9 @@ from mcp_helpers import MODES, Person, accept, cancel, connect, decline, structu
 
 from lensmor_async.cli import build_parser
 from lensmor_async.cli._mcp import settings_from
-from lensmor_async.guard import CostTable
+from lensmor_async import AsyncLensmor
+from lensmor_async.guard import CostTable, CreditGuard, always_confirm
+from lensmor_async.mcp._server import _settled
 from lensmor_async.testing import FakeLensmor, Prices
 
 pytestmark = pytest.mark.anyio
@@ -252,3 +254,22 @@ async def test_a_raised_search_price_is_what_the_cap_the_budget_and_the_person_s
     assert "Cost: 60 credits" in person.questions[0]
     assert result["cost"] == 60 >= fake.truth.net() == 50  # never quoted below the charge
     assert second["status"] == "refused"  # 60 more would pass the budget of 100
+
+
+
+async def test_a_paid_call_reports_its_own_settlement_not_a_later_one_of_the_same_tool(
+    fake: FakeLensmor,
+) -> None:
+    # Two calls of one tool run at once in one session: the one answered first may only
+    # look at the history after the other settled too, so each must find its own record.
+    guard = CreditGuard(confirm=always_confirm, quote_secret="one secret for this test")
+    async with AsyncLensmor(fake.api_key, base_url=fake.url, guard=guard) as client:
+        search = client.exhibitors.search_by_company_name
+        found, empty = await guard.quote(search, "Acme"), await guard.quote(search, "Zyxwv")
+        sealed = [guard.read_quote(quote.seal()).call["intent"] for quote in (found, empty)]
+        await found.execute()
+        await empty.execute()
+    history = guard.history
+    assert [record.actual for record in history] == [50, 0]
+    assert _settled(history, found.request, sealed[0]) == 50
+    assert _settled(history, empty.request, sealed[1]) == 0
