@@ -14,6 +14,7 @@ from typing import Any
 import mcp_types as types
 import pytest
 from mcp import MCPError
+from mcp.client.session import ClientSession
 from mcp_helpers import MODES, Person, accept, cancel, connect, decline, seen, structured
 
 from lensmor_async.guard import SpendRequest
@@ -193,6 +194,29 @@ async def test_a_client_that_cannot_elicit_is_refused_and_nothing_is_sent(
     assert len(fake.truth) == 0
 
 
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_client_that_can_only_elicit_urls_is_refused_clearly_and_nothing_is_sent(
+    fake: FakeLensmor, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The approval is a form; a client declaring URL-mode elicitation only cannot show it.
+    build = ClientSession._build_capabilities
+
+    def url_only(session: ClientSession, version: str) -> types.ClientCapabilities:
+        capabilities = build(session, version)
+        url = types.ElicitationCapability(url=types.UrlElicitationCapability())
+        return capabilities.model_copy(update={"elicitation": url})
+
+    monkeypatch.setattr(ClientSession, "_build_capabilities", url_only)
+    async with connect(fake, Person(accept), mode=mode) as client:
+        result = structured(
+            await client.call_tool("unlock_event", {"event_id": LOCKED, "why": "x"})
+        )
+    assert result["status"] == "refused"
+    assert "form elicitation" in result["message"]
+    assert fake.request_count(UNLOCK_ROUTE) == 0
+    assert len(fake.truth) == 0
+
+
 async def test_the_auto_approve_cap_runs_small_spends_and_refuses_larger_ones(
     fake: FakeLensmor,
 ) -> None:
@@ -356,6 +380,7 @@ def test_the_agents_why_is_one_quoted_capped_line_without_control_characters() -
     request = SpendRequest("events.unlock", "events.unlock [1]", ("1",), 2000, 100, None)
     asked = question(request, "a\x1b\tb\r\n\u2028c" + "x" * 2000)
     last = asked.splitlines()[-1]
-    assert last.startswith('The agent\'s reason (its own words, unverified): "a b c')
-    assert "\x1b" not in asked and len(last) < 400
+    assert last.startswith("The agent's reason (its own words, unverified): \"a b c")
+    assert "\x1b" not in asked
+    assert len(last) < 400
     assert question(request, "  \n ").splitlines()[-1].endswith("(the agent gave no reason)")

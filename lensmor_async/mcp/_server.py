@@ -281,8 +281,14 @@ async def _price(
 
 
 def _can_ask(ctx: Context) -> bool:
+    """The client can show the person the approval form (form-mode elicitation).
+
+    A bare ``elicitation: {}`` (before modes existed) means forms; a client declaring
+    URL mode only cannot show one, so it is refused like a client that cannot elicit.
+    """
     capabilities = ctx.client_capabilities
-    return capabilities is not None and capabilities.elicitation is not None
+    elicitation = None if capabilities is None else capabilities.elicitation
+    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
 
 
 def _route(ctx: Context, priced: Priced) -> Route:
@@ -385,7 +391,7 @@ def _refusal(
         return {
             "status": "refused",
             "message": (
-                f"this MCP client cannot ask the person (no elicitation support) and no "
+                f"this MCP client cannot ask the person (no form elicitation support) and no "
                 f"auto-approve cap covers {cost} credits; nothing was spent"
             ),
         }
