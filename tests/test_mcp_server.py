@@ -15,10 +15,12 @@ import mcp_types as types
 import pytest
 from mcp import MCPError
 from mcp.client.session import ClientSession
+from mcp.server.elicitation import CancelledElicitation
 from mcp_helpers import MODES, Person, accept, cancel, connect, decline, seen, structured
 
 from lensmor_async.guard import SpendRequest
 from lensmor_async.mcp import Route, question, route
+from lensmor_async.mcp._server import _refusal
 from lensmor_async.testing import FakeLensmor
 
 pytestmark = pytest.mark.anyio
@@ -215,6 +217,13 @@ async def test_a_client_that_can_only_elicit_urls_is_refused_clearly_and_nothing
     assert "form elicitation" in result["message"]
     assert fake.request_count(UNLOCK_ROUTE) == 0
     assert len(fake.truth) == 0
+
+
+def test_a_refusal_of_an_unknown_price_says_so() -> None:
+    refusal = _refusal(Route.CANNOT_ASK, CancelledElicitation(), None)
+    assert refusal is not None
+    assert "covers an unknown price" in refusal["message"]
+    assert "None" not in refusal["message"]
 
 
 async def test_the_auto_approve_cap_runs_small_spends_and_refuses_larger_ones(

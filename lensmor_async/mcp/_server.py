@@ -388,11 +388,12 @@ def _refusal(
     if verdict is Route.OVER_BUDGET:
         return {"status": "refused", "message": "over this session's budget; nothing was spent"}
     if verdict is Route.CANNOT_ASK:
+        price = "an unknown price" if cost is None else f"{cost} credits"
         return {
             "status": "refused",
             "message": (
                 f"this MCP client cannot ask the person (no form elicitation support) and no "
-                f"auto-approve cap covers {cost} credits; nothing was spent"
+                f"auto-approve cap covers {price}; nothing was spent"
             ),
         }
     if not isinstance(approval, AcceptedElicitation) or not approval.data.approve:
