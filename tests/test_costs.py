@@ -124,6 +124,6 @@ def test_table_prices_are_read_only() -> None:
 
 def test_tables_are_frozen_and_compare_by_value() -> None:
     assert CostTable.default() == CostTable.default()
-    assert CostTable.default().with_prices(
+    assert CostTable.default().with_prices(events__unlock=2100) == CostTable.default().with_prices(
         events__unlock=2100
-    ) == CostTable.default().with_prices(events__unlock=2100)
+    )

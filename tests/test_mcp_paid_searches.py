@@ -14,9 +14,9 @@ import anyio
 import pytest
 from mcp_helpers import MODES, Person, accept, cancel, connect, decline, structured
 
+from lensmor_async import AsyncLensmor
 from lensmor_async.cli import build_parser
 from lensmor_async.cli._mcp import settings_from
-from lensmor_async import AsyncLensmor
 from lensmor_async.guard import CostTable, CreditGuard, always_confirm
 from lensmor_async.mcp._server import _settled
 from lensmor_async.testing import FakeLensmor, Prices
@@ -254,7 +254,6 @@ async def test_a_raised_search_price_is_what_the_cap_the_budget_and_the_person_s
     assert "Cost: 60 credits" in person.questions[0]
     assert result["cost"] == 60 >= fake.truth.net() == 50  # never quoted below the charge
     assert second["status"] == "refused"  # 60 more would pass the budget of 100
-
 
 
 async def test_a_paid_call_reports_its_own_settlement_not_a_later_one_of_the_same_tool(

@@ -84,7 +84,7 @@ async def gunicorn_workers(fake: FakeLensmor, journal: Path) -> AsyncIterator[Wo
     }
     log = journal.with_name(f"{journal.stem}.gunicorn-stderr.log")
     with listening_socket() as listener, log.open("wb") as stderr:
-        base_url = "http://127.0.0.1:{}".format(listener.getsockname()[1])
+        base_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
         # A session of its own: teardown ends the whole process group, whatever is left.
         master = await anyio.open_process(
             gunicorn_command(listener.fileno()),
@@ -111,7 +111,8 @@ async def _started(master: Process, base_url: str, log: Path) -> frozenset[int]:
             if len(children) == WORKERS and await _answers(base_url):
                 return children
             await anyio.sleep(0.1)
-    tail = "\n".join(log.read_text(errors="replace").splitlines()[-STDERR_LINES:])
+    text = await anyio.Path(log).read_text(errors="replace")
+    tail = "\n".join(text.splitlines()[-STDERR_LINES:])
     raise RuntimeError(
         f"gunicorn exited with {master.returncode} before serving; its stderr ends:\n{tail}"
     )

@@ -85,9 +85,7 @@ def add_arguments(
         "the API charges per item), e.g. "
         "personnel.generate_outreach_message=5 or personnel.unlock_linkedin_activity=10 "
         "(repeatable; the last one for an operation wins; a price may raise the API's "
-        "documented one, never lower it; operations: "
-        + ", ".join(PAID_OPERATIONS)
-        + ")",
+        "documented one, never lower it; operations: " + ", ".join(PAID_OPERATIONS) + ")",
     )
     parser.add_argument(
         "--transport",
