@@ -585,6 +585,48 @@ def test_a_search_page_that_contradicts_itself_stays_in_doubt_at_its_estimate(
     assert settled.amount == 50
 
 
+@given(
+    estimate=st.integers(0, 10_000),
+    more=st.integers(1, 10_000),
+    before=st.integers(0, 100_000),
+)
+def test_a_search_whose_balance_fell_by_more_than_the_table_price_keeps_the_fall_in_doubt(
+    estimate: int, more: int, before: int
+) -> None:
+    # The page states no charge: the table's price is a figure of ours, the balance's
+    # fall the server's. Settling at the table's price would release what was charged.
+    fall = estimate + more
+    settled = settle_evidence(
+        search_evidence(estimate, items=1, total=1, expected_charge=True, balance_after=before),
+        estimate=estimate,
+        balance_before=before + fall,
+    )
+    assert isinstance(settled, InDoubt)
+    assert settled.amount == fall
+    assert "cost table" in settled.reason
+
+
+@given(estimate=st.integers(0, 10_000), fall=st.integers(0, 10_000), before=st.integers(0, 100))
+def test_a_search_settles_at_the_table_price_when_the_balance_fell_by_no_more(
+    estimate: int, fall: int, before: int
+) -> None:
+    fall = min(fall, estimate)  # others spending from the pool only ever add to a fall
+    evidence = search_evidence(
+        estimate, items=1, total=1, expected_charge=True, balance_after=before
+    )
+    assert settle_evidence(evidence, estimate=estimate, balance_before=before + fall) == Settled(
+        estimate
+    )
+
+
+def test_a_server_reported_charge_is_not_doubted_for_a_larger_balance_fall() -> None:
+    # A charge field is the server's own figure; a fall alone (a shared pool) never
+    # outweighs it.
+    assert settle_answer(
+        50, 50, expected_charge=True, balance_before=1000, balance_after=800
+    ) == Settled(50)
+
+
 def test_contradictory_evidence_never_asks_for_a_balance_measurement() -> None:
     evidence = search_evidence(50, items=1, total=0, expected_charge=True)
     assert evidence.needs_balance is False

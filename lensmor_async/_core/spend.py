@@ -352,6 +352,7 @@ def settle_answer(
     already_unlocked: bool | None = None,
     balance_before: int | None = None,
     balance_after: int | None = None,
+    table_figure: bool = False,
 ) -> Settlement:
     """Settle a synchronous paid answer from its charge field and the other evidence.
 
@@ -362,6 +363,9 @@ def settle_answer(
     both the quote and the balance's fall) keeps the estimate in doubt. The balance
     before may be a cached figure and other spenders share the pool, so a fall alone
     never raises the settled amount: it only keeps a smaller figure in doubt.
+    ``table_figure``: ``reported`` is the cost table's price, not a figure the server
+    gave (a paid search's page carries none); a balance that fell by more than that
+    keeps the fall in doubt rather than settling at the table's price.
     """
     delta = _delta(balance_before, balance_after)
     if reported is None:
@@ -377,6 +381,12 @@ def settle_answer(
         # Less than both the quote and the balance's fall: the figure is not the charge.
         return _doubt(
             estimate, credits, f"{credits} credits reported while the balance fell by {delta}"
+        )
+    if table_figure and expected_charge and delta is not None and delta > credits:
+        return InDoubt(
+            delta,
+            f"the balance fell by {delta} credits while the cost table says {credits}: "
+            "the difference stays in doubt",
         )
     if credits > 0 and not expected_charge:
         return Settled(credits, "charged although the quote said free")
@@ -485,6 +495,8 @@ class Evidence:
     skipped_by_server: tuple[str, ...] = ()
     contradiction: str | None = None
     """Why the answer contradicts itself (then it settles in doubt at its estimate)."""
+    table_figure: bool = False
+    """``reported`` is the cost table's price, not the server's figure (a paid search)."""
 
     @property
     def needs_balance(self) -> bool:
@@ -495,13 +507,20 @@ class Evidence:
 
 
 def search_evidence(
-    estimate: int | None, *, items: int, total: object, expected_charge: bool
+    estimate: int | None,
+    *,
+    items: int,
+    total: object,
+    expected_charge: bool,
+    balance_after: int | None = None,
 ) -> Evidence:
     """A paid search's page as evidence: 0.24+ charges only a non-empty result.
 
     No items and ``total`` 0 is an empty result: 0 credits. Items, or a ``total`` above 0
-    with a page past the end, mean matches: charged at the estimate. Items with a
-    ``total`` of 0, or a ``total`` that is not a whole number >= 0, contradict themselves.
+    with a page past the end, mean matches: charged at the estimate, the table's price
+    (the page states no charge), so a ``balance_after`` that fell by more keeps the
+    difference in doubt. Items with a ``total`` of 0, or a ``total`` that is not a
+    whole number >= 0, contradict themselves.
     """
     count = valid_credits(total)
     if count is None:
@@ -509,8 +528,13 @@ def search_evidence(
     if items > 0 and count == 0:
         return Evidence(contradiction=f"{items} results on the page, yet a total of 0")
     if count == 0:
-        return Evidence(reported=0, expected_charge=expected_charge)
-    return Evidence(reported=estimate, expected_charge=expected_charge)
+        return Evidence(reported=0, expected_charge=expected_charge, balance_after=balance_after)
+    return Evidence(
+        reported=estimate,
+        expected_charge=expected_charge,
+        balance_after=balance_after,
+        table_figure=True,
+    )
 
 
 def settle_evidence(
@@ -542,4 +566,5 @@ def settle_evidence(
         already_unlocked=evidence.already_unlocked,
         balance_before=balance_before,
         balance_after=after,
+        table_figure=evidence.table_figure,
     )
