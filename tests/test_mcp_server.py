@@ -186,14 +186,20 @@ async def test_a_price_that_moved_after_the_answer_spends_nothing_in_a_legacy_se
 async def test_a_client_that_cannot_elicit_is_refused_and_nothing_is_sent(
     fake: FakeLensmor, mode: str
 ) -> None:
-    async with connect(fake, None, mode=mode) as client:
+    result = await _refused_unlock(fake, None, mode)
+    assert "cannot ask the person" in result["message"]
+
+
+async def _refused_unlock(fake: FakeLensmor, person: Person | None, mode: str) -> dict[str, Any]:
+    """An unlock the client cannot be asked about: refused, and nothing sent or spent."""
+    async with connect(fake, person, mode=mode) as client:
         result = structured(
             await client.call_tool("unlock_event", {"event_id": LOCKED, "why": "x"})
         )
     assert result["status"] == "refused"
-    assert "cannot ask the person" in result["message"]
     assert fake.request_count(UNLOCK_ROUTE) == 0
     assert len(fake.truth) == 0
+    return result
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -209,14 +215,8 @@ async def test_a_client_that_can_only_elicit_urls_is_refused_clearly_and_nothing
         return capabilities.model_copy(update={"elicitation": url})
 
     monkeypatch.setattr(ClientSession, "_build_capabilities", url_only)
-    async with connect(fake, Person(accept), mode=mode) as client:
-        result = structured(
-            await client.call_tool("unlock_event", {"event_id": LOCKED, "why": "x"})
-        )
-    assert result["status"] == "refused"
+    result = await _refused_unlock(fake, Person(accept), mode)
     assert "form elicitation" in result["message"]
-    assert fake.request_count(UNLOCK_ROUTE) == 0
-    assert len(fake.truth) == 0
 
 
 def test_a_refusal_of_an_unknown_price_says_so() -> None:
