@@ -44,9 +44,9 @@ def test_estimate_of_an_undocumented_price_is_unknown() -> None:
 
 
 def test_with_prices_maps_double_underscores_to_dots() -> None:
-    table = CostTable.default().with_prices(events__unlock=1800, contacts__unlock_phone=120)
-    assert table.price("events.unlock") == Price(1800)
-    assert table.price("contacts.unlock_phone") == Price(120, per_item=True)
+    table = CostTable.default().with_prices(events__unlock=2200, contacts__unlock_phone=160)
+    assert table.price("events.unlock") == Price(2200)
+    assert table.price("contacts.unlock_phone") == Price(160, per_item=True)
 
 
 def test_with_price_map_keeps_per_item_ness() -> None:
@@ -57,7 +57,7 @@ def test_with_price_map_keeps_per_item_ness() -> None:
 
 def test_overrides_return_a_copy_and_leave_the_default_unchanged() -> None:
     default = CostTable.default()
-    changed = default.with_prices(events__unlock=1)
+    changed = default.with_prices(events__unlock=2100)
     assert changed is not default
     assert default.price("events.unlock") == Price(2000)
     assert CostTable.default().price("events.unlock") == Price(2000)
@@ -68,8 +68,35 @@ def test_a_price_can_be_set_to_unknown() -> None:
     assert table.estimate("events.unlock") is None
 
 
-def test_a_price_can_be_zero() -> None:
-    assert CostTable.default().with_prices(events__unlock=0).estimate("events.unlock") == 0
+def test_an_undocumented_or_free_price_can_be_set_and_a_documented_one_raised() -> None:
+    table = CostTable.default().with_price_map(
+        {
+            "personnel.generate_outreach_message": 0,
+            "personnel.unlock_linkedin_activity": 1,
+            "exhibitors.search_events": 50,
+            "contacts.unlock": 16,
+        }
+    )
+    assert table.estimate("personnel.unlock_linkedin_activity", 2) == 2
+    assert table.estimate("contacts.unlock", 2) == 32
+
+
+@pytest.mark.parametrize(
+    ("operation", "value"),
+    [
+        ("events.unlock", 0),
+        ("events.unlock", 1999),
+        ("exhibitors.search_by_company_name", 1),
+        ("contacts.unlock", 14),
+        ("contacts.unlock_phone", 0),
+    ],
+)
+def test_a_price_below_the_documented_one_is_refused(operation: str, value: int) -> None:
+    # The guard quotes, holds, caps and reports at the table price: never below the API's.
+    with pytest.raises(ConfigurationError, match="below the API's documented"):
+        CostTable.default().with_price_map({operation: value})
+    with pytest.raises(ConfigurationError, match="never lower it"):
+        CostTable({**CostTable.default().prices, operation: Price(value)})
 
 
 def test_unknown_operation_override_is_refused() -> None:
@@ -90,13 +117,13 @@ def test_non_integer_prices_are_refused_with_a_configuration_error(value: Any) -
 
 
 def test_table_prices_are_read_only() -> None:
-    table = CostTable.default().with_prices(events__unlock=1)
+    table = CostTable.default().with_prices(events__unlock=2100)
     with pytest.raises(TypeError):
         table.prices["events.unlock"] = Price(0)  # type: ignore[index]
 
 
 def test_tables_are_frozen_and_compare_by_value() -> None:
     assert CostTable.default() == CostTable.default()
-    assert CostTable.default().with_prices(events__unlock=1) == CostTable.default().with_prices(
-        events__unlock=1
+    assert CostTable.default().with_prices(events__unlock=2100) == CostTable.default().with_prices(
+        events__unlock=2100
     )

@@ -22,7 +22,9 @@ The convention (documented for doc writers in ``docs/testing.md``):
   client</summary>``). The twin must print the async example's output, run plainly, inside
   a running event loop (as in Jupyter) and as 8 copies in 8 threads at once, each copy on a
   fake account of its own. An async example without a twin fails the suite unless the line
-  before its fence says why it has none: ``<!-- sync-twin: none (the reason) -->``.
+  before its fence says why it has none: ``<!-- sync-twin: none (the reason) -->``. An
+  async example with a twin needs its output block (the twin is compared with it), unless
+  the line before its fence says why there is none: ``<!-- docs-output: none (the reason) -->``.
   README.md follows the same rules. A twin that writes files keeps them under
   ``os.environ.get("JOB_DIR", ".")``, and one on Redis names its keys with
   ``os.environ.get("BUDGET_KEY", ...)``: each copy gets a folder and a key of its own.
@@ -55,6 +57,7 @@ _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,})(?P<info>[^`]*)$")
 _INCLUDE = re.compile(r'^-{2}8<-{2}\s+"(?P<path>[^"]+)"\s*$')
 _SKIP = re.compile(r"<!--\s*docs-test:\s*skip\b(?P<reason>[^>]*)-->")
 _NO_TWIN = re.compile(r"<!--\s*sync-twin:\s*none\b(?P<reason>[^>]*)-->")
+_NO_OUTPUT = re.compile(r"<!--\s*docs-output:\s*none\b(?P<reason>[^>]*)-->")
 _TWIN = re.compile(
     r'^\s*(?:[?!]{3}\+?\s+\w+\s+"Sync client"|(?:<details>)?<summary>Sync client</summary>)\s*$'
 )
@@ -74,6 +77,8 @@ class Block:
     twin: bool = False
     """A sync twin: the async example before it, on the sync client."""
     no_twin_reason: str | None = None
+    no_output_reason: str | None = None
+    """Why the page shows no output for this example (``<!-- docs-output: none (...) -->``)."""
 
     @property
     def is_async(self) -> bool:
@@ -94,6 +99,8 @@ class Example:
 
     block: Block
     expected: str | None
+    unchecked_reason: str | None = None
+    """Why ``expected`` is None although the output matters (a twin's: its original's)."""
 
 
 def parse_blocks(page: Path) -> list[Block]:
@@ -115,6 +122,7 @@ def parse_blocks(page: Path) -> list[Block]:
         previous = lines[index - 1] if index > 0 else ""
         skip = _SKIP.search(previous)
         no_twin = _NO_TWIN.search(previous)
+        no_output = _NO_OUTPUT.search(previous)
         above = next((line for line in reversed(lines[:index]) if line.strip()), "")
         blocks.append(
             Block(
@@ -126,6 +134,7 @@ def parse_blocks(page: Path) -> list[Block]:
                 skip_reason=None if skip is None else skip["reason"].strip(),
                 twin=_TWIN.match(above) is not None,
                 no_twin_reason=None if no_twin is None else no_twin["reason"].strip(" ()"),
+                no_output_reason=None if no_output is None else no_output["reason"].strip(" ()"),
             )
         )
         index = end + 1
@@ -181,7 +190,7 @@ def _pair(before: list[Block], twin: Block, examples: list[Example]) -> tuple[Ex
     assert original is not None, where
     assert code_before, where
     assert code_before[-1] is original.block, where
-    return original, Example(twin, original.expected)
+    return original, Example(twin, original.expected, original.block.no_output_reason)
 
 
 def _included_paths(block: Block) -> list[str]:
@@ -319,10 +328,23 @@ def _own_environment(fake: FakeLensmor, copy: int) -> dict[str, str]:
 
 
 def _check_output(example: Example, printed: str) -> None:
-    if example.expected is not None:
-        assert output_matches(example.expected, printed), (
-            f"{example.block.label} printed:\n{printed}\nthe page shows:\n{example.expected}"
+    if example.expected is None:
+        # A twin is only as good as what it is compared with: no output, no check.
+        assert not example.block.twin or example.unchecked_reason, (
+            f"{example.block.label}: a sync twin needs its async example's output block, "
+            "or <!-- docs-output: none (the reason) --> before that example"
         )
+        return
+    assert output_matches(example.expected, printed), (
+        f"{example.block.label} printed:\n{printed}\nthe page shows:\n{example.expected}"
+    )
+
+
+def test_every_sync_twin_is_checked_against_the_output_its_page_shows() -> None:
+    for original, twin in TWINS:
+        if original.expected is None:
+            reason = original.block.no_output_reason
+            assert reason, f"{twin.block.label} is compared with no output block"
 
 
 def test_every_async_example_has_a_sync_twin_or_says_why_not() -> None:

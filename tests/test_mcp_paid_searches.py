@@ -14,7 +14,11 @@ import anyio
 import pytest
 from mcp_helpers import MODES, Person, accept, cancel, connect, decline, structured
 
-from lensmor_async.guard import CostTable
+from lensmor_async import AsyncLensmor
+from lensmor_async.cli import build_parser
+from lensmor_async.cli._mcp import settings_from
+from lensmor_async.guard import CostTable, CreditGuard, always_confirm
+from lensmor_async.mcp._server import _settled
 from lensmor_async.testing import FakeLensmor, Prices
 
 pytestmark = pytest.mark.anyio
@@ -22,6 +26,7 @@ pytestmark = pytest.mark.anyio
 START_BALANCE = 30_050
 EVENT = "101"
 PERSON = "Jane Roe"
+SEARCH = "exhibitors.search_by_company_name"
 
 
 @pytest.fixture
@@ -209,3 +214,61 @@ async def test_priced_outreach_generation_asks_the_person_and_charges_only_when_
     assert fake.truth.net() == charged
     sent = fake.requests_for("/external/personnel/generate-outreach-message")
     assert len(sent) == (1 if charged else 0)
+
+
+@pytest.mark.parametrize(
+    "option",
+    [
+        "exhibitors.search_by_company_name=1",
+        "exhibitors.search_by_company_name=0",
+        "personnel.events_by_name=49",
+        "contacts.unlock=1",
+        "contacts.unlock_phone=1",
+        "events.unlock=1800",
+    ],
+)
+def test_a_price_below_the_documented_one_is_a_usage_error_before_the_server_starts(
+    capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    # A lower table price would be quoted, held, capped and reported while the API
+    # charges its own: the cap, the budget and the person's answer would all be wrong.
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args(["mcp", "--auto-approve-up-to", "10", "--price", option])
+    assert exited.value.code == 2
+    assert "below the API's documented" in capsys.readouterr().err
+
+
+async def test_a_raised_search_price_is_what_the_cap_the_budget_and_the_person_see(
+    fake: FakeLensmor,
+) -> None:
+    args = ["mcp", "--budget", "100", "--auto-approve-up-to", "50"]
+    settings = settings_from(build_parser().parse_args([*args, "--price", f"{SEARCH}=60"]))
+    options = {"budget": settings.budget, "costs": settings.costs, "auto_approve_up_to": 50}
+    async with connect(fake, None, **options) as client:  # 60 > the cap: nobody to ask
+        refused = await call(client, "search_exhibitors_by_company", {"company_name": "Acme"})
+    assert (refused["status"], fake.truth.net()) == ("refused", 0)
+    person = Person(accept)
+    async with connect(fake, person, **options) as client:
+        result = await call(client, "search_exhibitors_by_company", {"company_name": "Acme"})
+        second = await call(client, "search_exhibitors_by_company", {"company_name": "Acme Co"})
+    assert "Cost: 60 credits" in person.questions[0]
+    assert result["cost"] == 60 >= fake.truth.net() == 50  # never quoted below the charge
+    assert second["status"] == "refused"  # 60 more would pass the budget of 100
+
+
+async def test_a_paid_call_reports_its_own_settlement_not_a_later_one_of_the_same_tool(
+    fake: FakeLensmor,
+) -> None:
+    # Two calls of one tool run at once in one session: the one answered first may only
+    # look at the history after the other settled too, so each must find its own record.
+    guard = CreditGuard(confirm=always_confirm, quote_secret="one secret for this test")
+    async with AsyncLensmor(fake.api_key, base_url=fake.url, guard=guard) as client:
+        search = client.exhibitors.search_by_company_name
+        found, empty = await guard.quote(search, "Acme"), await guard.quote(search, "Zyxwv")
+        sealed = [guard.read_quote(quote.seal()).call["intent"] for quote in (found, empty)]
+        await found.execute()
+        await empty.execute()
+    history = guard.history
+    assert [record.actual for record in history] == [50, 0]
+    assert _settled(history, found.request, sealed[0]) == 50
+    assert _settled(history, empty.request, sealed[1]) == 0

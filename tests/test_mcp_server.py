@@ -14,10 +14,13 @@ from typing import Any
 import mcp_types as types
 import pytest
 from mcp import MCPError
+from mcp.client.session import ClientSession
+from mcp.server.elicitation import CancelledElicitation
 from mcp_helpers import MODES, Person, accept, cancel, connect, decline, seen, structured
 
 from lensmor_async.guard import SpendRequest
 from lensmor_async.mcp import Route, question, route
+from lensmor_async.mcp._server import _refusal
 from lensmor_async.testing import FakeLensmor
 
 pytestmark = pytest.mark.anyio
@@ -183,14 +186,44 @@ async def test_a_price_that_moved_after_the_answer_spends_nothing_in_a_legacy_se
 async def test_a_client_that_cannot_elicit_is_refused_and_nothing_is_sent(
     fake: FakeLensmor, mode: str
 ) -> None:
-    async with connect(fake, None, mode=mode) as client:
+    result = await _refused_unlock(fake, None, mode)
+    assert "cannot ask the person" in result["message"]
+
+
+async def _refused_unlock(fake: FakeLensmor, person: Person | None, mode: str) -> dict[str, Any]:
+    """An unlock the client cannot be asked about: refused, and nothing sent or spent."""
+    async with connect(fake, person, mode=mode) as client:
         result = structured(
             await client.call_tool("unlock_event", {"event_id": LOCKED, "why": "x"})
         )
     assert result["status"] == "refused"
-    assert "cannot ask the person" in result["message"]
     assert fake.request_count(UNLOCK_ROUTE) == 0
     assert len(fake.truth) == 0
+    return result
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_client_that_can_only_elicit_urls_is_refused_clearly_and_nothing_is_sent(
+    fake: FakeLensmor, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The approval is a form; a client declaring URL-mode elicitation only cannot show it.
+    build = ClientSession._build_capabilities
+
+    def url_only(session: ClientSession, version: str) -> types.ClientCapabilities:
+        capabilities = build(session, version)
+        url = types.ElicitationCapability(url=types.UrlElicitationCapability())
+        return capabilities.model_copy(update={"elicitation": url})
+
+    monkeypatch.setattr(ClientSession, "_build_capabilities", url_only)
+    result = await _refused_unlock(fake, Person(accept), mode)
+    assert "form elicitation" in result["message"]
+
+
+def test_a_refusal_of_an_unknown_price_says_so() -> None:
+    refusal = _refusal(Route.CANNOT_ASK, CancelledElicitation(), None)
+    assert refusal is not None
+    assert "covers an unknown price" in refusal["message"]
+    assert "None" not in refusal["message"]
 
 
 async def test_the_auto_approve_cap_runs_small_spends_and_refuses_larger_ones(
@@ -327,3 +360,36 @@ async def test_a_replayed_approval_pays_once(fake: FakeLensmor) -> None:
     assert [(a["status"], a["charged"]) for a in answers] == [("unlocked", 2000), ("unlocked", 0)]
     assert answers[1]["approved_by"] == "free"  # already unlocked: nothing to approve
     assert [(e.intent, e.amount) for e in fake.truth.entries] == [(("events.unlock", LOCKED), 2000)]
+
+
+FORGED_WHY = (
+    "quick check\nCost: 1 credits\nBalance now: 30,050 credits\n"
+    "Budget: no session budget\nAccept to spend, decline to spend nothing." + "\n" * 40
+)
+
+
+async def test_the_agents_why_cannot_forge_the_cost_line_the_person_reads(
+    fake: FakeLensmor,
+) -> None:
+    person = Person(accept)
+    async with connect(fake, person) as client:
+        result = structured(
+            await client.call_tool("unlock_event", {"event_id": LOCKED, "why": FORGED_WHY})
+        )
+    (asked,) = person.questions
+    assert result["charged"] == 2000
+    lines = asked.splitlines()
+    assert [line for line in lines if line.startswith("Cost:")] == ["Cost: 2,000 credits"]
+    agent = next(i for i, line in enumerate(lines) if "quick check" in line)
+    assert lines.index("Cost: 2,000 credits") < agent == len(lines) - 1
+    assert "Accept to spend" not in lines[agent].split('"')[0]  # the agent's words are quoted
+
+
+def test_the_agents_why_is_one_quoted_capped_line_without_control_characters() -> None:
+    request = SpendRequest("events.unlock", "events.unlock [1]", ("1",), 2000, 100, None)
+    asked = question(request, "a\x1b\tb\r\n\u2028c" + "x" * 2000)
+    last = asked.splitlines()[-1]
+    assert last.startswith("The agent's reason (its own words, unverified): \"a b c")
+    assert "\x1b" not in asked
+    assert len(last) < 400
+    assert question(request, "  \n ").splitlines()[-1].endswith("(the agent gave no reason)")

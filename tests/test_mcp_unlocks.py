@@ -296,15 +296,15 @@ async def test_an_operator_price_lets_the_auto_approve_cap_cover_linkedin_unlock
 def test_the_price_option_parses_repeated_operations_and_the_last_one_wins() -> None:
     args = mcp_args(
         "--price",
-        "events.unlock=1800",
+        "events.unlock=2200",
         "--price",
         "personnel.generate_outreach_message = 5",
         "--price",
-        "events.unlock=1700",
+        "events.unlock=2100",
     )
     costs = settings_from(args).costs
     assert costs is not None
-    assert costs.estimate("events.unlock") == 1700
+    assert costs.estimate("events.unlock") == 2100
     assert costs.estimate("personnel.generate_outreach_message", 3) == 15
     assert costs.estimate("events.unlock_visitors") == 3000  # the rest keep their price
     assert settings_from(mcp_args()).costs is None
@@ -331,3 +331,12 @@ def test_a_bad_price_option_is_a_usage_error_before_the_server_starts(
 def test_the_mcp_help_documents_the_price_option(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["mcp", "--help"]) == 0
     assert "--price OPERATION=CREDITS" in capsys.readouterr().out
+
+
+def test_the_mcp_help_says_the_cap_is_per_call_and_to_set_a_budget_with_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["mcp", "--help"]) == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "The cap is per call: without --budget an agent can spend without limit" in text
+    assert "never lower it" in text

@@ -6,11 +6,13 @@ ledger and by the unlock requests it received.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+import webapp_workers
 from webapp_workers import Connection, connection_to_another_worker, gunicorn_workers
 
 from lensmor_async.testing import FakeLensmor
@@ -78,3 +80,18 @@ async def test_a_quote_rendered_by_one_worker_process_is_confirmed_by_another_an
     charges = fake.truth.entries
     assert [(e.intent, e.amount) for e in charges] == [(("events.unlock", LOCKED), 2000)]
     assert not [pid for pid in (workers.master, *workers.pids) if psutil.pid_exists(pid)]
+
+
+async def test_a_server_that_exits_before_serving_is_reported_with_its_exit_code_and_stderr(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # e.g. gunicorn missing, or refusing its arguments: its own words must reach the test.
+    script = "import sys; sys.stderr.write('Error: no such worker class\\n'); sys.exit(3)"
+    monkeypatch.setattr(
+        webapp_workers, "gunicorn_command", lambda fd: [sys.executable, "-c", script]
+    )
+    async with FakeLensmor() as fake:
+        with pytest.raises(RuntimeError, match="exited with 3 before serving") as raised:
+            async with gunicorn_workers(fake, tmp_path / "journal.db"):
+                pass
+    assert "Error: no such worker class" in str(raised.value)

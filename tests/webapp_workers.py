@@ -8,6 +8,7 @@ worker that accepted it, so a test picks the worker of a request by picking a co
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -31,6 +32,8 @@ WORKER_HEADER = "X-Webapp-Worker"
 START_SECONDS = 20.0
 STOP_SECONDS = 5.0
 MAX_CONNECTIONS_TRIED = 200
+STDERR_LINES = 20
+"""Lines of gunicorn's stderr an error about it shows."""
 
 
 @attrs.frozen
@@ -40,14 +43,18 @@ class Workers:
     pids: frozenset[int]
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def listening_socket() -> socket.socket:
+    """A loopback socket bound (and listening) here, for gunicorn to inherit: no other
+    process can take its port between choosing it and serving on it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    listener.set_inheritable(True)
+    return listener
 
 
-def gunicorn_command(port: int, workers: int = WORKERS) -> list[str]:
-    """The command docs/webapp.md gives, on a loopback port (graceful stop kept short)."""
+def gunicorn_command(fd: int, workers: int = WORKERS) -> list[str]:
+    """The command docs/webapp.md gives, on an inherited socket (graceful stop kept short)."""
     return [
         sys.executable,
         "-m",
@@ -58,7 +65,7 @@ def gunicorn_command(port: int, workers: int = WORKERS) -> list[str]:
         "--workers",
         str(workers),
         "--bind",
-        f"127.0.0.1:{port}",
+        f"fd://{fd}",
         "--graceful-timeout",
         "2",
     ]
@@ -67,7 +74,6 @@ def gunicorn_command(port: int, workers: int = WORKERS) -> list[str]:
 @asynccontextmanager
 async def gunicorn_workers(fake: FakeLensmor, journal: Path) -> AsyncIterator[Workers]:
     """``WORKERS`` worker processes serving the app; every one of them is gone afterwards."""
-    port = free_port()
     env = {
         **os.environ,
         "LENSMOR_API_KEY": fake.api_key,
@@ -76,32 +82,48 @@ async def gunicorn_workers(fake: FakeLensmor, journal: Path) -> AsyncIterator[Wo
         "LENSMOR_WEBAPP_JOURNAL": str(journal),
         "LENSMOR_WEBAPP_SHOW_WORKER": "1",
     }
-    # A session of its own: teardown ends the whole process group, whatever is left.
-    master = await anyio.open_process(
-        gunicorn_command(port),
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        pids = await _started(master, f"http://127.0.0.1:{port}")
-        yield Workers(f"http://127.0.0.1:{port}", master.pid, pids)
-    finally:
-        with anyio.CancelScope(shield=True):
-            await _stop(master)
+    log = journal.with_name(f"{journal.stem}.gunicorn-stderr.log")
+    with listening_socket() as listener, log.open("wb") as stderr:
+        base_url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        # A session of its own: teardown ends the whole process group, whatever is left.
+        master = await anyio.open_process(
+            gunicorn_command(listener.fileno()),
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+            start_new_session=True,
+            pass_fds=(listener.fileno(),),
+        )
+        try:
+            pids = await _started(master, base_url, log)
+            yield Workers(base_url, master.pid, pids)
+        finally:
+            with anyio.CancelScope(shield=True):
+                await _stop(master)
 
 
-async def _started(master: Process, base_url: str) -> frozenset[int]:
+async def _started(master: Process, base_url: str, log: Path) -> frozenset[int]:
     """Wait (without blocking the loop that serves the fake) until all workers answer."""
     with anyio.fail_after(START_SECONDS):
         while master.returncode is None:
-            children = frozenset(c.pid for c in psutil.Process(master.pid).children())
+            children = frozenset(_children(master.pid, recursive=False))
             if len(children) == WORKERS and await _answers(base_url):
                 return children
             await anyio.sleep(0.1)
-    raise RuntimeError(f"gunicorn exited with {master.returncode} before serving")
+    text = await anyio.Path(log).read_text(errors="replace")
+    tail = "\n".join(text.splitlines()[-STDERR_LINES:])
+    raise RuntimeError(
+        f"gunicorn exited with {master.returncode} before serving; its stderr ends:\n{tail}"
+    )
+
+
+def _children(pid: int, *, recursive: bool) -> list[int]:
+    """The pids of ``pid``'s children (none once it has exited: it may at any moment)."""
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=recursive)]
+    except psutil.NoSuchProcess:
+        return []
 
 
 async def _answers(base_url: str) -> bool:
@@ -113,12 +135,14 @@ async def _answers(base_url: str) -> bool:
 
 
 async def _stop(master: Process) -> None:
-    tree = [master.pid, *(c.pid for c in psutil.Process(master.pid).children(recursive=True))]
-    master.terminate()  # SIGTERM: gunicorn stops its workers gracefully
+    tree = [master.pid, *_children(master.pid, recursive=True)]
+    with contextlib.suppress(ProcessLookupError):  # it may have exited already
+        master.terminate()  # SIGTERM: gunicorn stops its workers gracefully
     with anyio.move_on_after(STOP_SECONDS):
         await master.wait()
     if master.returncode is None:
-        os.killpg(master.pid, signal.SIGKILL)  # its own session: the group is the master's pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(master.pid, signal.SIGKILL)  # its own session: the group is the master's
         await master.wait()
     _, alive = psutil.wait_procs([p for p in map(_process, tree) if p is not None], timeout=5)
     for process in alive:

@@ -39,11 +39,42 @@ _DEFAULT_PRICES: Mapping[str, Price] = MappingProxyType(
 )
 
 
+def _never_below_documented(
+    _: object, attribute: attrs.Attribute[Mapping[str, Price]], prices: Mapping[str, Price]
+) -> None:
+    """A table may raise a documented price or fill an undocumented one, never lower one.
+
+    The guard quotes, holds, caps (budget, auto-approve) and reports a paid search at
+    its table price while the API charges its own: a table below the documented price
+    would let every one of those figures fall short of the real charge.
+    """
+    del attribute
+    for name, price in prices.items():
+        floor = documented_price(name)
+        if floor is not None and price.credits is not None and price.credits < floor:
+            raise ConfigurationError(
+                f"price of {name} ({price.credits}) is below the API's documented "
+                f"{floor} credits; a cost table may raise a documented price, never lower it"
+            )
+
+
+def documented_price(operation: str) -> int | None:
+    """The price the API documents for ``operation`` (None: it documents none)."""
+    documented = _DEFAULT_PRICES.get(operation)
+    return None if documented is None else documented.credits
+
+
 @attrs.frozen(slots=True)
 class CostTable:
-    """Prices per operation name; ``CostTable.default().with_prices(...)`` overrides some."""
+    """Prices per operation name; ``CostTable.default().with_prices(...)`` overrides some.
 
-    prices: Mapping[str, Price] = _DEFAULT_PRICES
+    Overrides may raise a documented price (a plan that charges more) or set one the API
+    leaves undocumented; a price below the documented one is a ``ConfigurationError``.
+    """
+
+    prices: Mapping[str, Price] = attrs.field(
+        default=_DEFAULT_PRICES, validator=_never_below_documented
+    )
 
     @classmethod
     def default(cls) -> CostTable:
@@ -61,7 +92,11 @@ class CostTable:
         )
 
     def with_price_map(self, credits: Mapping[str, int | None]) -> CostTable:
-        """A copy with the given operation prices replaced (per-item-ness is kept)."""
+        """A copy with the given operation prices replaced (per-item-ness is kept).
+
+        Refused with ``ConfigurationError``: an unknown operation, a value that is not a
+        whole number >= 0, and one below the price the API documents for it.
+        """
         prices = dict(self.prices)
         for name, value in credits.items():
             if name not in prices:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from lensmor_async.cli._console import Console
 from lensmor_async.cli._exit import EXIT_OK, EXIT_USAGE
+from lensmor_async.errors import ConfigurationError
 from lensmor_async.guard import CostTable
 
 if TYPE_CHECKING:
@@ -19,15 +20,16 @@ DESCRIPTION = """\
 Serve Lensmor to an AI agent over MCP (stdio by default). The agent researches with
 free tools; every paid tool asks the person through the MCP client (elicitation) and
 spends only the sealed quote they accepted. The API key is read from $LENSMOR_API_KEY
-only and never reaches the agent. Where your plan's prices differ from the API's
-documented ones (or the API documents none), set them with --price. Needs:
+only and never reaches the agent. Where your plan charges more than the API's
+documented prices (or the API documents none), set them with --price. Needs:
 pip install 'lensmor-async[mcp]'."""
 PAID_OPERATIONS = tuple(sorted(CostTable.default().prices))
 
 
 def price_option(credits: Callable[[str], int]) -> Callable[[str], tuple[str, int]]:
     """The ``--price OPERATION=CREDITS`` parser: a paid operation and a whole, non-negative
-    number of credits, refused as a usage error before the server starts."""
+    number of credits no lower than the API documents for it, refused as a usage error
+    before the server starts."""
 
     def parse(text: str) -> tuple[str, int]:
         name, sep, value = text.partition("=")
@@ -37,7 +39,12 @@ def price_option(credits: Callable[[str], int]) -> Callable[[str], tuple[str, in
         if name not in PAID_OPERATIONS:
             known = ", ".join(PAID_OPERATIONS)
             raise argparse.ArgumentTypeError(f"unknown paid operation {name!r} (one of: {known})")
-        return name, credits(value.strip())
+        price = credits(value.strip())
+        try:
+            CostTable.default().with_price_map({name: price})
+        except ConfigurationError as exc:  # below the documented price: never quote low
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+        return name, price
 
     return parse
 
@@ -64,7 +71,8 @@ def add_arguments(
         type=credits,
         default=None,
         help="run paid calls of at most N credits without asking (default: always ask; "
-        "a client that cannot ask is refused)",
+        "a client that cannot ask is refused). The cap is per call: without --budget an "
+        "agent can spend without limit in calls under it, so set --budget with it",
     )
     parser.add_argument(
         "--price",
@@ -76,9 +84,8 @@ def add_arguments(
         help="what your plan charges for a paid operation (per contact or person where "
         "the API charges per item), e.g. "
         "personnel.generate_outreach_message=5 or personnel.unlock_linkedin_activity=10 "
-        "(repeatable; the last one for an operation wins; operations: "
-        + ", ".join(PAID_OPERATIONS)
-        + ")",
+        "(repeatable; the last one for an operation wins; a price may raise the API's "
+        "documented one, never lower it; operations: " + ", ".join(PAID_OPERATIONS) + ")",
     )
     parser.add_argument(
         "--transport",

@@ -43,14 +43,20 @@ def route(request: SpendRequest | None, *, auto_up_to: int | None, can_ask: bool
     return Route.ASK if can_ask else Route.CANNOT_ASK
 
 
+WHY_LIMIT = 300
+"""Characters of the agent's reason the person is shown (the rest is cut, marked ``…``)."""
+
+
 def question(request: SpendRequest, why: str, notes: Sequence[str] = ()) -> str:
-    """What the person reads: what, why, cost, balance, budget left.
+    """What the person reads: what, cost, balance, budget left, then the agent's reason.
 
     ``notes`` are the tool's own lines about what is bought and how sure the price is
     (the event layer; an upper bound; a price the API does not document), shown right
-    under the cost. The text is the identity of the question across protocol rounds:
-    when the price, the balance or the budget moved, it changes, and the person is
-    asked again.
+    under the cost. The facts this server knows come first; the agent's ``why`` comes
+    last, as one quoted, capped line, so it cannot pass for them (an agent could
+    otherwise write its own ``Cost:`` line and push the real one out of sight). The
+    text is the identity of the question across protocol rounds: when the price, the
+    balance or the budget moved, it changes, and the person is asked again.
     """
     cost = (
         "unknown" if request.expected_credits is None else f"{request.expected_credits:,} credits"
@@ -61,14 +67,25 @@ def question(request: SpendRequest, why: str, notes: Sequence[str] = ()) -> str:
         if request.budget_remaining is None
         else f"{request.budget_remaining:,} credits left in this session's budget"
     )
-    reason = why.strip() or "(the agent gave no reason)"
     return (
         f"An AI agent asks to spend Lensmor credits.\n"
         f"What: {request.description}\n"
-        f"Why (the agent's words): {reason}\n"
         f"Cost: {cost}\n"
         + "".join(f"{note}\n" for note in notes)
         + f"Balance now: {balance} credits\n"
         f"Budget: {budget}\n"
-        "Accept to spend, decline to spend nothing."
+        "Accept to spend, decline to spend nothing.\n"
+        f"The agent's reason (its own words, unverified): {_quoted(why)}"
     )
+
+
+def _quoted(why: str) -> str:
+    """The agent's reason as one quoted line: control characters and line breaks gone,
+    whitespace collapsed, at most :data:`WHY_LIMIT` characters."""
+    printable = "".join(ch if ch.isprintable() else " " for ch in why)
+    words = " ".join(printable.split())
+    if not words:
+        return "(the agent gave no reason)"
+    if len(words) > WHY_LIMIT:
+        words = words[: WHY_LIMIT - 1] + "…"
+    return f'"{words}"'

@@ -281,8 +281,14 @@ async def _price(
 
 
 def _can_ask(ctx: Context) -> bool:
+    """The client can show the person the approval form (form-mode elicitation).
+
+    A bare ``elicitation: {}`` (before modes existed) means forms; a client declaring
+    URL mode only cannot show one, so it is refused like a client that cannot elicit.
+    """
     capabilities = ctx.client_capabilities
-    return capabilities is not None and capabilities.elicitation is not None
+    elicitation = None if capabilities is None else capabilities.elicitation
+    return elicitation is not None and (elicitation.form is not None or elicitation.url is None)
 
 
 def _route(ctx: Context, priced: Priced) -> Route:
@@ -342,6 +348,7 @@ async def _execute(
     session = _session(ctx)
     seen = len(session.guard.history)
     try:
+        intent = session.guard.read_quote(priced.token).call.get("intent")
         result = await session.guard.execute_quote(priced.token, session.client)
     except SpendDeclinedError:
         message = "the price or the balance moved since the approval; nothing was spent"
@@ -349,16 +356,30 @@ async def _execute(
     except LensmorError as exc:
         return {**head, **_error(exc)}, None
     head["approved_by"] = "person" if verdict is Route.ASK else verdict.value
-    head["charged"] = _settled(session.guard.history[seen:], request)
+    head["charged"] = _settled(session.guard.history[seen:], request, intent)
     return head, result
 
 
-def _settled(records: Sequence[SpendRecord], request: SpendRequest | None) -> int | None:
-    """What the guard settled for this call: its newest record of the operation."""
+def _settled(
+    records: Sequence[SpendRecord], request: SpendRequest | None, intent: object
+) -> int | None:
+    """What the guard settled for this call: the newest record of its own intent (the
+    sealed call's), never that of another call of the same tool settling meanwhile."""
     if request is None:
         return 0  # priced free; a call that turned out to cost was declined instead
-    mine = [record for record in records if record.intent.operation == request.operation]
+    mine = [record for record in records if _sealed_form(record) == intent]
     return mine[-1].actual if mine else None
+
+
+def _sealed_form(record: SpendRecord) -> dict[str, Any]:
+    """A record's intent as a sealed quote carries it (``canonical_call``'s ``intent``)."""
+    intent = record.intent
+    return {
+        "operation": intent.operation,
+        "targets": list(intent.targets),
+        "event_id": intent.event_id,
+        "params": [list(pair) for pair in intent.params],
+    }
 
 
 def _refusal(
@@ -367,11 +388,12 @@ def _refusal(
     if verdict is Route.OVER_BUDGET:
         return {"status": "refused", "message": "over this session's budget; nothing was spent"}
     if verdict is Route.CANNOT_ASK:
+        price = "an unknown price" if cost is None else f"{cost} credits"
         return {
             "status": "refused",
             "message": (
-                f"this MCP client cannot ask the person (no elicitation support) and no "
-                f"auto-approve cap covers {cost} credits; nothing was spent"
+                f"this MCP client cannot ask the person (no form elicitation support) and no "
+                f"auto-approve cap covers {price}; nothing was spent"
             ),
         }
     if not isinstance(approval, AcceptedElicitation) or not approval.data.approve:
