@@ -260,6 +260,37 @@ def _imports_section(results: Results) -> list[str]:
     ]
 
 
+def _goodput_section(results: Results) -> list[str]:
+    goodput = results.goodput
+    if goodput is None:
+        return []
+    s = goodput.settings
+    rows = [
+        [
+            run.policy,
+            run.variant,
+            str(run.round + 1),
+            f"**{run.ratio:.2f}×**",
+            f"{run.refused} ({run.refused / max(run.calls, 1):.1%})",
+            str(run.early),
+            str(run.errors),
+            " ".join(map(str, run.arrivals_per_second)),
+        ]
+        for run in sorted(goodput.runs, key=lambda r: (r.policy, r.variant, r.round))
+    ]
+    header = ["limit", "client", "round", "time ÷ ideal", "429s", "early", "errors", "arrivals/s"]
+    return [
+        "## Goodput at a rate limit",
+        "",
+        f"{s.calls:,} `credits.balance()` calls from {s.callers} callers per process against a",
+        f"loopback server allowing {s.limit} requests per {s.window:g} s (ideal "
+        f"{s.ideal:.1f} s). *early*: requests that arrived before a `Retry-After` the server",
+        "had given had passed; *arrivals/s*: requests the server saw in each second.",
+        "",
+        *_table(header, rows),
+    ]
+
+
 def render_markdown(results: Results) -> str:
     """The whole ``RESULTS.md``."""
     load = ", ".join(f"{x:.2f}" for x in results.load_before)
@@ -283,6 +314,7 @@ def render_markdown(results: Results) -> str:
         *_bulk_section(results),
         *_memory_section(results),
         *_imports_section(results),
+        *_goodput_section(results),
     ]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -312,6 +344,11 @@ def to_json(results: Results) -> dict[str, Any]:
         "imports": (
             {"median_ms": results.imports.median_ms, "ratio": results.imports.ratio}
             if results.imports
+            else None
+        ),
+        "goodput": (
+            [{**attrs.asdict(r), "ratio": r.ratio} for r in results.goodput.runs]
+            if results.goodput
             else None
         ),
         "targets": [attrs.asdict(v) for v in judge(results)],

@@ -8,10 +8,11 @@ import attrs
 
 from benchmarks._bulk import BulkResult
 from benchmarks._decode import DecodeResult
+from benchmarks._goodput import GoodputResult, GoodputSettings
 from benchmarks._imports import ImportResult
 from benchmarks._throughput import ThroughputResult
 
-SECTIONS = ("throughput", "overhead", "decode", "bulk", "memory", "imports")
+SECTIONS = ("throughput", "overhead", "decode", "bulk", "memory", "imports", "goodput")
 
 
 @attrs.frozen
@@ -34,6 +35,7 @@ class Mode:
     import_rounds: int
     overhead_rounds: int
     overhead_requests: int
+    goodput: GoodputSettings
 
 
 MODES = {
@@ -54,6 +56,9 @@ MODES = {
         import_rounds=9,
         overhead_rounds=7,
         overhead_requests=3000,
+        goodput=GoodputSettings(
+            limit=200, window=1.0, calls=2000, callers=64, rounds=2, processes=3
+        ),
     ),
     "quick": Mode(
         name="quick",
@@ -72,6 +77,9 @@ MODES = {
         import_rounds=3,
         overhead_rounds=3,
         overhead_requests=1000,
+        goodput=GoodputSettings(
+            limit=200, window=1.0, calls=2000, callers=64, rounds=1, processes=3
+        ),
     ),
     "smoke": Mode(
         name="smoke",
@@ -90,6 +98,7 @@ MODES = {
         import_rounds=1,
         overhead_rounds=1,
         overhead_requests=100,
+        goodput=GoodputSettings(limit=50, window=1.0, calls=100, callers=64, rounds=1, processes=2),
     ),
 }
 
@@ -113,3 +122,4 @@ class Results:
     imports: ImportResult | None = None
     overhead: dict[str, dict[str, dict[str, float]]] | None = None
     """In-memory client CPU µs per request: endpoint → client → median_us/best_us."""
+    goodput: GoodputResult | None = None

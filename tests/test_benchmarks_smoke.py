@@ -136,3 +136,46 @@ def test_smoke_markdown_lists_targets_ratios_and_the_command(
     for heading in ("## Targets", "## Throughput ratios", "## Decode cost", "## Memory"):
         assert heading in markdown
     assert "python -m benchmarks --smoke" in markdown
+
+
+@pytest.fixture(scope="module")
+def goodput_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    out = tmp_path_factory.mktemp("goodput")
+    markdown, data = out / "RESULTS.md", out / "results.json"
+    command = [sys.executable, "-m", "benchmarks", "--smoke", "--only", "goodput"]
+    command += ["--output", str(markdown), "--json", str(data)]
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        _, stderr = proc.communicate(timeout=SMOKE_SECONDS)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"the goodput smoke run took over {SMOKE_SECONDS:.0f} s (hung)")
+    finally:
+        stop_group(proc)
+    assert proc.returncode == 0, stderr[-3000:]
+    return json.loads(data.read_text()), markdown.read_text()
+
+
+def test_smoke_goodput_runs_every_client_against_both_limiters_and_judges_it(
+    goodput_run: tuple[dict[str, Any], str],
+) -> None:
+    results, markdown = goodput_run
+    runs = results["goodput"]
+    seen = {(run["policy"], run["variant"]) for run in runs}
+    clients = {"sdk", "aiohttp retry", "sdk ×2"}
+    assert seen == {(policy, client) for policy in ("fixed", "bucket") for client in clients}
+    for run in runs:
+        # Every call of the job completed (or failed visibly), and the server saw them all.
+        assert run["calls"] + run["errors"] >= 100
+        assert sum(run["arrivals_per_second"]) >= run["calls"]
+        assert run["ratio"] > 0
+    goodput_targets = [t for t in results["targets"] if t["target"].startswith("goodput")]
+    assert len(goodput_targets) == 4
+    assert "## Goodput at a rate limit" in markdown
