@@ -22,10 +22,8 @@ def anyio_backend() -> str:
 class FakeTime:
     """A monotonic and a wall clock that only move when the limiter sleeps."""
 
-    def __init__(self, *, frozen: bool = False) -> None:
+    def __init__(self) -> None:
         self.now = 1000.0
-        # A frozen clock records sleeps without advancing: all waiters see one instant.
-        self.frozen = frozen
         self.sleeps: list[float] = []
 
     def clock(self) -> float:
@@ -36,8 +34,7 @@ class FakeTime:
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-        if not self.frozen:
-            self.now += seconds
+        self.now += seconds
         await anyio.lowlevel.checkpoint()
 
     def limiter(self, max_concurrency: int = 4, **kwargs: float) -> AdaptiveLimiter:
@@ -137,14 +134,18 @@ async def test_exhausted_window_pauses_until_reset(fake: FakeTime) -> None:
         assert fake.now == 1020.0
 
 
-async def test_low_remaining_spaces_request_starts(fake: FakeTime) -> None:
+async def test_low_remaining_spaces_request_starts_to_last_until_the_reset(
+    fake: FakeTime,
+) -> None:
     limiter = fake.limiter()
     limiter.observe(RateLimitInfo(limit=120, remaining=4, reset=int(fake.wall()) + 8))
     starts = []
-    for _ in range(3):
+    for _ in range(4):
         async with limiter.slot():
             starts.append(fake.now)
-    assert starts == [1000.0, 1002.0, 1004.0]
+    # Each turn spreads what is left (4 minus the starts since) over the time left:
+    # the four starts share the 8 s evenly and none is left unused at the reset.
+    assert starts == pytest.approx([1000.0, 1000 + 8 / 3, 1000 + 16 / 3, 1008.0])
 
 
 async def test_plenty_remaining_lifts_spacing(fake: FakeTime) -> None:
@@ -158,25 +159,22 @@ async def test_plenty_remaining_lifts_spacing(fake: FakeTime) -> None:
     assert fake.sleeps == []
 
 
-async def test_concurrent_waiters_are_spread_out_by_spacing() -> None:
-    fake = FakeTime(frozen=True)
+async def test_concurrent_waiters_take_turns_spaced_apart(fake: FakeTime) -> None:
     limiter = fake.limiter(max_concurrency=10)
     limiter.observe(RateLimitInfo(limit=100, remaining=5, reset=int(fake.wall()) + 5))
-    entered = 0
+    starts: list[float] = []
 
     async def request() -> None:
-        nonlocal entered
         async with limiter.slot():
-            entered += 1
+            starts.append(fake.now)
 
     async with anyio.create_task_group() as tg:
         for _ in range(3):
             tg.start_soon(request)
 
-    # All three arrive at the same instant: the first starts at once, the others
-    # queue one spacing (1 s) and two spacings behind it instead of bursting.
-    assert sorted(fake.sleeps) == [1.0, 2.0]
-    assert entered == 3
+    # All three arrive at once: the first starts at once, the others take their turns
+    # one at a time, each spreading what is left (5 over 5 s) instead of bursting.
+    assert starts == [1000.0, 1001.25, 1002.5]
 
 
 async def test_cancelled_waiter_for_a_slot_leaves_the_limiter_usable() -> None:

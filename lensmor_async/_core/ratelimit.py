@@ -21,9 +21,11 @@ __all__ = [
     "NO_PACE",
     "Pace",
     "RateLimitInfo",
+    "adopt",
     "pace",
     "parse_rate_limit",
     "pause_until_after_429",
+    "turn_delay",
 ]
 
 _LIMIT = "X-RateLimit-Limit"
@@ -112,21 +114,31 @@ def pace(
     *,
     low_fraction: float = 0.1,
     max_wait: float = 60.0,
+    in_flight_bound: int = 0,
+    started: int = 0,
 ) -> Pace:
     """The pacing implied by the last rate-limit headers.
 
-    * nothing known, the reset already past, or more than ``low_fraction`` of the
-      limit (at least 1 request) left → :data:`NO_PACE`;
+    * nothing known, the reset already past, or more left than both ``low_fraction``
+      of the limit (at least 1 request) and ``in_flight_bound`` → :data:`NO_PACE`;
     * nothing remaining → wait until the reset;
-    * few remaining → space starts ``time_to_reset / remaining`` apart.
+    * few remaining → space starts ``time_to_reset / remaining`` apart, which spends
+      exactly what is left by the reset: no idle tail, no overdraft.
+
+    ``in_flight_bound`` is the most requests the caller can have in flight: while
+    more than that remain, even requests the server has not counted yet cannot
+    overdraw the window, so starting at once is safe; at or below it, starts are
+    spaced so every answer refreshes the count before it runs out. ``started`` is
+    how many paced requests the caller started since the answer ``info`` came in
+    (the server had not counted them yet).
 
     Both waits are bounded by ``max_wait``, so a wrong clock or a hostile header can
     stall requests only that long.
     """
     if info is None or info.remaining is None or info.reset is None:
         return NO_PACE
-    remaining = info.remaining
-    if remaining > _low_water(info.limit, low_fraction):
+    remaining = max(0, info.remaining - started)
+    if remaining > max(_low_water(info.limit, low_fraction), in_flight_bound):
         return NO_PACE
     time_to_reset = info.reset - now
     if not time_to_reset > 0:
@@ -134,6 +146,24 @@ def pace(
     if remaining == 0:
         return Pace(wait=min(time_to_reset, max_wait))
     return Pace(spacing=min(time_to_reset / remaining, max_wait))
+
+
+def adopt(current: RateLimitInfo | None, info: RateLimitInfo) -> RateLimitInfo:
+    """The headers to pace from after an answer carrying ``info``.
+
+    The latest answer wins (its ``Remaining`` already counts every other caller of
+    the key), except one from an earlier window than ``current``: under concurrency
+    answers arrive out of order, and a late one from a closed window must not put
+    its low count back.
+    """
+    if current is None or current.reset is None or info.reset is None:
+        return info
+    return current if info.reset < current.reset else info
+
+
+def turn_delay(spacing: float, since_last_start: float) -> float:
+    """Seconds until the next start may go when starts are ``spacing`` apart (0: now)."""
+    return max(0.0, spacing - since_last_start)
 
 
 def _low_water(limit: int | None, low_fraction: float) -> int:
