@@ -31,6 +31,7 @@ from lensmor_async._core.ratelimit import (
     pace,
     pause_until_after_429,
     turn_delay,
+    widen_after_429,
 )
 from lensmor_async.errors import ConfigurationError
 
@@ -53,6 +54,7 @@ class AdaptiveLimiter:
         "_dozing",
         "_free",
         "_gated",
+        "_in_flight_bound",
         "_info",
         "_last_start",
         "_low_fraction",
@@ -98,6 +100,8 @@ class AdaptiveLimiter:
         self._low_fraction = low_fraction
         self._paused_until = _NO_PAUSE
         """Monotonic instant before which no request starts."""
+        self._in_flight_bound = max_concurrency
+        """Pace while at most this many remain; a 429 widens it (others share the key)."""
         self._info: RateLimitInfo | None = None
         """The headers pacing follows (the newest, unless from an older window)."""
         self._spacing = 0.0
@@ -215,7 +219,7 @@ class AdaptiveLimiter:
             wall_now,
             low_fraction=self._low_fraction,
             max_wait=self._max_pause,
-            in_flight_bound=self._max_concurrency,
+            in_flight_bound=self._in_flight_bound,
             started=self._started,
         )
 
@@ -234,6 +238,8 @@ class AdaptiveLimiter:
             retry_after, now=self._clock(), wall_now=self._wall_clock(), cap=self._max_pause
         )
         self._extend_pause(until)
+        limit = None if self._info is None else self._info.limit
+        self._in_flight_bound = widen_after_429(self._in_flight_bound, self._max_concurrency, limit)
 
     def _extend_pause(self, until: float) -> None:
         # A pause only ever grows: a short Retry-After must not cut a longer one short.

@@ -26,6 +26,7 @@ __all__ = [
     "parse_rate_limit",
     "pause_until_after_429",
     "turn_delay",
+    "widen_after_429",
 ]
 
 _LIMIT = "X-RateLimit-Limit"
@@ -120,15 +121,17 @@ def pace(
     """The pacing implied by the last rate-limit headers.
 
     * nothing known, the reset already past, or more left than both ``low_fraction``
-      of the limit (at least 1 request) and ``in_flight_bound`` → :data:`NO_PACE`;
+      of the limit (at least 1 request) and twice ``in_flight_bound`` → :data:`NO_PACE`;
     * nothing remaining → wait until the reset;
     * few remaining → space starts ``time_to_reset / remaining`` apart, which spends
       exactly what is left by the reset: no idle tail, no overdraft.
 
     ``in_flight_bound`` is the most requests the caller can have in flight: while
-    more than that remain, even requests the server has not counted yet cannot
-    overdraw the window, so starting at once is safe; at or below it, starts are
-    spaced so every answer refreshes the count before it runs out. ``started`` is
+    more than twice that remain, even a full burst the server has not counted yet
+    leaves more than ``in_flight_bound``, so starting at once is safe and pacing
+    takes over with room to spare (a burst that emptied the count would force a wait
+    for the reset, which a token bucket does not need). Below it, starts are spaced
+    so every answer refreshes the count before it runs out. ``started`` is
     how many paced requests the caller started since the answer ``info`` came in
     (the server had not counted them yet).
 
@@ -138,7 +141,7 @@ def pace(
     if info is None or info.remaining is None or info.reset is None:
         return NO_PACE
     remaining = max(0, info.remaining - started)
-    if remaining > max(_low_water(info.limit, low_fraction), in_flight_bound):
+    if remaining > max(_low_water(info.limit, low_fraction), 2 * in_flight_bound):
         return NO_PACE
     time_to_reset = info.reset - now
     if not time_to_reset > 0:
@@ -159,6 +162,19 @@ def adopt(current: RateLimitInfo | None, info: RateLimitInfo) -> RateLimitInfo:
     if current is None or current.reset is None or info.reset is None:
         return info
     return current if info.reset < current.reset else info
+
+
+def widen_after_429(bound: int, step: int, limit: int | None) -> int:
+    """The in-flight bound to pace below after a 429.
+
+    Pacing below one client's own concurrency cannot overdraw the key unless someone
+    else spends from it too: other processes with the same key. A 429 is the
+    evidence, so each one widens the margin by another client's worth (``step``),
+    up to the whole limit. It never narrows: pacing a wider part of each window
+    costs no throughput (spacing still spends the window by its reset).
+    """
+    wider = bound + step
+    return wider if limit is None else max(bound, min(wider, limit))
 
 
 def turn_delay(spacing: float, since_last_start: float) -> float:
