@@ -30,8 +30,8 @@ from lensmor_async._core.ratelimit import (
     adopt,
     pace,
     pause_until_after_429,
+    sharers_after_429,
     turn_delay,
-    widen_after_429,
 )
 from lensmor_async.errors import ConfigurationError
 
@@ -54,13 +54,13 @@ class AdaptiveLimiter:
         "_dozing",
         "_free",
         "_gated",
-        "_in_flight_bound",
         "_info",
         "_last_start",
         "_low_fraction",
         "_max_concurrency",
         "_max_pause",
         "_paused_until",
+        "_sharers",
         "_sleep",
         "_spacing",
         "_started",
@@ -100,8 +100,8 @@ class AdaptiveLimiter:
         self._low_fraction = low_fraction
         self._paused_until = _NO_PAUSE
         """Monotonic instant before which no request starts."""
-        self._in_flight_bound = max_concurrency
-        """Pace while at most this many remain; a 429 widens it (others share the key)."""
+        self._sharers = 1
+        """Clients assumed to spend from the key: each 429 is evidence of one more."""
         self._info: RateLimitInfo | None = None
         """The headers pacing follows (the newest, unless from an older window)."""
         self._spacing = 0.0
@@ -219,8 +219,9 @@ class AdaptiveLimiter:
             wall_now,
             low_fraction=self._low_fraction,
             max_wait=self._max_pause,
-            in_flight_bound=self._in_flight_bound,
+            in_flight_bound=self._max_concurrency * self._sharers,
             started=self._started,
+            sharers=self._sharers,
         )
 
     def pause_until(self, t: float) -> None:
@@ -239,7 +240,7 @@ class AdaptiveLimiter:
         )
         self._extend_pause(until)
         limit = None if self._info is None else self._info.limit
-        self._in_flight_bound = widen_after_429(self._in_flight_bound, self._max_concurrency, limit)
+        self._sharers = sharers_after_429(self._sharers, self._max_concurrency, limit)
 
     def _extend_pause(self, until: float) -> None:
         # A pause only ever grows: a short Retry-After must not cut a longer one short.

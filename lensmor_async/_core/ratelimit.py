@@ -25,8 +25,8 @@ __all__ = [
     "pace",
     "parse_rate_limit",
     "pause_until_after_429",
+    "sharers_after_429",
     "turn_delay",
-    "widen_after_429",
 ]
 
 _LIMIT = "X-RateLimit-Limit"
@@ -117,6 +117,7 @@ def pace(
     max_wait: float = 60.0,
     in_flight_bound: int = 0,
     started: int = 0,
+    sharers: int = 1,
 ) -> Pace:
     """The pacing implied by the last rate-limit headers.
 
@@ -133,14 +134,16 @@ def pace(
     for the reset, which a token bucket does not need). Below it, starts are spaced
     so every answer refreshes the count before it runs out. ``started`` is
     how many paced requests the caller started since the answer ``info`` came in
-    (the server had not counted them yet).
+    (the server had not counted them yet). With ``sharers`` clients on the key
+    each leaves ``sharers - 1`` requests unspent, so their last starts of a window
+    do not all land on its last free request.
 
     Both waits are bounded by ``max_wait``, so a wrong clock or a hostile header can
     stall requests only that long.
     """
     if info is None or info.remaining is None or info.reset is None:
         return NO_PACE
-    remaining = max(0, info.remaining - started)
+    remaining = max(0, info.remaining - started - (sharers - 1))
     if remaining > max(_low_water(info.limit, low_fraction), 2 * in_flight_bound):
         return NO_PACE
     time_to_reset = info.reset - now
@@ -164,17 +167,18 @@ def adopt(current: RateLimitInfo | None, info: RateLimitInfo) -> RateLimitInfo:
     return current if info.reset < current.reset else info
 
 
-def widen_after_429(bound: int, step: int, limit: int | None) -> int:
-    """The in-flight bound to pace below after a 429.
+def sharers_after_429(sharers: int, per_client: int, limit: int | None) -> int:
+    """How many clients to assume spend from the key, after a 429.
 
     Pacing below one client's own concurrency cannot overdraw the key unless someone
     else spends from it too: other processes with the same key. A 429 is the
-    evidence, so each one widens the margin by another client's worth (``step``),
-    up to the whole limit. It never narrows: pacing a wider part of each window
+    evidence, so each one counts one more sharer, until the sharers' concurrency
+    covers the whole limit. It never goes down: pacing a wider part of each window
     costs no throughput (spacing still spends the window by its reset).
     """
-    wider = bound + step
-    return wider if limit is None else max(bound, min(wider, limit))
+    if limit is not None and sharers * per_client >= limit:
+        return sharers
+    return sharers + 1
 
 
 def turn_delay(spacing: float, since_last_start: float) -> float:
