@@ -219,7 +219,9 @@ class AdaptiveLimiter:
             wall_now,
             low_fraction=self._low_fraction,
             max_wait=self._max_pause,
-            in_flight_bound=self._max_concurrency * self._sharers,
+            # Slots held, waiting or sending: a bulk job holds them all, a caller making
+            # one request at a time holds one, and keeps the old burst-until-low pacing.
+            in_flight_bound=(self._max_concurrency - self._free) * self._sharers,
             started=self._started,
             sharers=self._sharers,
         )

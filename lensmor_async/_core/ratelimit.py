@@ -127,7 +127,7 @@ def pace(
     * few remaining → space starts ``time_to_reset / remaining`` apart, which spends
       exactly what is left by the reset: no idle tail, no overdraft.
 
-    ``in_flight_bound`` is the most requests the caller can have in flight: while
+    ``in_flight_bound`` is the most requests the caller may have in flight: while
     more than twice that remain, even a full burst the server has not counted yet
     leaves more than ``in_flight_bound``, so starting at once is safe and pacing
     takes over with room to spare (a burst that emptied the count would force a wait
@@ -176,8 +176,8 @@ def sharers_after_429(sharers: int, per_client: int, limit: int | None) -> int:
     covers the whole limit. It never goes down: pacing a wider part of each window
     costs no throughput (spacing still spends the window by its reset).
     """
-    if limit is not None and sharers * per_client >= limit:
-        return sharers
+    if limit is None or sharers * per_client >= limit:
+        return sharers  # without a limit there is no window to share out
     return sharers + 1
 
 
