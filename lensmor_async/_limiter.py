@@ -206,6 +206,9 @@ class AdaptiveLimiter:
         self._info = adopt(self._info, info)
         self._started = 0
         decision = self._pace(self._wall_clock() if now is None else now)
+        if decision is NO_PACE and not self._spacing:
+            self._gated = self._paused_until != _NO_PAUSE  # the usual answer, in few steps
+            return
         if decision.wait > 0:
             self._extend_pause(self._clock() + decision.wait)
         if decision.spacing < self._spacing and self._dozing is not None:

@@ -9,7 +9,6 @@ does the waiting. Times are passed in: ``now`` for anything compared with
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 
@@ -143,9 +142,10 @@ def pace(
     """
     if info is None or info.remaining is None or info.reset is None:
         return NO_PACE
-    remaining = max(0, info.remaining - started - (sharers - 1))
-    if remaining > max(_low_water(info.limit, low_fraction), 2 * in_flight_bound):
-        return NO_PACE
+    remaining = info.remaining - started - (sharers - 1)
+    if remaining > 2 * in_flight_bound and remaining > _low_water(info.limit, low_fraction):
+        return NO_PACE  # the usual answer: checked first, in as few steps as possible
+    remaining = max(0, remaining)
     time_to_reset = info.reset - now
     if not time_to_reset > 0:
         return NO_PACE
@@ -186,11 +186,12 @@ def turn_delay(spacing: float, since_last_start: float) -> float:
     return max(0.0, spacing - since_last_start)
 
 
-def _low_water(limit: int | None, low_fraction: float) -> int:
-    """Remaining counts at or below this start pacing."""
+def _low_water(limit: int | None, low_fraction: float) -> float:
+    """Remaining counts at or below this start pacing (compared with whole counts only)."""
     if limit is None:
         return 1
-    return max(1, math.floor(limit * low_fraction))
+    low = limit * low_fraction  # no floor(): for a whole count, n > floor(x) iff n > x
+    return low if low > 1 else 1
 
 
 def pause_until_after_429(
