@@ -222,9 +222,10 @@ class AdaptiveLimiter:
             wall_now,
             low_fraction=self._low_fraction,
             max_wait=self._max_pause,
-            # Slots held, waiting or sending: a bulk job holds them all, a caller making
-            # one request at a time holds one, and keeps the old burst-until-low pacing.
-            in_flight_bound=(self._max_concurrency - self._free) * self._sharers,
+            # Slots held, waiting or sending: a bulk job holds them all, so pacing takes
+            # over earlier for it than for a caller making one request at a time.
+            in_flight=(self._max_concurrency - self._free) * self._sharers,
+            burst=self._max_concurrency * self._sharers,
             started=self._started,
             sharers=self._sharers,
         )

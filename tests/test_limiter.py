@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import anyio
 import pytest
 
@@ -271,3 +274,147 @@ async def test_try_enter_refuses_while_pacing_applies_so_the_caller_waits() -> N
     await limiter.enter()  # waits the pause out
     assert limiter.in_flight == 1
     limiter.release()
+
+
+# --- reaching the server's rate (issue 17) --------------------------------------------
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Let other tasks run until ``condition`` holds (a hang guard, not a timing)."""
+    with anyio.fail_after(5):
+        while not condition():
+            await anyio.lowlevel.checkpoint()
+
+
+async def test_new_headers_reporting_plenty_let_paced_waiters_go_at_once() -> None:
+    dozes: list[float] = []
+
+    async def sleep_until_cancelled(seconds: float) -> None:
+        dozes.append(seconds)
+        await anyio.sleep_forever()
+
+    limiter = AdaptiveLimiter(4, sleep=sleep_until_cancelled)
+    reset = int(time.time()) + 30
+    limiter.observe(RateLimitInfo(limit=100, remaining=2, reset=reset))
+    started = 0
+
+    async def request() -> None:
+        nonlocal started
+        async with limiter.slot():
+            started += 1
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(request)
+            await _until(lambda: bool(dozes))
+            # One went at once; the next sleeps its turn (the one left, at the reset).
+            assert started == 1
+            assert len(dozes) == 1
+            # The server now reports plenty left (a new window, another sharer's
+            # answer): the waiters must not keep the schedule booked earlier.
+            limiter.observe(RateLimitInfo(limit=100, remaining=90, reset=reset))
+    assert started == 3
+    assert len(dozes) == 1  # woken, not slept out; nobody else waited
+
+
+async def test_a_new_window_lifts_pacing_booked_in_the_old_one(fake: FakeTime) -> None:
+    limiter = fake.limiter(max_concurrency=8)
+    limiter.observe(RateLimitInfo(limit=200, remaining=1, reset=int(fake.wall()) + 1))
+    fake.now += 1.0  # the window turns over with no answer in between
+    async with anyio.create_task_group() as tg:
+        for _ in range(8):
+            tg.start_soon(_enter_and_leave, limiter)
+    assert fake.sleeps == []
+    assert limiter.try_enter()  # back on the hot path
+    limiter.release()
+
+
+async def _enter_and_leave(limiter: AdaptiveLimiter) -> None:
+    async with limiter.slot():
+        pass
+
+
+async def test_no_idle_gap_while_remaining_is_high_with_every_slot_held(
+    fake: FakeTime,
+) -> None:
+    limiter = fake.limiter(max_concurrency=16)
+    reset = int(fake.wall()) + 1
+    remaining = 200
+
+    async def request() -> None:
+        nonlocal remaining
+        async with limiter.slot():
+            await anyio.lowlevel.checkpoint()
+            remaining -= 1
+            limiter.observe(RateLimitInfo(limit=200, remaining=remaining, reset=reset))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(100):
+            tg.start_soon(request)
+    # 100 of 200 spent with 16 in flight: never below twice the slots, so no waiting.
+    assert remaining == 100
+    assert fake.sleeps == []
+
+
+async def test_a_429_pauses_every_waiter_until_retry_after(fake: FakeTime) -> None:
+    limiter = fake.limiter(max_concurrency=8)
+    starts: list[float] = []
+
+    async def request() -> None:
+        async with limiter.slot():
+            starts.append(fake.now)
+
+    limiter.pause_after_429("3")
+    async with anyio.create_task_group() as tg:
+        for _ in range(8):
+            tg.start_soon(request)
+    assert len(starts) == 8
+    assert min(starts) >= 1003.0
+
+
+async def test_a_429_during_a_paced_turn_holds_that_start_until_retry_after(
+    fake: FakeTime,
+) -> None:
+    async def sleep_then_429(seconds: float) -> None:
+        await fake.sleep(seconds)
+        if fake.now < 1020:
+            limiter.pause_after_429("20")  # a 429 arrives while the next one waits its turn
+
+    limiter = AdaptiveLimiter(4, clock=fake.clock, wall_clock=fake.wall, sleep=sleep_then_429)
+    limiter.observe(RateLimitInfo(limit=100, remaining=2, reset=int(fake.wall()) + 10))
+    async with limiter.slot():
+        pass  # the first paced start goes at once; the next one's turn is at the reset
+    async with limiter.slot():
+        assert fake.now == 1030.0  # its turn came at 1010, the 429's 20 s then ran out
+
+
+async def test_the_first_answer_bounds_the_starts_before_its_reset(fake: FakeTime) -> None:
+    # More callers than the window allows: once the first answer says 4 remain, no
+    # more than 4 start before the reset; the rest start in the next window.
+    limiter = fake.limiter(max_concurrency=8)
+    limiter.observe(RateLimitInfo(limit=5, remaining=4, reset=int(fake.wall()) + 1))
+    starts: list[float] = []
+
+    async def request() -> None:
+        async with limiter.slot():
+            starts.append(fake.now)
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(8):
+            tg.start_soon(request)
+    assert len(starts) == 8
+    # The 4 spread over the window (the last lands on the reset), the rest wait for it.
+    assert starts[:4] == pytest.approx([1000.0, 1000 + 1 / 3, 1000 + 2 / 3, 1001.0])
+    assert min(starts[4:]) == pytest.approx(1001.0)
+
+
+async def test_429s_from_other_sharers_of_the_key_widen_the_paced_zone(fake: FakeTime) -> None:
+    limiter = fake.limiter(max_concurrency=4)
+    reset = int(fake.wall()) + 10
+    limiter.observe(RateLimitInfo(limit=100, remaining=11, reset=reset))
+    assert limiter.try_enter()  # 11 left is plenty for 4 slots: no pacing
+    limiter.release()
+    limiter.pause_after_429("0")  # yet a 429 came: someone else spends from the key
+    limiter.observe(RateLimitInfo(limit=100, remaining=11, reset=reset))
+    assert not limiter.try_enter()  # now paced: 11 is not plenty for two such clients

@@ -114,44 +114,45 @@ def pace(
     *,
     low_fraction: float = 0.1,
     max_wait: float = 60.0,
-    in_flight_bound: int = 0,
+    in_flight: int = 0,
+    burst: int = 0,
     started: int = 0,
     sharers: int = 1,
 ) -> Pace:
     """The pacing implied by the last rate-limit headers.
 
-    * nothing known, the reset already past, or more left than both ``low_fraction``
-      of the limit (at least 1 request) and twice ``in_flight_bound`` → :data:`NO_PACE`;
-    * nothing remaining → wait until the reset;
-    * few remaining → space starts ``time_to_reset / remaining`` apart, which spends
-      exactly what is left by the reset: no idle tail, no overdraft.
+    * nothing known, or the reset already past → :data:`NO_PACE`;
+    * more left than ``low_fraction`` of the limit (at least 1 request), than
+      ``burst`` and than twice ``in_flight`` → :data:`NO_PACE`;
+    * nothing left → wait until the reset;
+    * otherwise space starts ``time_to_reset / left`` apart, which spends exactly
+      what is left by the reset: no idle tail, no overdraft.
 
-    ``in_flight_bound`` is the most requests the caller may have in flight: while
-    more than twice that remain, even a full burst the server has not counted yet
-    leaves more than ``in_flight_bound``, so starting at once is safe and pacing
-    takes over with room to spare (a burst that emptied the count would force a wait
-    for the reset, which a token bucket does not need). Below it, starts are spaced
-    so every answer refreshes the count before it runs out. ``started`` is
-    how many paced requests the caller started since the answer ``info`` came in
-    (the server had not counted them yet). With ``sharers`` clients on the key
-    each leaves ``sharers - 1`` requests unspent, so their last starts of a window
-    do not all land on its last free request.
+    The caller could start ``burst`` requests at once (its concurrency) and has
+    ``in_flight`` started or waiting now; the server may not have counted any of
+    them yet. While more than ``burst`` remain, even a burst from idle cannot
+    overdraw the key; while more than twice ``in_flight`` remain, the requests in
+    flight leave more than ``in_flight`` for pacing to spread out, so a busy job
+    hands over to pacing with room to spare (emptying the count would force a wait
+    for the reset, which a token bucket does not need). ``started`` is how many paced
+    requests the caller started since the answer ``info`` came in. With ``sharers``
+    clients on the key each leaves ``sharers - 1`` requests unspent, so their last
+    starts in a window do not all land on its last free request.
 
     Both waits are bounded by ``max_wait``, so a wrong clock or a hostile header can
     stall requests only that long.
     """
     if info is None or info.remaining is None or info.reset is None:
         return NO_PACE
-    remaining = info.remaining - started - (sharers - 1)
-    if remaining > 2 * in_flight_bound and remaining > _low_water(info.limit, low_fraction):
+    left = info.remaining - started - (sharers - 1)
+    if left > burst and left > 2 * in_flight and left > _low_water(info.limit, low_fraction):
         return NO_PACE  # the usual answer: checked first, in as few steps as possible
-    remaining = max(0, remaining)
     time_to_reset = info.reset - now
     if not time_to_reset > 0:
         return NO_PACE
-    if remaining == 0:
+    if left <= 0:
         return Pace(wait=min(time_to_reset, max_wait))
-    return Pace(spacing=min(time_to_reset / remaining, max_wait))
+    return Pace(spacing=min(time_to_reset / left, max_wait))
 
 
 def adopt(current: RateLimitInfo | None, info: RateLimitInfo) -> RateLimitInfo:
