@@ -203,7 +203,7 @@ class AdaptiveLimiter:
         """
         if info is None:
             return
-        self._info = adopt(self._info, info)
+        self._info = adopt(self._info, info, self._started)
         self._started = 0
         decision = self._pace(self._wall_clock() if now is None else now)
         if decision is NO_PACE and not self._spacing:

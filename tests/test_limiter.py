@@ -155,7 +155,8 @@ async def test_plenty_remaining_lifts_spacing(fake: FakeTime) -> None:
     limiter = fake.limiter()
     reset = int(fake.wall()) + 8
     limiter.observe(RateLimitInfo(limit=120, remaining=4, reset=reset))
-    limiter.observe(RateLimitInfo(limit=120, remaining=100, reset=reset))
+    # Plenty again comes with the next window: within one, the count only goes down.
+    limiter.observe(RateLimitInfo(limit=120, remaining=100, reset=reset + 8))
     for _ in range(3):
         async with limiter.slot():
             pass
@@ -311,9 +312,9 @@ async def test_new_headers_reporting_plenty_let_paced_waiters_go_at_once() -> No
             # One went at once; the next sleeps its turn (the one left, at the reset).
             assert started == 1
             assert len(dozes) == 1
-            # The server now reports plenty left (a new window, another sharer's
-            # answer): the waiters must not keep the schedule booked earlier.
-            limiter.observe(RateLimitInfo(limit=100, remaining=90, reset=reset))
+            # The server now reports plenty left (a new window): the waiters must not
+            # keep the schedule booked earlier.
+            limiter.observe(RateLimitInfo(limit=100, remaining=90, reset=reset + 30))
     assert started == 3
     assert len(dozes) == 1  # woken, not slept out; nobody else waited
 

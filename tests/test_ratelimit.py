@@ -281,17 +281,23 @@ def test_adopting_an_answer_never_goes_back_to_an_earlier_window(
     current: RateLimitInfo | None, info: RateLimitInfo
 ) -> None:
     kept = adopt(current, info)
-    assert kept is info or kept is current
     if current is not None and current.reset is not None and info.reset is not None:
         assert kept.reset == max(current.reset, info.reset)
+        if info.reset == current.reset and None not in (info.remaining, current.remaining):
+            assert kept.remaining == min(info.remaining, current.remaining)  # type: ignore[type-var]
 
 
-def test_the_newest_answer_of_a_window_wins_even_when_its_count_is_higher() -> None:
-    # Another sharer's window, or a token bucket refilling: the server's count is truth.
+def test_within_a_window_the_count_only_goes_down() -> None:
+    # Answers overtake each other, and none counts the requests started after it.
     reset = int(NOW) + 1
     low, high = RateLimitInfo(200, 3, reset), RateLimitInfo(200, 150, reset)
-    assert adopt(low, high) is high
-    assert adopt(RateLimitInfo(200, 150, reset + 1), low) == RateLimitInfo(200, 150, reset + 1)
+    assert adopt(low, high) == low
+    assert adopt(high, low) is low
+    assert adopt(RateLimitInfo(200, 10, reset), high, started=4) == RateLimitInfo(200, 6, reset)
+    # A new window starts afresh; a late answer from the old one changes nothing.
+    fresh = RateLimitInfo(200, 199, reset + 1)
+    assert adopt(low, fresh) is fresh
+    assert adopt(fresh, low) is fresh
 
 
 @given(spacing=st.floats(0, 100), since=st.floats(0, 1000))

@@ -155,17 +155,23 @@ def pace(
     return Pace(spacing=min(time_to_reset / left, max_wait))
 
 
-def adopt(current: RateLimitInfo | None, info: RateLimitInfo) -> RateLimitInfo:
+def adopt(current: RateLimitInfo | None, info: RateLimitInfo, started: int = 0) -> RateLimitInfo:
     """The headers to pace from after an answer carrying ``info``.
 
-    The latest answer wins (its ``Remaining`` already counts every other caller of
-    the key), except one from an earlier window than ``current``: under concurrency
-    answers arrive out of order, and a late one from a closed window must not put
-    its low count back.
+    ``started``: paced requests started since ``current`` came in. Within one window
+    the count only goes down: the lower of the answer's ``Remaining`` and
+    ``current``'s minus those starts, because answers overtake each other and an
+    answer does not count the requests started after it was sent. A later window
+    starts afresh; an answer from an earlier one (late, out of order) is ignored.
     """
     if current is None or current.reset is None or info.reset is None:
         return info
-    return current if info.reset < current.reset else info
+    if info.reset != current.reset:
+        return current if info.reset < current.reset else info
+    if current.remaining is None or info.remaining is None:
+        return info
+    ours = current.remaining - started
+    return info if info.remaining <= ours else attrs.evolve(info, remaining=max(0, ours))
 
 
 def sharers_after_429(sharers: int, per_client: int, limit: int | None) -> int:
