@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -33,6 +32,7 @@ from typing import Any
 from aiohttp import web
 
 from benchmarks._payloads import Payloads
+from benchmarks._server import serve_handler
 from benchmarks._system import SERVER_CPU, pin
 
 Decision = tuple[bool, int, int, int]
@@ -147,26 +147,13 @@ def _handler(payloads: Payloads) -> Callable[[web.BaseRequest], Awaitable[web.St
     return handle
 
 
-async def serve(payloads: Payloads, *, pinned: bool) -> None:
-    server = web.Server(_handler(payloads), access_log=None)
-    loop = asyncio.get_running_loop()
-    listener = await loop.create_server(server, "127.0.0.1", 0, backlog=1024)
-    bound = listener.sockets[0].getsockname()[1]
-    print("READY " + json.dumps({"port": bound, "pinned": pinned}), flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        listener.close()
-        await server.shutdown(1.0)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("payloads", type=Path)
     args = parser.parse_args()
     pinned = pin(SERVER_CPU)
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(Payloads.load(args.payloads), pinned=pinned))
+        asyncio.run(serve_handler(_handler(Payloads.load(args.payloads)), 0, pinned=pinned))
 
 
 if __name__ == "__main__":

@@ -28,9 +28,13 @@ SMOKE_SECONDS = 240.0
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
-    out = tmp_path_factory.mktemp("bench")
+    return run_harness(tmp_path_factory.mktemp("bench"))
+
+
+def run_harness(out: Path, *args: str) -> tuple[dict[str, Any], str]:
+    """Run the harness in its smoke size (with ``args``); its JSON and Markdown."""
     markdown, data = out / "RESULTS.md", out / "results.json"
-    command = [sys.executable, "-m", "benchmarks", "--smoke", "--output", str(markdown)]
+    command = [sys.executable, "-m", "benchmarks", "--smoke", *args, "--output", str(markdown)]
     command += ["--json", str(data)]
     # Its own session: on a timeout the whole group goes, the servers it started included
     # (a plain subprocess timeout kills only the harness and orphans them).
@@ -140,27 +144,7 @@ def test_smoke_markdown_lists_targets_ratios_and_the_command(
 
 @pytest.fixture(scope="module")
 def goodput_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
-    out = tmp_path_factory.mktemp("goodput")
-    markdown, data = out / "RESULTS.md", out / "results.json"
-    command = [sys.executable, "-m", "benchmarks", "--smoke", "--only", "goodput"]
-    command += ["--output", str(markdown), "--json", str(data)]
-    proc = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        _, stderr = proc.communicate(timeout=SMOKE_SECONDS)
-    except subprocess.TimeoutExpired:
-        pytest.fail(f"the goodput smoke run took over {SMOKE_SECONDS:.0f} s (hung)")
-    finally:
-        stop_group(proc)
-    assert proc.returncode == 0, stderr[-3000:]
-    return json.loads(data.read_text()), markdown.read_text()
+    return run_harness(tmp_path_factory.mktemp("goodput"), "--only", "goodput")
 
 
 def test_smoke_goodput_runs_every_client_against_both_limiters_and_judges_it(

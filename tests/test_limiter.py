@@ -40,6 +40,19 @@ class FakeTime:
         self.now += seconds
         await anyio.lowlevel.checkpoint()
 
+    async def starts(self, limiter: AdaptiveLimiter, callers: int) -> list[float]:
+        """When each of ``callers`` concurrent requests got through the limiter."""
+        starts: list[float] = []
+
+        async def request() -> None:
+            async with limiter.slot():
+                starts.append(self.now)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(callers):
+                tg.start_soon(request)
+        return starts
+
     def limiter(self, max_concurrency: int = 4, **kwargs: float) -> AdaptiveLimiter:
         return AdaptiveLimiter(
             max_concurrency, clock=self.clock, wall_clock=self.wall, sleep=self.sleep, **kwargs
@@ -166,16 +179,7 @@ async def test_plenty_remaining_lifts_spacing(fake: FakeTime) -> None:
 async def test_concurrent_waiters_take_turns_spaced_apart(fake: FakeTime) -> None:
     limiter = fake.limiter(max_concurrency=10)
     limiter.observe(RateLimitInfo(limit=100, remaining=5, reset=int(fake.wall()) + 5))
-    starts: list[float] = []
-
-    async def request() -> None:
-        async with limiter.slot():
-            starts.append(fake.now)
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(3):
-            tg.start_soon(request)
-
+    starts = await fake.starts(limiter, 3)
     # All three arrive at once: the first starts at once, the others take their turns
     # one at a time, each spreading what is left (5 over 5 s) instead of bursting.
     assert starts == [1000.0, 1001.25, 1002.5]
@@ -323,17 +327,10 @@ async def test_a_new_window_lifts_pacing_booked_in_the_old_one(fake: FakeTime) -
     limiter = fake.limiter(max_concurrency=8)
     limiter.observe(RateLimitInfo(limit=200, remaining=1, reset=int(fake.wall()) + 1))
     fake.now += 1.0  # the window turns over with no answer in between
-    async with anyio.create_task_group() as tg:
-        for _ in range(8):
-            tg.start_soon(_enter_and_leave, limiter)
+    assert await fake.starts(limiter, 8) == [1001.0] * 8
     assert fake.sleeps == []
     assert limiter.try_enter()  # back on the hot path
     limiter.release()
-
-
-async def _enter_and_leave(limiter: AdaptiveLimiter) -> None:
-    async with limiter.slot():
-        pass
 
 
 async def test_no_idle_gap_while_remaining_is_high_with_every_slot_held(
@@ -360,16 +357,8 @@ async def test_no_idle_gap_while_remaining_is_high_with_every_slot_held(
 
 async def test_a_429_pauses_every_waiter_until_retry_after(fake: FakeTime) -> None:
     limiter = fake.limiter(max_concurrency=8)
-    starts: list[float] = []
-
-    async def request() -> None:
-        async with limiter.slot():
-            starts.append(fake.now)
-
     limiter.pause_after_429("3")
-    async with anyio.create_task_group() as tg:
-        for _ in range(8):
-            tg.start_soon(request)
+    starts = await fake.starts(limiter, 8)
     assert len(starts) == 8
     assert min(starts) >= 1003.0
 
@@ -395,15 +384,7 @@ async def test_the_first_answer_bounds_the_starts_before_its_reset(fake: FakeTim
     # more than 4 start before the reset; the rest start in the next window.
     limiter = fake.limiter(max_concurrency=8)
     limiter.observe(RateLimitInfo(limit=5, remaining=4, reset=int(fake.wall()) + 1))
-    starts: list[float] = []
-
-    async def request() -> None:
-        async with limiter.slot():
-            starts.append(fake.now)
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(8):
-            tg.start_soon(request)
+    starts = await fake.starts(limiter, 8)
     assert len(starts) == 8
     # The 4 spread over the window (the last lands on the reset), the rest wait for it.
     assert starts[:4] == pytest.approx([1000.0, 1000 + 1 / 3, 1000 + 2 / 3, 1001.0])
