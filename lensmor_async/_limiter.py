@@ -255,15 +255,18 @@ class AdaptiveLimiter:
             self._gated = True
 
     async def _wait_turn(self) -> None:
-        await self._wait_out_pause()
+        # A pause already covers the wait for an exhausted window (observe() set it).
+        waited = await self._wait_out_pause()
         if self._turns is None:
             self._turns = anyio.Lock()
         async with self._turns:
             while True:
                 decision = self._pace(self._wall_clock())
                 if decision.wait > 0:
+                    if waited:
+                        break  # max_pause is over: a wrong clock or header stalls no longer
                     self._extend_pause(self._clock() + decision.wait)
-                    await self._wait_out_pause()
+                    waited = await self._wait_out_pause()
                     continue
                 if decision is NO_PACE:
                     # The window turned over (or plenty remains): back to the hot path.
@@ -288,12 +291,16 @@ class AdaptiveLimiter:
                 self._dozing = None
         return not scope.cancel_called
 
-    async def _wait_out_pause(self) -> None:
+    async def _wait_out_pause(self) -> bool:
+        """Sleep until no pause is in force; whether there was one."""
+        slept = False
         while (delay := self._paused_until - self._clock()) > 0:
             await self._sleep(delay)
+            slept = True
         if self._paused_until != _NO_PAUSE:
             self._paused_until = _NO_PAUSE
             self._gated = self._spacing > 0
+        return slept
 
     def __repr__(self) -> str:
         return (

@@ -150,6 +150,13 @@ async def test_exhausted_window_pauses_until_reset(fake: FakeTime) -> None:
         assert fake.now == 1020.0
 
 
+async def test_a_far_off_reset_stalls_no_longer_than_max_pause(fake: FakeTime) -> None:
+    limiter = fake.limiter(max_pause=10.0)
+    limiter.observe(RateLimitInfo(limit=120, remaining=0, reset=int(fake.wall()) + 3600))
+    async with limiter.slot():
+        assert fake.now == 1010.0
+
+
 async def test_low_remaining_spaces_request_starts_to_last_until_the_reset(
     fake: FakeTime,
 ) -> None:
