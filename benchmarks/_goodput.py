@@ -13,7 +13,7 @@ calls from ``callers`` concurrent tasks until the job's ``calls`` are done:
 
 Reported per run: completion time ÷ the ideal ``calls ÷ (limit ÷ window)``, the 429s
 the server sent (as a share of calls), the requests that arrived before a
-``Retry-After`` the server had given had passed, and the arrivals per second.
+``Retry-After`` the server had given had passed, and the arrivals and 429s per second.
 
 ``python -m benchmarks._goodput --variant ... --url ... --calls N --callers C`` is one
 client process (what the harness starts).
@@ -77,6 +77,7 @@ class GoodputRun:
     early: int
     errors: int
     arrivals_per_second: tuple[int, ...]
+    refused_per_second: tuple[int, ...]
 
     @property
     def ratio(self) -> float:
@@ -163,6 +164,7 @@ def _one_run(
         early=stats["early"],
         errors=sum(r["errors"] for r in reports),
         arrivals_per_second=tuple(stats["arrivals_per_second"]),
+        refused_per_second=tuple(stats["refused_per_second"]),
     )
 
 

@@ -89,7 +89,7 @@ class Ledger:
         self.policy = POLICIES[policy](limit, window)
         self.limit = limit
         self.arrivals: list[float] = []
-        self.refused = 0
+        self.refusals: list[float] = []
         self.early = 0
         self.horizon = -math.inf
         """No request should arrive before this instant (the latest Retry-After's end)."""
@@ -100,23 +100,27 @@ class Ledger:
             self.early += 1
         decision = self.policy.admit(now)
         if not decision[0]:
-            self.refused += 1
+            self.refusals.append(now)
             self.horizon = max(self.horizon, now + decision[3])
         return decision
 
     def stats(self) -> dict[str, Any]:
         first = self.arrivals[0] if self.arrivals else 0.0
-        per_second = [0] * (math.floor(self.arrivals[-1] - first) + 1 if self.arrivals else 0)
-        for t in self.arrivals:
-            per_second[math.floor(t - first)] += 1
         return {
             "requests": len(self.arrivals),
-            "refused": self.refused,
+            "refused": len(self.refusals),
             "early": self.early,
-            "first": first,
-            "last": self.arrivals[-1] if self.arrivals else 0.0,
-            "arrivals_per_second": per_second,
+            "arrivals_per_second": _per_second(self.arrivals, first),
+            "refused_per_second": _per_second(self.refusals, first),
         }
+
+
+def _per_second(instants: list[float], first: float) -> list[int]:
+    """How many of ``instants`` fell in each second after ``first``."""
+    counts = [0] * (math.floor(instants[-1] - first) + 1 if instants else 0)
+    for t in instants:
+        counts[math.floor(t - first)] += 1
+    return counts
 
 
 def _handler(payloads: Payloads) -> Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]:

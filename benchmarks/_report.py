@@ -275,17 +275,20 @@ def _goodput_section(results: Results) -> list[str]:
             str(run.early),
             str(run.errors),
             " ".join(map(str, run.arrivals_per_second)),
+            " ".join(map(str, run.refused_per_second)) or "–",
         ]
         for run in sorted(goodput.runs, key=lambda r: (r.policy, r.variant, r.round))
     ]
-    header = ["limit", "client", "round", "time ÷ ideal", "429s", "early", "errors", "arrivals/s"]
+    header = ["limit", "client", "round", "time ÷ ideal", "429s", "early", "errors"]
+    header += ["arrivals/s", "429s/s"]
     return [
         "## Goodput at a rate limit",
         "",
         f"{s.calls:,} `credits.balance()` calls from {s.callers} callers per process against a",
         f"loopback server allowing {s.limit} requests per {s.window:g} s (ideal "
         f"{s.ideal:.1f} s). *early*: requests that arrived before a `Retry-After` the server",
-        "had given had passed; *arrivals/s*: requests the server saw in each second.",
+        "had given had passed; *arrivals/s* and *429s/s*: requests the server saw and",
+        "refused in each second from the first.",
         "",
         *_table(header, rows),
     ]
