@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks._bulk import run_event_unlocks, run_searches
+from benchmarks._coldstart import measure_cold_start
 from benchmarks._decode import measure_decode
 from benchmarks._goodput import measure_goodput
 from benchmarks._imports import measure_imports
@@ -20,6 +21,10 @@ from benchmarks._payloads import Payloads, capture
 from benchmarks._results import Mode, Results
 from benchmarks._system import CLIENT_CPU, child, machine_info, pin, run_child
 from benchmarks._throughput import measure_grid
+
+STATIC_SERVER_SECTIONS = frozenset(
+    {"throughput", "overhead", "memory", "coldstart", "minimum", "pages"}
+)
 
 
 def progress(message: str) -> None:
@@ -94,6 +99,45 @@ def _static_server_sections(
                     timeout=300,
                 )
                 results.load_memory.append(json.loads(line))
+        _reference_sections(results, sections, base_url, payloads, path, server.pid)
+
+
+def _reference_sections(
+    results: Results,
+    sections: Sequence[str],
+    base_url: str,
+    payloads: Payloads,
+    path: Path,
+    server_pid: int,
+) -> None:
+    """Issue 17's harder references: cold start, the typed minimum, page size growth."""
+    mode = results.mode
+    if "coldstart" in sections:
+        progress(f"cold start in fresh processes: {mode.coldstart_rounds} rounds")
+        results.coldstart = measure_cold_start(base_url, payloads.api_key, mode.coldstart_rounds)
+    if "minimum" in sections:
+        progress(f"SDK against the typed minimum: {mode.minimum_rounds} rounds × 12 cells")
+        results.minimum = asyncio.run(
+            measure_grid(
+                base_url=base_url,
+                api_key=payloads.api_key,
+                server_pid=server_pid,
+                rounds=mode.minimum_rounds,
+                concurrencies=mode.concurrencies,
+                warmup=mode.warmup,
+                duration=mode.duration,
+                progress=progress,
+                variants=("sdk", "typed-minimum"),
+                baselines=("typed-minimum",),
+            )
+        )
+    if "pages" in sections:
+        progress(f"page size growth over in-memory connections: {mode.pages_rounds} rounds")
+        args = [str(path), "--rounds", str(mode.pages_rounds)]
+        line = run_child(
+            "benchmarks._pages", [*args, "--requests", str(mode.pages_requests)], timeout=600
+        )
+        results.pages = json.loads(line)
 
 
 def _stream_section(results: Results) -> None:
@@ -148,7 +192,7 @@ def run(mode: Mode, sections: Sequence[str], command: str) -> Results:
     )
     payloads = asyncio.run(capture())
     with tempfile.TemporaryDirectory(prefix="lensmor-bench-") as workdir:
-        if {"throughput", "overhead", "memory"} & set(sections):
+        if STATIC_SERVER_SECTIONS & set(sections):
             _static_server_sections(results, payloads, sections, Path(workdir))
         if "goodput" in sections:
             path = Path(workdir) / "payloads.json"

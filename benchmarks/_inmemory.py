@@ -24,7 +24,7 @@ import json
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +148,11 @@ def _memory_connections(respond: Callable[[bytes], bytes]) -> Callable[..., Any]
 
 def install(payloads: Payloads) -> None:
     """Swap both connection openers for in-memory ones (this process exists only for this)."""
-    respond = _responder(payloads)
+    install_responder(_responder(payloads))
+
+
+def install_responder(respond: Callable[[bytes], bytes]) -> None:
+    """Swap both connection openers for in-memory ones answering with ``respond(head)``."""
     aiohttp.TCPConnector = _connector_class(respond)  # type: ignore[misc]
     ConnectionPool._create_connection = _memory_connections(respond)  # type: ignore[method-assign]
 
@@ -163,6 +167,26 @@ async def _run(call: CallFn, requests: int) -> None:
     await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
 
 
+async def cpu_per_request(call: CallFn, requests: int) -> float:
+    """Warm up (connections, per-class decoders), then client CPU µs per request."""
+    await _run(call, CONCURRENCY * 4)
+    gc.collect()
+    start = time.process_time()
+    await _run(call, requests)
+    return (time.process_time() - start) / requests * 1e6
+
+
+def summarize(samples: Mapping[Any, Mapping[str, list[float]]]) -> dict[str, Any]:
+    """Key → client → median and best µs per request over the rounds."""
+    return {
+        str(key): {
+            variant: {"median_us": statistics.median(values), "best_us": min(values)}
+            for variant, values in by_variant.items()
+        }
+        for key, by_variant in samples.items()
+    }
+
+
 async def measure(api_key: str, rounds: int, requests: int) -> dict[str, Any]:
     samples: dict[str, dict[str, list[float]]] = {}
     for round_no in range(rounds):
@@ -170,27 +194,22 @@ async def measure(api_key: str, rounds: int, requests: int) -> dict[str, Any]:
             shift = round_no % len(VARIANTS)
             for variant in VARIANTS[shift:] + VARIANTS[:shift]:
                 async with open_variant(variant, _BASE_URL, api_key, endpoint, CONCURRENCY) as call:
-                    await _run(call, CONCURRENCY * 4)  # connections, per-class decoders
-                    gc.collect()
-                    start = time.process_time()
-                    await _run(call, requests)
-                    per_request = (time.process_time() - start) / requests * 1e6
+                    per_request = await cpu_per_request(call, requests)
                 samples.setdefault(endpoint, {}).setdefault(variant, []).append(per_request)
-    return {
-        endpoint: {
-            variant: {"median_us": statistics.median(values), "best_us": min(values)}
-            for variant, values in by_variant.items()
-        }
-        for endpoint, by_variant in samples.items()
-    }
+    return summarize(samples)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def child_args(description: str | None) -> argparse.Namespace:
+    """``PAYLOADS --rounds R --requests N``, the arguments of the in-memory children."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("payloads", type=Path)
     parser.add_argument("--rounds", type=int, required=True)
     parser.add_argument("--requests", type=int, required=True)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = child_args(__doc__)
     pin(CLIENT_CPU)
     payloads = Payloads.load(args.payloads)
     install(payloads)

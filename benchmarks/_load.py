@@ -8,6 +8,9 @@ Four clients are compared on the same two routes:
 * ``aiohttp+orjson`` — the same with ``orjson.loads``;
 * ``httpx`` — one ``httpx.AsyncClient``, ``resp.json()``.
 
+``typed-minimum`` (``_minimum.py``, its own section) is the floor under the SDK: a
+hand-rolled keep-alive client building the same typed models from the same bytes.
+
 Every client gets the same connection-pool size, ``max(100, C)``, so none of them
 is throttled below the offered concurrency (the SDK's limiter gets ``max(64, C)``).
 """
@@ -27,6 +30,7 @@ import attrs
 import httpx
 import orjson
 
+from benchmarks._minimum import typed_minimum
 from benchmarks._payloads import BALANCE_PATH, EVENT_ID, PAGE_SIZE, PERSONNEL_PATH, personnel_query
 from benchmarks._system import cpu_seconds
 from lensmor_async import (
@@ -160,6 +164,8 @@ def open_variant(variant: str, base_url: str, api_key: str, endpoint: str, concu
         return _aiohttp(base_url, api_key, endpoint, concurrency, orjson.loads)
     if variant == "httpx":
         return _httpx(base_url, api_key, endpoint, concurrency)
+    if variant == "typed-minimum":
+        return typed_minimum(base_url, api_key, endpoint)
     raise ValueError(f"unknown variant {variant!r}")
 
 

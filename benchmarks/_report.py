@@ -11,8 +11,8 @@ import attrs
 from benchmarks._bulk import NAIVE_REQUESTS_PER_ACTION
 from benchmarks._load import VARIANTS
 from benchmarks._results import Results
-from benchmarks._targets import Verdict, judge
-from benchmarks._throughput import BASELINES, Ratio
+from benchmarks._targets import Verdict, judge, page_ratio
+from benchmarks._throughput import BASELINES, Ratio, ThroughputResult
 
 _MET = {True: "met", False: "**missed**", None: "n/a"}
 
@@ -260,6 +260,95 @@ def _imports_section(results: Results) -> list[str]:
     ]
 
 
+def _coldstart_section(results: Results) -> list[str]:
+    cold = results.coldstart
+    if cold is None:
+        return []
+    rows = [[f"in-process: {name}", _num(ms, ".0f")] for name, ms in cold.median_ms.items()]
+    rows += [[f"whole process: {name}", _num(ms, ".0f")] for name, ms in cold.wall_ms.items()]
+    return [
+        "## Cold start",
+        "",
+        f"Fresh interpreter per sample, {cold.samples} alternating rounds, median ms.",
+        "*In-process*: imports + client + first `credits.balance()` (typed) against the",
+        "static server, timed inside the process. *Whole process*: the `lensmor balance`",
+        "command and the aiohttp + json script timed from outside (interpreter start-up in).",
+        "",
+        *_table(["what", "ms"], rows),
+        f"SDK ÷ aiohttp+json: **{cold.ratio:.2f}×**; `lensmor balance` ÷ the aiohttp+json "
+        f"script: **{cold.cli_ratio:.2f}×**.",
+        "",
+    ]
+
+
+def _minimum_section(results: Results) -> list[str]:
+    grid = results.minimum
+    if grid is None:
+        return []
+    rows = []
+    for r in grid.ratios:
+        sdk = _summary(grid, "sdk", r.endpoint, r.concurrency)
+        floor = _summary(grid, "typed-minimum", r.endpoint, r.concurrency)
+        rows.append(
+            [
+                f"`{_route(r.endpoint)}`",
+                str(r.concurrency),
+                f"**{r.median:.2f}×** ({r.low:.2f}–{r.high:.2f})",
+                f"{_num(r.cpu_median)}×",
+                _num(sdk, ",.0f"),
+                _num(floor, ",.0f"),
+            ]
+        )
+    header = ["route", "C", "SDK ÷ typed minimum", "CPU efficiency", "SDK req/s", "minimum req/s"]
+    return [
+        "## Against the typed minimum",
+        "",
+        "A hand-rolled asyncio.Protocol keep-alive client + orjson + the SDK's own models",
+        "(benchmarks/_minimum.py): the least code that yields the same typed results. Same",
+        "interleaved grid and static server as the throughput ratios.",
+        "",
+        *_table(header, rows),
+    ]
+
+
+def _summary(grid: ThroughputResult, variant: str, endpoint: str, conc: int) -> float | None:
+    for s in grid.summaries:
+        if (s.variant, s.endpoint, s.concurrency) == (variant, endpoint, conc):
+            return float(s.rps)
+    return None
+
+
+def _pages_section(results: Results) -> list[str]:
+    pages = results.pages
+    if pages is None:
+        return []
+    rows = [
+        [
+            size,
+            *(_num(by_client[c]["best_us"], ".0f") for c in by_client),
+            f"**{page_ratio(by_client, 'aiohttp+orjson'):.2f}×**",
+            f"{page_ratio(by_client, 'aiohttp+json'):.2f}×",
+        ]
+        for size, by_client in pages.items()
+    ]
+    clients = list(next(iter(pages.values())))
+    header = [
+        "items",
+        *(f"{c} CPU µs/req" for c in clients),
+        "aiohttp+orjson ÷ SDK",
+        "aiohttp+json ÷ SDK",
+    ]
+    return [
+        "## Page size growth",
+        "",
+        "Client CPU per request (best round) for personnel pages of 1–500 items over",
+        "in-memory connections, C=16, interleaved (benchmarks/_pages.py). Above 1× the SDK,",
+        "typed models included, spends less CPU than raw aiohttp returning dicts.",
+        "",
+        *_table(header, rows),
+    ]
+
+
 def _goodput_section(results: Results) -> list[str]:
     goodput = results.goodput
     if goodput is None:
@@ -317,6 +406,9 @@ def render_markdown(results: Results) -> str:
         *_bulk_section(results),
         *_memory_section(results),
         *_imports_section(results),
+        *_coldstart_section(results),
+        *_minimum_section(results),
+        *_pages_section(results),
         *_goodput_section(results),
     ]
     return "\n".join(lines).rstrip() + "\n"
@@ -349,6 +441,20 @@ def to_json(results: Results) -> dict[str, Any]:
             if results.imports
             else None
         ),
+        "coldstart": (
+            {**attrs.asdict(results.coldstart), "ratio": results.coldstart.ratio}
+            if results.coldstart
+            else None
+        ),
+        "minimum": (
+            {
+                "ratios": [attrs.asdict(r) for r in results.minimum.ratios],
+                "throughput": [attrs.asdict(s) for s in results.minimum.summaries],
+            }
+            if results.minimum
+            else None
+        ),
+        "pages": results.pages,
         "goodput": (
             [{**attrs.asdict(r), "ratio": r.ratio} for r in results.goodput.runs]
             if results.goodput

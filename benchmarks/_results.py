@@ -7,12 +7,24 @@ from typing import Any
 import attrs
 
 from benchmarks._bulk import BulkResult
+from benchmarks._coldstart import ColdStartResult
 from benchmarks._decode import DecodeResult
 from benchmarks._goodput import GoodputResult, GoodputSettings
 from benchmarks._imports import ImportResult
 from benchmarks._throughput import ThroughputResult
 
-SECTIONS = ("throughput", "overhead", "decode", "bulk", "memory", "imports", "goodput")
+SECTIONS = (
+    "throughput",
+    "overhead",
+    "decode",
+    "bulk",
+    "memory",
+    "imports",
+    "coldstart",
+    "minimum",
+    "pages",
+    "goodput",
+)
 
 
 @attrs.frozen
@@ -35,6 +47,10 @@ class Mode:
     import_rounds: int
     overhead_rounds: int
     overhead_requests: int
+    coldstart_rounds: int
+    minimum_rounds: int
+    pages_rounds: int
+    pages_requests: int
     goodput: GoodputSettings
 
 
@@ -56,6 +72,10 @@ MODES = {
         import_rounds=9,
         overhead_rounds=7,
         overhead_requests=3000,
+        coldstart_rounds=15,
+        minimum_rounds=8,
+        pages_rounds=5,
+        pages_requests=2000,
         goodput=GoodputSettings(
             limit=200, window=1.0, calls=2000, callers=64, rounds=2, processes=3
         ),
@@ -77,6 +97,10 @@ MODES = {
         import_rounds=3,
         overhead_rounds=3,
         overhead_requests=1000,
+        coldstart_rounds=5,
+        minimum_rounds=3,
+        pages_rounds=2,
+        pages_requests=600,
         goodput=GoodputSettings(
             limit=200, window=1.0, calls=2000, callers=64, rounds=1, processes=3
         ),
@@ -98,6 +122,10 @@ MODES = {
         import_rounds=1,
         overhead_rounds=1,
         overhead_requests=100,
+        coldstart_rounds=1,
+        minimum_rounds=1,
+        pages_rounds=1,
+        pages_requests=60,
         goodput=GoodputSettings(limit=50, window=1.0, calls=100, callers=64, rounds=1, processes=2),
     ),
 }
@@ -122,4 +150,9 @@ class Results:
     imports: ImportResult | None = None
     overhead: dict[str, dict[str, dict[str, float]]] | None = None
     """In-memory client CPU µs per request: endpoint → client → median_us/best_us."""
+    coldstart: ColdStartResult | None = None
+    minimum: ThroughputResult | None = None
+    """The SDK against the typed minimum (``_minimum.py``), same grid as ``throughput``."""
+    pages: dict[str, dict[str, dict[str, float]]] | None = None
+    """In-memory client CPU µs per request by page size: size → client → median_us/best_us."""
     goodput: GoodputResult | None = None

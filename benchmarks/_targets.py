@@ -8,6 +8,7 @@ import attrs
 
 from benchmarks._goodput import POLICIES, GoodputResult
 from benchmarks._results import Results
+from benchmarks._throughput import ThroughputResult
 
 
 @attrs.frozen
@@ -24,9 +25,16 @@ class Verdict:
 
 
 def _ratio_verdict(
-    results: Results, endpoint: str, conc: int, baseline: str, goal: float, label: str
+    results: Results,
+    endpoint: str,
+    conc: int,
+    baseline: str,
+    goal: float,
+    label: str,
+    grid: ThroughputResult | None = None,
 ) -> Verdict:
-    ratio = results.throughput.ratio(endpoint, conc, baseline) if results.throughput else None
+    grid = grid or results.throughput
+    ratio = grid.ratio(endpoint, conc, baseline) if grid else None
     if ratio is None:
         return Verdict(label, "not measured", None)
     measured = f"{ratio.median:.2f}× (rounds {ratio.low:.2f}–{ratio.high:.2f})"
@@ -110,6 +118,42 @@ def judge(results: Results) -> list[Verdict]:
         )
     if results.goodput is not None:
         verdicts += _goodput_verdicts(results.goodput)
+    return verdicts + reference_verdicts(results)
+
+
+def reference_verdicts(results: Results) -> list[Verdict]:
+    """Issue 17's targets: cold start, the typed minimum, page size growth."""
+    verdicts: list[Verdict] = []
+    if results.coldstart is not None:
+        cold = results.coldstart
+        verdicts.append(
+            Verdict(
+                "cold start to first typed result ≤ 1.2× aiohttp+json",
+                f"{cold.ratio:.2f}× ({cold.median_ms['sdk']:.0f} vs "
+                f"{cold.median_ms['aiohttp+json']:.0f} ms)",
+                cold.ratio <= 1.2,
+            )
+        )
+    for endpoint in ("balance", "personnel"):
+        for conc in (16, 128):
+            label = f"{endpoint} C={conc}: SDK ≥ 0.9× the typed minimum"
+            if results.minimum is None:
+                verdicts.append(Verdict(label, "not measured", None))
+                continue
+            verdicts.append(
+                _ratio_verdict(
+                    results, endpoint, conc, "typed-minimum", 0.9, label, grid=results.minimum
+                )
+            )
+    for size, by_client in (results.pages or {}).items():
+        ratio = page_ratio(by_client, "aiohttp+orjson")
+        verdicts.append(
+            Verdict(
+                f"{size}-item page: SDK ≥ 1.0× aiohttp+orjson (client CPU per request)",
+                f"{ratio:.2f}×",
+                ratio >= 1.0,
+            )
+        )
     return verdicts
 
 
@@ -133,3 +177,8 @@ def _goodput_verdicts(goodput: GoodputResult) -> list[Verdict]:
             target = f"goodput, {policy} limit, {variant}: ≤ 1.10× ideal, ≤ 2% 429s, 0 early"
             verdicts.append(Verdict(target, measured, met))
     return verdicts
+
+
+def page_ratio(by_client: dict[str, dict[str, float]], baseline: str) -> float:
+    """Baseline ÷ SDK best CPU per request (above 1: the SDK is cheaper)."""
+    return by_client[baseline]["best_us"] / by_client["sdk"]["best_us"]

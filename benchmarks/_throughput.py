@@ -95,13 +95,15 @@ def _pair_ratios(sdk: Cell, base: Cell) -> tuple[float | None, float | None]:
     return throughput, cpu
 
 
-def _ratios(cells: Sequence[Cell], concurrencies: Sequence[int]) -> list[Ratio]:
+def _ratios(
+    cells: Sequence[Cell], concurrencies: Sequence[int], baselines: Sequence[str]
+) -> list[Ratio]:
     by_key = {(c.variant, c.endpoint, c.concurrency, c.round): c for c in cells}
     rounds = sorted({c.round for c in cells})
     ratios = []
     for endpoint in ENDPOINTS:
         for conc in concurrencies:
-            for baseline in BASELINES:
+            for baseline in baselines:
                 speed: list[float] = []
                 cpu: list[float] = []
                 for r in rounds:
@@ -139,14 +141,21 @@ async def measure_grid(
     warmup: float,
     duration: float,
     progress: Callable[[str], None],
+    variants: Sequence[str] = VARIANTS,
+    baselines: Sequence[str] = BASELINES,
 ) -> ThroughputResult:
-    """Run the whole grid ``rounds`` times, interleaved; summarize and compute ratios."""
+    """Run the whole grid ``rounds`` times, interleaved; summarize and compute ratios.
+
+    ``variants`` are the clients measured (the SDK first), ``baselines`` those the SDK
+    is divided by.
+    """
+    variants = tuple(variants)
     cells: list[Cell] = []
     for round_no in range(rounds):
         for endpoint in ENDPOINTS:
             for conc in concurrencies:
-                shift = round_no % len(VARIANTS)
-                order = VARIANTS[shift:] + VARIANTS[:shift]
+                shift = round_no % len(variants)
+                order = variants[shift:] + variants[:shift]
                 for variant in order:
                     cell = await measure_cell(
                         variant,
@@ -165,4 +174,5 @@ async def measure_grid(
     for cell in cells:
         groups.setdefault((cell.variant, cell.endpoint, cell.concurrency), []).append(cell)
     summaries = tuple(_summarize(group) for group in groups.values())
-    return ThroughputResult(tuple(cells), summaries, tuple(_ratios(cells, concurrencies)))
+    ratios = _ratios(cells, concurrencies, baselines)
+    return ThroughputResult(tuple(cells), summaries, tuple(ratios))

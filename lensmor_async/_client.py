@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import aiohttp
 import attrs
 
+from lensmor_async._call import Approval, Call, Sender
 from lensmor_async._config import CallSource, ClientConfig, Secret, load_config
 from lensmor_async._core.ratelimit import RateLimitInfo
 from lensmor_async._core.reconciliation import NOT_EXECUTED_GRACE, TESTING_NOT_EXECUTED_GRACE
 from lensmor_async._core.retry import RetryPolicy
-from lensmor_async._hooks import Hook, combine
+from lensmor_async._hooks import Hook, Hooks, combine
 from lensmor_async._logs import configure_from_env
 from lensmor_async._pipeline import Pipeline
 from lensmor_async._response import RawResponse, run_raw
@@ -66,6 +67,44 @@ class _GuardServices:
         return await contacts.get_unlock_task(task_id)
 
 
+class _GuardSlot:
+    """The client's guard: the caller's, or a default one built on first use.
+
+    The default ``CreditGuard()`` (no confirm callback: paid calls fail closed) costs
+    tens of milliseconds to import and build (its modules, its locks' async backend).
+    A client that never makes a paid call or reads ``client.guard`` never pays that.
+    The slot is the pipeline's guard step; ``with_options`` copies share it.
+    """
+
+    __slots__ = ("_bind", "built")
+
+    def __init__(self, guard: CreditGuard | None, bind: Callable[[CreditGuard], None]) -> None:
+        self.built = guard
+        self._bind = bind
+        if guard is not None:
+            bind(guard)
+
+    def get(self) -> CreditGuard:
+        guard = self.built
+        if guard is None:
+            from lensmor_async.guard import CreditGuard
+
+            guard = CreditGuard()
+            self._bind(guard)
+            self.built = guard
+        return guard
+
+    async def run_paid(
+        self,
+        call: Call[T],
+        send: Sender,
+        *,
+        deadline: float | None,
+        approval: Approval | None = None,
+    ) -> T:
+        return await self.get().run_paid(call, send, deadline=deadline, approval=approval)
+
+
 class AsyncLensmor:
     """Async client for the Lensmor API.
 
@@ -113,21 +152,27 @@ class AsyncLensmor:
         )
         self._transport: Transport = transport or _default_transport(config, session)
         self._owns_transport = transport is None
-        # Imported here, not at module level: `import lensmor_async` stays close to the
-        # dependencies' import time; the guard loads with the first client.
-        from lensmor_async._intent import account_fingerprint
-        from lensmor_async.guard import CreditGuard
-
-        self.guard = guard if guard is not None else CreditGuard()
         hook = combine(hooks)
-        self._wire(Pipeline(config, self._transport, self.guard, hook=hook))
-        self.guard.bind(
+        # A guard passed in is bound now (one bound elsewhere fails here); the default is
+        # built and bound on first use.
+        self._guards = _GuardSlot(guard, lambda built: self._bind_guard(built, config, hook))
+        self._wire(Pipeline(config, self._transport, self._guards, hook=hook))
+
+    def _bind_guard(self, guard: CreditGuard, config: ClientConfig, hook: Hooks | None) -> None:
+        from lensmor_async._intent import account_fingerprint
+
+        guard.bind(
             _GuardServices(self),
             poll_intervals=config.poll_intervals,
             account=account_fingerprint(config.api_key.get_secret_value()),
             doubt_grace=TESTING_NOT_EXECUTED_GRACE if config.testing else NOT_EXECUTED_GRACE,
             hook=hook,
         )
+
+    @property
+    def guard(self) -> CreditGuard:
+        """The CreditGuard every paid call goes through (the default one is built on first use)."""
+        return self._guards.get()
 
     def _wire(self, pipeline: Pipeline) -> None:
         self._pipeline = pipeline
@@ -220,7 +265,7 @@ class AsyncLensmor:
         copy = object.__new__(AsyncLensmor)
         copy._transport = transport
         copy._owns_transport = False
-        copy.guard = self.guard
+        copy._guards = self._guards
         copy._wire(self._pipeline.derive(config, transport))
         return copy
 
@@ -269,7 +314,9 @@ class AsyncLensmor:
         """
         if self._owns_transport:
             await self._transport.aclose()
-            await self.guard.aclose()
+            built = self._guards.built
+            if built is not None:
+                await built.aclose()
 
     def __repr__(self) -> str:
         config = self.config

@@ -110,6 +110,7 @@ class Pipeline:
         self.hook = hook
         """Where request events go; None (no hooks) skips them entirely."""
         self._endpoint = _endpoint(config.base_url)
+        self._base_path = urlsplit(config.base_url).path.rstrip("/")
         # Copies made by with_options() talk to the same account and server, so they
         # share the limiter, the retry budget and the rate-limit view.
         if shared_from is None:
@@ -290,7 +291,8 @@ class Pipeline:
                 attempt,
                 call.intent.key if call.intent is not None else "-",
             )
-        payload = decode_payload(response.status, headers, response.body, now=now)
+        where = None if response.status < 400 else (request.method, self._base_path + request.path)
+        payload = decode_payload(response.status, headers, response.body, now=now, where=where)
         return payload, (response.status, headers, trace_id)
 
     def _event(

@@ -195,16 +195,24 @@ class APIStatusError(LensmorError):
         error_key: str | None = None,
         trace_id: str | None = None,
         details: Any = None,
+        method: str | None = None,
+        url_path: str | None = None,
     ) -> None:
         self.status = status if status is not None else self.default_status
         self.error_key = error_key
         self.trace_id = trace_id
         self.message = sanitize_message(message)
         self.details = details
+        self.method = method
+        self.url_path = url_path
+        """The URL path a 404 was answered for (base URL path included; never the query)."""
         super().__init__(self._text())
 
     def _text(self) -> str:
         parts = [f"{self.status} {self.error_key or 'ERROR'}: {self.message}"]
+        if self.url_path is not None:
+            # Names what was not found: a wrong base URL shows at once.
+            parts.append(f"({self.method or 'request'} {sanitize_message(self.url_path, 200)})")
         if self.trace_id:
             parts.append(f"(trace_id={sanitize_message(self.trace_id, 80)})")
         return " ".join(parts)

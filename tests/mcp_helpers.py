@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import mcp_types as types
+from mcp import Client
 from mcp.client.session import ClientRequestContext
 
+from lensmor_async.mcp import McpSettings, build_server
+from lensmor_async.testing import FakeLensmor
+
 Answer = Callable[[str], types.ElicitResult]
+MODES = ["auto", "legacy"]
+"""Both protocol eras: 2026-07-28 (``InputRequiredResult``) and standalone elicitation."""
 
 
 def accept(_: str) -> types.ElicitResult:
@@ -51,3 +58,14 @@ def structured(result: types.CallToolResult) -> dict[str, Any]:
     assert not result.is_error, seen(result)
     assert result.structured_content is not None
     return result.structured_content
+
+
+@asynccontextmanager
+async def connect(
+    fake: FakeLensmor, person: Person | None, *, mode: str = "auto", **settings: Any
+) -> AsyncIterator[Client]:
+    """A real MCP client, in memory, on a ``lensmor mcp`` server against ``fake``."""
+    options: dict[str, Any] = {"testing": True, "poll_intervals": (0.02,), **settings}
+    server = build_server(McpSettings(base_url=fake.url, **options))
+    async with Client(server, mode=mode, elicitation_callback=person) as client:
+        yield client

@@ -142,6 +142,51 @@ def test_smoke_markdown_lists_targets_ratios_and_the_command(
     assert "python -m benchmarks --smoke" in markdown
 
 
+def test_smoke_run_times_cold_start_of_the_sdk_the_cli_and_aiohttp_in_fresh_processes(
+    smoke_run: tuple[dict[str, Any], str],
+) -> None:
+    cold = smoke_run[0]["coldstart"]
+    assert set(cold["median_ms"]) == {"sdk", "aiohttp+json"}
+    assert set(cold["wall_ms"]) == {"lensmor balance", "aiohttp+json"}
+    assert all(ms > 0 for ms in (*cold["median_ms"].values(), *cold["wall_ms"].values()))
+    assert cold["ratio"] > 0
+
+
+def test_smoke_run_divides_the_sdk_by_the_typed_minimum_on_both_routes_at_every_concurrency(
+    smoke_run: tuple[dict[str, Any], str],
+) -> None:
+    minimum = smoke_run[0]["minimum"]
+    seen = {(r["endpoint"], r["concurrency"], r["baseline"]) for r in minimum["ratios"]}
+    expected = {
+        (endpoint, conc, "typed-minimum")
+        for endpoint in ("balance", "personnel")
+        for conc in CONCURRENCIES
+    }
+    assert seen == expected
+    assert all(s["errors"] == 0 and s["rps"] > 0 for s in minimum["throughput"])
+
+
+def test_smoke_run_measures_every_page_size_for_the_sdk_and_raw_aiohttp(
+    smoke_run: tuple[dict[str, Any], str],
+) -> None:
+    pages = smoke_run[0]["pages"]
+    assert set(pages) == {"1", "20", "50", "100", "500"}
+    for by_client in pages.values():
+        assert set(by_client) == {"sdk", "aiohttp+orjson", "aiohttp+json"}
+        assert all(values["best_us"] > 0 for values in by_client.values())
+
+
+def test_smoke_markdown_has_the_reference_sections_and_their_targets(
+    smoke_run: tuple[dict[str, Any], str],
+) -> None:
+    _, markdown = smoke_run
+    for heading in ("## Cold start", "## Against the typed minimum", "## Page size growth"):
+        assert heading in markdown
+    assert "cold start to first typed result ≤ 1.2× aiohttp+json" in markdown
+    assert "SDK ≥ 0.9× the typed minimum" in markdown
+    assert "500-item page: SDK ≥ 1.0× aiohttp+orjson" in markdown
+
+
 @pytest.fixture(scope="module")
 def goodput_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
     return run_harness(tmp_path_factory.mktemp("goodput"), "--only", "goodput")

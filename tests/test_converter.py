@@ -568,3 +568,23 @@ def test_one_corrupted_value_gives_a_model_or_a_pathful_error(
         # The fast path trusts nullable leaf strings, so a wrong leaf type may pass.
         assert type(result) is Page
         assert attrs.has(type(result.items[index]))
+
+
+def test_the_fast_path_builds_the_model_class_itself_and_it_stays_frozen() -> None:
+    # Every slot is set through its descriptor on a fresh instance of the class: no twin
+    # class is built and no instance is relabelled with ``__class__``.
+    person = _fast_fn(Person)({"id": 7, "fullName": "Ada", "contactUnlockStatus": "locked"})
+    assert type(person) is Person
+    assert not [c for c in Person.__subclasses__() if c.__name__.endswith("Builder")]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        person.full_name = "Grace"  # type: ignore[misc]
+    assert person == Person(id="7", full_name="Ada", contact_unlock_status="locked")
+
+
+def test_a_traceback_through_generated_code_shows_its_source_line() -> None:
+    fn = _fast_fn(Person)
+    with pytest.raises(KeyError) as caught:
+        fn({"id": "1"})
+    frame = caught.traceback[-1]
+    assert str(frame.path).startswith("<lensmor structure_Person")
+    assert "contactUnlockStatus" in str(frame.statement)

@@ -16,22 +16,36 @@ The convention (documented for doc writers in ``docs/testing.md``):
   (it must be an existing ``tests/test_*.py`` module).
 * ``<!-- docs-test: skip -->`` on the line before a fence excludes a block; there is
   currently none, and the test below keeps it that way unless a reason is given.
+* **Sync twins.** Every async example (it uses ``AsyncLensmor`` or ``async def``) is followed,
+  after its output block, by its sync twin: the same program on the sync client ``Lensmor``,
+  in a ``??? example "Sync client"`` block (in README.md: ``<details><summary>Sync
+  client</summary>``). The twin must print the async example's output, run plainly, inside
+  a running event loop (as in Jupyter) and as 8 copies in 8 threads at once, each copy on a
+  fake account of its own. An async example without a twin fails the suite unless the line
+  before its fence says why it has none: ``<!-- sync-twin: none (the reason) -->``.
+  README.md follows the same rules. A twin that writes files keeps them under
+  ``os.environ.get("JOB_DIR", ".")``, and one on Redis names its keys with
+  ``os.environ.get("BUDGET_KEY", ...)``: each copy gets a folder and a key of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import subprocess
 import sys
 import traceback
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+import anyio
 import attrs
 import pytest
-from fake_thread import FakeInThread
+from ledger_backends import unique_redis_key
+from thread_family import copies_in_threads
 
 from lensmor_async.testing import FakeLensmor
 
@@ -40,6 +54,11 @@ DOCS = ROOT / "docs"
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,})(?P<info>[^`]*)$")
 _INCLUDE = re.compile(r'^-{2}8<-{2}\s+"(?P<path>[^"]+)"\s*$')
 _SKIP = re.compile(r"<!--\s*docs-test:\s*skip\b(?P<reason>[^>]*)-->")
+_NO_TWIN = re.compile(r"<!--\s*sync-twin:\s*none\b(?P<reason>[^>]*)-->")
+_TWIN = re.compile(
+    r'^\s*(?:[?!]{3}\+?\s+\w+\s+"Sync client"|(?:<details>)?<summary>Sync client</summary>)\s*$'
+)
+README = ROOT / "README.md"
 
 
 @attrs.frozen
@@ -52,6 +71,17 @@ class Block:
     info: str
     code: str
     skip_reason: str | None
+    twin: bool = False
+    """A sync twin: the async example before it, on the sync client."""
+    no_twin_reason: str | None = None
+
+    @property
+    def is_async(self) -> bool:
+        return "AsyncLensmor" in self.code or "async def" in self.code
+
+    @property
+    def is_sync_program(self) -> bool:
+        return "lensmor_async.sync" in self.code
 
     @property
     def label(self) -> str:
@@ -84,18 +114,26 @@ def parse_blocks(page: Path) -> list[Block]:
             end += 1
         previous = lines[index - 1] if index > 0 else ""
         skip = _SKIP.search(previous)
+        no_twin = _NO_TWIN.search(previous)
+        above = next((line for line in reversed(lines[:index]) if line.strip()), "")
         blocks.append(
             Block(
-                page=str(page.relative_to(DOCS)),
+                page=_page_name(page),
                 line=index + 1,
                 language=_language(info),
                 info=info,
                 code="\n".join(body) + "\n",
                 skip_reason=None if skip is None else skip["reason"].strip(),
+                twin=_TWIN.match(above) is not None,
+                no_twin_reason=None if no_twin is None else no_twin["reason"].strip(" ()"),
             )
         )
         index = end + 1
     return blocks
+
+
+def _page_name(page: Path) -> str:
+    return str(page.relative_to(ROOT if page == README else DOCS))
 
 
 def _language(info: str) -> str:
@@ -110,11 +148,16 @@ def _is_output(block: Block) -> bool:
     return block.language == "text" and 'title="Output"' in block.info
 
 
-def collect_examples() -> tuple[list[Example], list[Block]]:
-    """Python examples (with their expected output) and the included-file blocks."""
+def collect_examples() -> tuple[list[Example], list[Block], list[tuple[Example, Example]]]:
+    """Python examples (with their expected output), included-file blocks, sync twins.
+
+    A twin is paired with the example right before it (only that example's output block
+    may sit between them) and must print the same.
+    """
     examples: list[Example] = []
     includes: list[Block] = []
-    for page in sorted(DOCS.rglob("*.md")):
+    twins: list[tuple[Example, Example]] = []
+    for page in [README, *sorted(DOCS.rglob("*.md"))]:
         blocks = parse_blocks(page)
         for position, block in enumerate(blocks):
             if block.language != "python" or block.skip_reason is not None:
@@ -124,8 +167,21 @@ def collect_examples() -> tuple[list[Example], list[Block]]:
                 continue
             following = blocks[position + 1] if position + 1 < len(blocks) else None
             expected = following.code if following is not None and _is_output(following) else None
-            examples.append(Example(block, expected))
-    return examples, includes
+            if block.twin:
+                twins.append(_pair(blocks[:position], block, examples))
+            else:
+                examples.append(Example(block, expected))
+    return examples, includes, twins
+
+
+def _pair(before: list[Block], twin: Block, examples: list[Example]) -> tuple[Example, Example]:
+    code_before = [b for b in before if not _is_output(b)]
+    original = examples[-1] if examples else None
+    where = f"{twin.label}: a sync twin must follow its async example (and that example's output)"
+    assert original is not None, where
+    assert code_before, where
+    assert code_before[-1] is original.block, where
+    return original, Example(twin, original.expected)
 
 
 def _included_paths(block: Block) -> list[str]:
@@ -136,7 +192,7 @@ def _included_paths(block: Block) -> list[str]:
     return []
 
 
-EXAMPLES, INCLUDES = collect_examples()
+EXAMPLES, INCLUDES, TWINS = collect_examples()
 
 
 def output_matches(expected: str, actual: str) -> bool:
@@ -153,7 +209,7 @@ def output_matches(expected: str, actual: str) -> bool:
 def docs_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeLensmor]:
     """A fresh fake server, the environment pointing at it, and a scratch directory."""
     # task_step_seconds=0: tasks finish at once, so examples do not wait for a 3 s poll.
-    with FakeInThread(task_step_seconds=0.0) as fake:
+    with FakeLensmor(task_step_seconds=0.0) as fake:
         monkeypatch.setenv("LENSMOR_API_KEY", fake.api_key)
         monkeypatch.setenv("LENSMOR_BASE_URL", fake.url)
         monkeypatch.chdir(tmp_path)
@@ -192,14 +248,106 @@ def test_docs_example_runs_and_prints_what_the_page_shows(
         monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_url"))
     requests_before = len(docs_environment.requests)
     _run_example(example)
-    printed = capsys.readouterr().out
+    _check_output(example, capsys.readouterr().out)
+    # An example that talks to the API must have reached a server (ours or its own).
+    if "AsyncLensmor(" in example.block.code and "FakeLensmor(" not in example.block.code:
+        assert len(docs_environment.requests) > requests_before
+
+
+SYNC_PROGRAMS = [twin for _, twin in TWINS] + [e for e in EXAMPLES if e.block.is_sync_program]
+MODES = ["plainly", "inside_a_running_loop", "as_8_copies_in_8_threads"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("program", SYNC_PROGRAMS, ids=[p.block.label for p in SYNC_PROGRAMS])
+def test_sync_program_prints_what_the_page_shows(
+    program: Example,
+    mode: str,
+    docs_environment: FakeLensmor,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = program.block.code
+    if "REDIS_URL" in code:
+        assert "BUDGET_KEY" in code, "copies in threads would share Redis keys: give each its own"
+        monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_url"))
+        monkeypatch.setenv("BUDGET_KEY", unique_redis_key())  # the modes share one server
+    if mode == "as_8_copies_in_8_threads":
+        _run_copies_in_threads(program, monkeypatch)
+        return
+    requests_before = len(docs_environment.requests)
+    if mode == "plainly":
+        _run_example(program)
+    else:
+        anyio.run(_run_inside_a_running_loop, program)
+    _check_output(program, capsys.readouterr().out)
+    if "FakeLensmor(" not in code:
+        assert len(docs_environment.requests) > requests_before
+
+
+async def _run_inside_a_running_loop(program: Example) -> None:
+    asyncio.get_running_loop()  # a loop runs in this thread, as in a Jupyter cell
+    _run_example(program)
+
+
+def _run_copies_in_threads(program: Example, monkeypatch: pytest.MonkeyPatch) -> None:
+    """8 copies at once, each on a fake account, in a folder and on a Redis key of its own;
+    each must print the page."""
+    with ExitStack() as stack:
+        fakes = [stack.enter_context(FakeLensmor(task_step_seconds=0.0)) for _ in range(8)]
+        accounts = [_own_environment(fake, copy) for copy, fake in enumerate(fakes)]
+        with copies_in_threads(monkeypatch, accounts) as run:
+            outputs = run(lambda: _run_example(program))
+    for output in outputs:
+        _check_output(program, output)
+    for fake in fakes:
+        assert not fake.truth.duplicate_intents(), f"{program.block.label}: paid twice"
+        if "FakeLensmor(" not in program.block.code:
+            assert fake.requests, f"{program.block.label}: a copy never reached its server"
+
+
+def _own_environment(fake: FakeLensmor, copy: int) -> dict[str, str]:
+    folder = Path.cwd() / f"copy-{copy}"  # under the test's scratch directory
+    folder.mkdir()
+    return {
+        "LENSMOR_API_KEY": fake.api_key,
+        "LENSMOR_BASE_URL": fake.url,
+        "JOB_DIR": str(folder),
+        "BUDGET_KEY": unique_redis_key(),
+    }
+
+
+def _check_output(example: Example, printed: str) -> None:
     if example.expected is not None:
         assert output_matches(example.expected, printed), (
             f"{example.block.label} printed:\n{printed}\nthe page shows:\n{example.expected}"
         )
-    # An example that talks to the API must have reached a server (ours or its own).
-    if "AsyncLensmor(" in example.block.code and "FakeLensmor(" not in example.block.code:
-        assert len(docs_environment.requests) > requests_before
+
+
+def test_every_async_example_has_a_sync_twin_or_says_why_not() -> None:
+    paired = {original.block.label for original, _ in TWINS}
+    for example in EXAMPLES:
+        block = example.block
+        if not block.is_async:
+            continue
+        if block.no_twin_reason is not None:
+            assert block.no_twin_reason, f"{block.label}: say why it has no sync twin"
+            assert block.label not in paired, f"{block.label} has a twin after all"
+        else:
+            assert block.label in paired, (
+                f'{block.label}: add its sync twin in a ??? example "Sync client" block '
+                "after its output (see the top of this module)"
+            )
+    assert len(TWINS) >= 25
+
+
+def test_sync_twins_use_only_the_sync_client() -> None:
+    for _, twin in TWINS:
+        code = twin.block.code
+        assert "from lensmor_async.sync import Lensmor" in code, twin.block.label
+        for asynchronous in ("AsyncLensmor", "async def", "await ", "anyio.run"):
+            assert asynchronous not in code, f"{twin.block.label} uses {asynchronous}"
 
 
 @pytest.mark.parametrize("block", INCLUDES, ids=[b.label for b in INCLUDES])
@@ -220,7 +368,7 @@ def test_every_async_example_actually_runs_its_main() -> None:
 
 
 def test_no_docs_example_is_skipped_without_a_reason() -> None:
-    for page in sorted(DOCS.rglob("*.md")):
+    for page in [README, *sorted(DOCS.rglob("*.md"))]:
         for block in parse_blocks(page):
             if block.skip_reason is not None:
                 assert block.skip_reason, f"{block.label}: say why it cannot run"
@@ -255,7 +403,7 @@ def test_every_python_example_and_the_readme_example_pass_mypy_strict(tmp_path: 
     # Readers copy these into typed code bases: an example that only runs is not enough.
     sources = tmp_path / "examples"
     sources.mkdir()
-    for example in EXAMPLES:
+    for example in [*EXAMPLES, *(twin for _, twin in TWINS)]:
         name = re.sub(r"\W", "_", example.block.label)
         (sources / f"{name}.py").write_text(example.block.code, encoding="utf-8")
     readme = re.search(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)

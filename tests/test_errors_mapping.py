@@ -127,6 +127,23 @@ async def test_unknown_event_is_not_found_with_its_error_key(fake_lensmor: FakeL
     assert len(fake_lensmor.requests) == 1
 
 
+async def test_a_404_on_an_unknown_route_names_the_url_path_never_key_or_query(
+    fake_lensmor: FakeLensmor,
+) -> None:
+    # A base URL with a wrong prefix: every route is unknown to the server.
+    secret_word = "query-secret-7f3a"
+    async with AsyncLensmor(
+        fake_lensmor.api_key, base_url=f"{fake_lensmor.url}/v9", testing=True
+    ) as client:
+        with pytest.raises(NotFoundError) as info:
+            await client.events.list(keyword=secret_word)
+    text = str(info.value)
+    assert "GET /v9/external/events/list" in text, text
+    assert secret_word not in text
+    assert fake_lensmor.api_key not in text
+    assert info.value.url_path == "/v9/external/events/list"
+
+
 async def test_unknown_exhibitor_is_not_found(fake_lensmor: FakeLensmor) -> None:
     async with _client(fake_lensmor) as client:
         with pytest.raises(NotFoundError) as info:

@@ -13,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from lensmor_async.testing import FakeLensmor, FakeServerError
+
 KEY = "uak_test_standalone_0123456789abcdef"
 STOP_SECONDS = 15.0
 Server = tuple[subprocess.Popen[str], str]
@@ -130,3 +132,19 @@ def test_admin_endpoints_refuse_a_wrong_key_and_bad_input(server: Callable[..., 
 def _total(response: Any) -> int:
     data = response.get("data", response)
     return int(data["total"])
+
+
+def test_a_fake_served_from_its_own_thread_answers_sync_code_and_stops_on_exit() -> None:
+    with FakeLensmor(subscription_balance=70, gift_balance=5) as fake:
+        request = urllib.request.Request(
+            f"{fake.url}/external/credits/balance",
+            headers={"Authorization": f"Bearer {fake.api_key}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            body = json.loads(answer.read())
+        url = fake.url
+    assert body["totalBalance"] == 75
+    with pytest.raises(FakeServerError):
+        _ = fake.url
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(f"{url}/external/credits/balance", timeout=5)

@@ -9,16 +9,15 @@ by the requests it received.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import mcp_types as types
 import pytest
-from mcp import Client, MCPError
-from mcp_helpers import Person, accept, cancel, decline, seen, structured
+from mcp import MCPError
+from mcp_helpers import MODES, Person, accept, cancel, connect, decline, seen, structured
 
 from lensmor_async.guard import SpendRequest
-from lensmor_async.mcp import McpSettings, Route, build_server, question, route
+from lensmor_async.mcp import Route, question, route
 from lensmor_async.testing import FakeLensmor
 
 pytestmark = pytest.mark.anyio
@@ -28,7 +27,6 @@ CONTACT_EVENT = "103"
 UNLOCK_ROUTE = "/external/events/{id}/unlock"
 CONTACTS_ROUTE = "/external/contacts/unlock"
 START_BALANCE = 30_050
-MODES = ["auto", "legacy"]
 
 
 @pytest.fixture
@@ -36,16 +34,6 @@ async def fake(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeLensmor]:
     async with FakeLensmor(seed=0, task_step_seconds=0.01) as server:
         monkeypatch.setenv("LENSMOR_API_KEY", server.api_key)  # the key: environment only
         yield server
-
-
-@asynccontextmanager
-async def connect(
-    fake: FakeLensmor, person: Person | None, *, mode: str = "auto", **settings: Any
-) -> AsyncIterator[Client]:
-    options: dict[str, Any] = {"testing": True, "poll_intervals": (0.02,), **settings}
-    server = build_server(McpSettings(base_url=fake.url, **options))
-    async with Client(server, mode=mode, elicitation_callback=person) as client:
-        yield client
 
 
 async def test_the_server_lists_free_and_paid_tools_without_resolver_arguments(
@@ -60,13 +48,32 @@ async def test_the_server_lists_free_and_paid_tools_without_resolver_arguments(
         "search_contacts",
         "get_balance",
         "precheck",
+        "get_outreach",
         "spend_report",
         "unlock_event",
         "unlock_contacts",
+        "unlock_phones",
+        "unlock_linkedin_activity",
+        "search_exhibitors_by_company",
+        "search_events_by_company",
+        "search_events_by_person",
+        "generate_outreach",
     }
     # The price and the approval are the server's business, never the model's arguments.
-    assert set(tools["unlock_event"].input_schema["properties"]) == {"event_id", "why"}
-    assert "budget" not in repr(tools["unlock_event"].input_schema)
+    assert set(tools["unlock_event"].input_schema["properties"]) == {"event_id", "why", "layer"}
+    assert set(tools["search_events_by_company"].input_schema["properties"]) == {
+        "company_name",
+        "why",
+        "page",
+    }
+    assert set(tools["generate_outreach"].input_schema["required"]) == {
+        "personnel_ids",
+        "channels",
+        "why",
+    }
+    for name in ("unlock_event", "search_events_by_person", "generate_outreach"):
+        assert "budget" not in repr(tools[name].input_schema)
+        assert "priced" not in repr(tools[name].input_schema)
 
 
 async def test_free_tools_answer_concisely_with_pagination(fake: FakeLensmor) -> None:
@@ -252,6 +259,8 @@ async def test_the_api_key_never_reaches_the_client(fake: FakeLensmor) -> None:
             ("list_personnel", {"event_id": "no-such-event"}),
             ("unlock_event", {"event_id": "no-such-event", "why": "x"}),
             ("unlock_event", {"event_id": LOCKED, "why": "x"}),
+            ("search_events_by_company", {"company_name": "Acme", "why": "x"}),
+            ("search_exhibitors_by_company", {"company_name": "", "why": "x"}),
             ("spend_report", {}),
         ):
             seen_texts.append(seen(await client.call_tool(name, arguments)))
@@ -266,7 +275,7 @@ def test_the_route_never_auto_approves_an_unknown_price() -> None:
     assert route(request, auto_up_to=10_000, can_ask=False) is Route.CANNOT_ASK
     assert route(request, auto_up_to=10_000, can_ask=True) is Route.ASK
     assert route(None, auto_up_to=None, can_ask=False) is Route.FREE
-    assert "Cost: unknown credits" in question(request, "")
+    assert "Cost: unknown\n" in question(request, "")
 
 
 ARGS = {"event_id": LOCKED, "why": "x"}

@@ -61,13 +61,47 @@ def test_importing_the_package_does_not_load_models_backends_or_the_bulk_runner(
         "'lensmor_async.guard._journal_sqlite', 'sqlite3') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
-    loaded = subprocess.run(
+    assert _printed_by_fresh_interpreter(code) == ""
+
+
+def _printed_by_fresh_interpreter(code: str) -> str:
+    """What ``code`` prints when run in a fresh interpreter (this one has loaded everything)."""
+    return subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
-    assert loaded == ""
 
 
 def test_lazy_names_load_on_first_use() -> None:
     assert lensmor_async.SqliteLedger is lensmor_async.guard.SqliteLedger
     assert lensmor_async.run_bulk.__module__.startswith("lensmor_async.bulk")
     assert lensmor_async.Page.__name__ == "Page"
+
+
+def test_a_client_checking_the_balance_loads_no_guard_no_other_models_and_no_cattrs() -> None:
+    # The first call of a CLI run or a serverless handler pays for what it imports: a
+    # balance needs the credit models and the converter, not the guard or the catalogue.
+    code = (
+        "import sys, asyncio, lensmor_async\n"
+        "from lensmor_async.models.converter import structure\n"
+        "async def main():\n"
+        "    client = lensmor_async.AsyncLensmor('k' * 16, base_url='http://127.0.0.1:9')\n"
+        "    credits = client.credits\n"
+        "    structure({'totalAmount': 1, 'totalBalance': 1, 'subscriptionAmount': 0,\n"
+        "               'subscriptionBalance': 0, 'giftAmount': 1, 'giftBalance': 1},\n"
+        "              sys.modules['lensmor_async.models.credits'].CreditBalance)\n"
+        "    await client.aclose()\n"
+        "asyncio.run(main())\n"
+        "heavy = [m for m in ('lensmor_async.guard', 'lensmor_async.models.events',\n"
+        "    'lensmor_async.models.personnel', 'lensmor_async.resources.events', 'cattrs')\n"
+        "    if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    assert _printed_by_fresh_interpreter(code) == ""
+
+
+def test_the_default_guard_is_built_on_first_use_and_shared_with_option_copies() -> None:
+    client = lensmor_async.AsyncLensmor("k" * 16, base_url="http://127.0.0.1:9")
+    copy = client.with_options(timeout=5.0)
+    guard = client.guard
+    assert isinstance(guard, lensmor_async.CreditGuard)
+    assert copy.guard is guard

@@ -10,6 +10,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import Any
 
+import attrs
 import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -118,6 +119,18 @@ def test_every_model_round_trips_through_to_dict_and_to_json(
     model = data.draw(instances(cls, item=ITEMS.get(cls)))
     _round_trip(model, wire=False)
     _round_trip(model, wire=True)
+    _export_form(model)
+
+
+def _export_form(model: Any) -> None:
+    """``to_jsonable`` (CLI, exports) is the same walk as ``to_dict`` in its export form."""
+    exported = conv.to_jsonable(model)
+    assert list(exported) == [field.name for field in attrs.fields(type(model))]
+    assert orjson.loads(orjson.dumps(exported)) == exported  # JSON-ready as it is
+    plain = model.to_dict()
+    for name, value in exported.items():
+        if name not in model.extra and not isinstance(value, dict | list):
+            assert plain.get(name) == value, name  # an UNSET field: left out vs null
 
 
 def test_every_model_type_is_covered() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import inspect
-import re
 import threading
 import warnings
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from fake_thread import FakeInThread
+from sync_twins import assert_sync_twin
 
 from lensmor_async import (
     AsyncLensmor,
@@ -35,16 +34,11 @@ from lensmor_async.testing import FakeLensmor
 
 RESOURCES = ["actions", "contacts", "credits", "events", "exhibitors", "personnel"]
 RESOURCES += ["profile_matching"]
-SYNC_RETURNS = {
-    "AsyncIterator": "SyncIterator",
-    "PageIterator": "SyncPageIterator",
-    "UnlockTaskHandle": "SyncUnlockTaskHandle",
-}
 
 
 @pytest.fixture(scope="module")
 def fake() -> Iterator[FakeLensmor]:
-    with FakeInThread(task_step_seconds=0.0) as server:
+    with FakeLensmor(task_step_seconds=0.0) as server:
         yield server
 
 
@@ -62,12 +56,6 @@ def _public_methods(cls: type[Any]) -> dict[str, Any]:
         for name, member in vars(cls).items()
         if callable(member) and not name.startswith("_")
     }
-
-
-def _sync_return(annotation: str) -> str:
-    # Whole names anywhere, so that ``list[UnlockTaskHandle]`` maps too.
-    pattern = r"\b(" + "|".join(SYNC_RETURNS) + r")\b"
-    return re.sub(pattern, lambda match: SYNC_RETURNS[match.group(1)], annotation)
 
 
 def _paid_event(fake: FakeLensmor, name: str) -> str:
@@ -88,9 +76,7 @@ def test_every_async_method_has_a_sync_twin_with_the_same_signature(group: str) 
     async_methods.pop("rerouted", None)  # how quotes reroute a call; not user surface
     assert sorted(sync_methods) == sorted(async_methods)
     for name, method in async_methods.items():
-        want, got = inspect.signature(method), inspect.signature(sync_methods[name])
-        assert list(got.parameters.values()) == list(want.parameters.values()), name
-        assert got.return_annotation == _sync_return(want.return_annotation), name
+        assert_sync_twin(sync_methods[name], method)
 
 
 def test_the_client_takes_the_async_clients_arguments_but_a_session() -> None:

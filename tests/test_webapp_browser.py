@@ -1,10 +1,11 @@
 """The confirm-spending web app end to end in real headless Chromium (Debian's build).
 
 FakeLensmor and the app (or two instances of it, as two workers) run on loopback in the
-test's event loop; Playwright's async
-API drives Chromium. Spending is judged by the fake server's truth ledger. The final
-page is saved to ``artifacts/webapp-confirmed.png`` for a reviewer to look at (and the
-quote page, as the person saw it, to ``artifacts/webapp-quote.png``).
+test's event loop; one test runs the app as real worker processes instead (gunicorn, 4
+workers on one port: tests/webapp_workers.py). Playwright's async API drives Chromium.
+Spending is judged by the fake server's truth ledger. The final page is saved to
+``artifacts/webapp-confirmed.png`` for a reviewer to look at (and the quote page, as the
+person saw it, to ``artifacts/webapp-quote.png``).
 
 Needs ``scripts/ensure-chromium.sh`` (Debian ``chromium`` + the ``playwright`` package);
 without them the test fails when ``CI`` is set and is skipped otherwise.
@@ -21,12 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiohttp import web
+from webapp_workers import WORKER_HEADER, gunicorn_workers
 
 from examples.webapp import create_app
 from lensmor_async.testing import FakeLensmor
 
 if TYPE_CHECKING:
-    from playwright.async_api import Page
+    from playwright.async_api import Browser, Page
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -99,6 +101,21 @@ async def chromium_page(profile: Path) -> AsyncIterator[Page]:
             yield await context.new_page()
         finally:
             await context.close()
+
+
+@asynccontextmanager
+async def chromium_browser() -> AsyncIterator[Browser]:
+    """One Chromium whose contexts are separate sessions (each its own connections)."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            await browser.close()
 
 
 async def text_of(page: Page, test_id: str) -> str:
@@ -180,3 +197,60 @@ async def test_a_quote_from_one_worker_is_confirmed_on_another_and_spends_once(
 
     charges = fake.truth.entries
     assert [(e.intent, e.amount) for e in charges] == [(("events.unlock", LOCKED), 2000)]
+
+
+def worker_of(headers: dict[str, str]) -> int:
+    return int(headers[WORKER_HEADER.lower()])
+
+
+async def tab_on_another_worker(browser: Browser, url: str, avoid: int) -> tuple[Page, int]:
+    """A new browser session showing ``url``, served by a worker other than ``avoid``.
+
+    A session keeps its keep-alive connection, so one worker; sessions are opened until
+    one's connection was accepted by another worker (as a second tab or device would).
+    """
+    for _ in range(100):
+        context = await browser.new_context()
+        tab = await context.new_page()
+        response = await tab.goto(url)
+        assert response is not None
+        worker = worker_of(response.headers)
+        if worker != avoid:
+            return tab, worker
+        await context.close()
+    raise AssertionError(f"100 browser sessions all reached worker {avoid}")
+
+
+async def test_chromium_confirms_on_one_worker_process_a_quote_another_rendered(
+    tmp_path: Path,
+) -> None:
+    require_browser()
+    async with (
+        FakeLensmor(task_step_seconds=0.01) as fake,
+        gunicorn_workers(fake, tmp_path / "journal.db") as workers,
+        chromium_browser() as browser,
+    ):
+        first = await (await browser.new_context()).new_page()
+        async with first.expect_response(lambda r: "/quotes/" in r.url) as rendered:
+            await open_quote(first, workers.base_url)
+        renderer = worker_of((await rendered.value).headers)
+        assert await first.get_by_test_id("cost").get_attribute("data-credits") == "2000"
+
+        tab, other = await tab_on_another_worker(browser, first.url, renderer)
+        assert await tab.get_by_test_id("cost").get_attribute("data-credits") == "2000"
+        async with tab.expect_response(lambda r: r.request.method == "POST") as confirmed:
+            await tab.get_by_test_id("confirm").click()
+        await tab.wait_for_url(f"**/events/{LOCKED}?unlocked=2000")
+        assert await text_of(tab, "notice") == "Unlocked: 2,000 credits spent."
+        confirmer = worker_of((await confirmed.value).headers)
+        assert (confirmer, confirmer != renderer) == (other, True)
+        assert {renderer, confirmer} <= workers.pids
+
+        # The first tab, still on the rendering worker, confirms the same quote: refused.
+        await first.get_by_test_id("confirm").click()
+        await first.wait_for_load_state()
+        assert await first.get_by_role("heading").first.inner_text() == "This quote is not pending"
+
+    charges = fake.truth.entries
+    assert [(e.intent, e.amount) for e in charges] == [(("events.unlock", LOCKED), 2000)]
+    assert fake.request_count("/external/events/{id}/unlock") == 1

@@ -31,19 +31,21 @@ import secrets
 import string
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from urllib.parse import quote as url_quote
 
 import anyio
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from lensmor_async import (
     ActionNotAllowedError,
     AsyncLensmor,
     AuthenticationError,
     BudgetExceededError,
+    ConfigurationError,
     CreditGuard,
     InsufficientCreditsError,
     InvalidRequestError,
@@ -71,6 +73,7 @@ __all__ = [
     "Webapp",
     "create_app",
     "decline_unapproved",
+    "from_environment",
     "main",
     "offer_of",
 ]
@@ -79,6 +82,9 @@ EVENTS_PER_PAGE = 20
 PEOPLE_PAGE_SIZE = 50  # the personnel route's maximum page size
 FAKE_SEED = 7
 QUOTE_SECRET_ENV = "LENSMOR_QUOTE_SECRET"
+JOURNAL_ENV = "LENSMOR_WEBAPP_JOURNAL"
+SHOW_WORKER_ENV = "LENSMOR_WEBAPP_SHOW_WORKER"
+WORKER_HEADER = "X-Webapp-Worker"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -558,15 +564,27 @@ def explain(exc: LensmorError) -> tuple[int, str, str]:
     return 502, "Lensmor could not answer", str(exc)
 
 
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        response = await handler(request)
-    except web.HTTPException as exc:
-        exc.headers.update(SECURITY_HEADERS)
-        raise
-    response.headers.update(SECURITY_HEADERS)
-    return response
+def adding_headers(headers: Callable[[], Mapping[str, str]]) -> Middleware:
+    """A middleware that sets ``headers()`` on every answer (redirects and errors too)."""
+
+    @web.middleware
+    async def add_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            exc.headers.update(headers())
+            raise
+        response.headers.update(headers())
+        return response
+
+    return add_headers
+
+
+security_headers = adding_headers(lambda: SECURITY_HEADERS)
+# Opt-in (``show_worker``): which worker process answered, to watch a quote sealed by one
+# worker be confirmed by another. Read per request: a pre-forking server may build the app
+# before it forks.
+worker_header = adding_headers(lambda: {WORKER_HEADER: str(os.getpid())})
 
 
 @web.middleware
@@ -787,6 +805,7 @@ def create_app(
     max_people: int = 1000,
     quote_secret: str | None = None,
     journal: str | None = None,
+    show_worker: bool = False,
 ) -> web.Application:
     """The aiohttp application.
 
@@ -794,9 +813,13 @@ def create_app(
     ``budget`` caps what the app may spend; ``embedded_fake`` serves a FakeLensmor
     in-process instead (no key needed); ``testing`` turns off the SDK's backoff sleeps.
     Several workers (processes) serve one app when they share ``quote_secret`` (default:
-    ``LENSMOR_QUOTE_SECRET``) and ``journal`` (a path to an SQLite journal).
+    ``LENSMOR_QUOTE_SECRET``) and ``journal`` (a path to an SQLite journal);
+    ``show_worker`` names the answering process in an ``X-Webapp-Worker`` header.
     """
-    app = web.Application(middlewares=[security_headers, explain_errors])
+    middlewares = [security_headers, explain_errors]
+    if show_worker:
+        middlewares.insert(0, worker_header)
+    app = web.Application(middlewares=middlewares)
     settings = Settings(api_key, base_url, budget, testing, max_people, quote_secret, journal)
     app[WEBAPP] = Webapp(settings)
     if embedded_fake:
@@ -813,6 +836,31 @@ def create_app(
         ]
     )
     return app
+
+
+async def from_environment() -> web.Application:
+    """The app for a pre-forking server, each worker configured by the environment::
+
+        LENSMOR_QUOTE_SECRET=... LENSMOR_WEBAPP_JOURNAL=/var/lib/webapp/journal.db \\
+        gunicorn examples.webapp.app:from_environment \\
+            --worker-class aiohttp.GunicornWebWorker --workers 4 --bind 127.0.0.1:8080
+
+    ``LENSMOR_API_KEY`` (and ``LENSMOR_BASE_URL``) as for one process. The quote secret
+    and the journal are required here: with a random secret per worker, one worker could
+    not read another's quotes, and without a shared journal a token confirmed on one
+    worker would not be known as used on the others. ``LENSMOR_WEBAPP_SHOW_WORKER=1``
+    adds the ``X-Webapp-Worker`` header.
+    """
+    missing = [name for name in (QUOTE_SECRET_ENV, JOURNAL_ENV) if not os.environ.get(name)]
+    if missing:
+        raise ConfigurationError(
+            f"set {' and '.join(missing)}: every worker needs the same quote secret and journal"
+        )
+    return create_app(
+        quote_secret=os.environ[QUOTE_SECRET_ENV],
+        journal=os.environ[JOURNAL_ENV],
+        show_worker=os.environ.get(SHOW_WORKER_ENV) == "1",
+    )
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -42,9 +42,17 @@ def _envelope_status(payload: Mapping[str, Any], http_status: int) -> int:
 
 
 def error_from_envelope(
-    payload: Any, *, http_status: int, headers: Mapping[str, str], now: float
+    payload: Any,
+    *,
+    http_status: int,
+    headers: Mapping[str, str],
+    now: float,
+    where: tuple[str, str] | None = None,
 ) -> APIStatusError:
-    """Build the typed error for an error envelope (or for a body that is not one)."""
+    """Build the typed error for an error envelope (or for a body that is not one).
+
+    ``where``: the request's method and URL path (no query), named by a 404's message.
+    """
     if not isinstance(payload, Mapping):
         payload = {}
     status = _envelope_status(payload, http_status)
@@ -57,6 +65,8 @@ def error_from_envelope(
         "trace_id": _opt_str(payload.get("traceId")) or _opt_str(headers.get("X-Request-ID")),
         "details": payload.get("details"),
     }
+    if http_status == 404 and where is not None:
+        fields["method"], fields["url_path"] = where
     if cls is RateLimitError:
         raw = headers.get("Retry-After")
         fields["retry_after"] = parse_retry_after(raw, now)
@@ -77,8 +87,18 @@ def is_business_error(payload: Any) -> bool:
     return len(payload) == 1 and isinstance(payload.get("error"), str)
 
 
-def decode_payload(status: int, headers: Mapping[str, str], body: bytes, *, now: float) -> Any:
-    """The JSON payload of a successful response, or raise the typed error it carries."""
+def decode_payload(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    now: float,
+    where: tuple[str, str] | None = None,
+) -> Any:
+    """The JSON payload of a successful response, or raise the typed error it carries.
+
+    ``where`` (method, URL path without the query) is named in a 404's message.
+    """
     if 200 <= status < 300:
         payload = parse_json(body, status=status) if body else None
         if is_business_error(payload):
@@ -92,4 +112,4 @@ def decode_payload(status: int, headers: Mapping[str, str], body: bytes, *, now:
         payload = orjson.loads(body) if body else None
     except orjson.JSONDecodeError:
         payload = None
-    raise error_from_envelope(payload, http_status=status, headers=headers, now=now)
+    raise error_from_envelope(payload, http_status=status, headers=headers, now=now, where=where)

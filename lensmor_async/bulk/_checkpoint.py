@@ -79,10 +79,15 @@ class BulkCheckpoint:
         return None if self._summarize is None else self._summarize(value)
 
     async def completed(self) -> dict[str, Any]:
-        """Every finished item key with its summary (None when none was kept)."""
+        """Every finished item key with its summary (None when none was kept), by key.
+
+        By key, not in the order items finished: workers finish in any order, and an
+        export of the same checkpoint should read the same every time.
+        """
 
         def op(conn: sqlite3.Connection) -> list[tuple[str, str | None]]:
-            return conn.execute("SELECT item_key, summary FROM lensmor_bulk_done").fetchall()
+            query = "SELECT item_key, summary FROM lensmor_bulk_done ORDER BY item_key"
+            return conn.execute(query).fetchall()
 
         rows = await self._store.run(op, "DEFERRED")
         return {key: None if raw is None else orjson.loads(raw) for key, raw in rows}

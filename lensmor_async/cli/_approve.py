@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lensmor_async.cli._console import Console
 from lensmor_async.cli._render import describe_quote
 from lensmor_async.errors import (
@@ -9,7 +11,9 @@ from lensmor_async.errors import (
     ConfirmationRequiredError,
     SpendDeclinedError,
 )
-from lensmor_async.guard import SpendRequest
+
+if TYPE_CHECKING:  # annotations only: free commands need not load the guard
+    from lensmor_async.guard import SpendRequest
 
 PROMPT = "Proceed? [y/N] "
 _YES = frozenset({"y", "yes"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -19,8 +19,10 @@ from lensmor_async.cli import _render as render
 from lensmor_async.cli._approve import Approver
 from lensmor_async.cli._console import Console
 from lensmor_async.cli._progress import LineProgress, Progress, SpinnerProgress, follow_task
-from lensmor_async.guard import SpendRequest, UnlockTaskHandle
 from lensmor_async.models import Page
+
+if TYPE_CHECKING:  # annotations only: `lensmor balance` need not load the guard
+    from lensmor_async.guard import SpendRequest, UnlockTaskHandle
 
 T = TypeVar("T")
 Handler = Callable[["Context", argparse.Namespace], Awaitable[None]]

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -38,7 +39,9 @@ from lensmor_async.cli._exit import (
 )
 from lensmor_async.cli._render import error_json
 from lensmor_async.errors import ConfigurationError, InsufficientCreditsError, LensmorError
-from lensmor_async.guard import CreditGuard
+
+if TYPE_CHECKING:
+    from lensmor_async.guard import CreditGuard
 
 API_KEY_ENV = "LENSMOR_API_KEY"
 _EPILOG = f"""\
@@ -324,12 +327,26 @@ async def _run(args: argparse.Namespace, console: Console) -> None:
             "(the CLI never takes it as an option)"
         )
     approver = Approver(console, yes=args.yes, max_credits=args.max_credits)
-    guard = CreditGuard(confirm=approver, budget=args.max_credits)
+    guard = None if args.handler in FREE_HANDLERS else _guard(approver, args.max_credits)
     async with AsyncLensmor(
         base_url=args.base_url, call_source=args.call_source, guard=guard
     ) as client:
         fmt = getattr(args, "format", None) or ("json" if args.json else "table")
         await args.handler(commands.Context(client, console, approver, args.json, fmt), args)
+
+
+FREE_HANDLERS: frozenset[commands.Handler] = frozenset({commands.balance})
+"""Commands that make no paid call: they run without building the CLI's guard.
+
+The client's default guard (no confirm: fails closed) stands in, unbuilt unless a paid
+call is tried, so a free command starts as fast as the SDK does.
+"""
+
+
+def _guard(approver: Approver, budget: int | None) -> CreditGuard:
+    from lensmor_async.guard import CreditGuard
+
+    return CreditGuard(confirm=approver, budget=budget)
 
 
 def describe_error(error: LensmorError) -> str:

@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
-from lensmor_async.bulk import BulkProgress
 from lensmor_async.cli import _render as render
-from lensmor_async.guard import ContactUnlockReport, UnlockTaskHandle
 from lensmor_async.models.contacts import TERMINAL_TASK_STATUSES
+
+if TYPE_CHECKING:  # annotations only: free commands need not load the guard or bulk
+    from lensmor_async.bulk import BulkProgress
+    from lensmor_async.guard import ContactUnlockReport, UnlockTaskHandle
 
 POLL_INTERVALS: tuple[float, ...] = (1.0, 2.0, 3.0, 5.0, 10.0)
 """Seconds between polls; the last value repeats (a CLI user wants the first answer soon)."""

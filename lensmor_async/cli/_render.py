@@ -11,25 +11,27 @@ import datetime as dt
 import io
 import json
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from lensmor_async.bulk import BulkProgress
 from lensmor_async.errors import LensmorError, sanitize_message
-from lensmor_async.guard import ContactUnlockReport, SpendRecord, SpendRequest
-from lensmor_async.models import (
-    CreditBalance,
-    Event,
-    EventDetail,
-    EventRef,
-    EventUnlockResult,
-    Exhibitor,
-    ExhibitorEventMatch,
-    FullAccessUnlockResult,
-    Page,
-    Person,
-    VisitorUnlockResult,
-)
 from lensmor_async.models.converter import to_jsonable
+
+if TYPE_CHECKING:  # annotations only: `lensmor balance` loads no guard, bulk or other models
+    from lensmor_async.bulk import BulkProgress
+    from lensmor_async.guard import ContactUnlockReport, SpendRecord, SpendRequest
+    from lensmor_async.models import (
+        CreditBalance,
+        Event,
+        EventDetail,
+        EventRef,
+        EventUnlockResult,
+        Exhibitor,
+        ExhibitorEventMatch,
+        FullAccessUnlockResult,
+        Page,
+        Person,
+        VisitorUnlockResult,
+    )  # annotations only: `lensmor balance` need not load the guard or bulk
 
 CELL_WIDTH = 40
 """Longest table cell; longer text is cut with an ellipsis."""

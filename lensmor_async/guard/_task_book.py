@@ -77,6 +77,7 @@ class TaskBook:
             task_id=submission.task_id,
             requested=intent.targets,
             skipped=self._skipped_ids(submission.task_id, submission.skipped_personnel_ids),
+            response=submission.response,
         )
 
     def handle_for_id(self, kind: TaskKind, task_id: str) -> UnlockTaskHandle:

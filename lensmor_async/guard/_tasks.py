@@ -24,6 +24,7 @@ __all__ = [
     "UnlockTaskHandle",
     "build_report",
 ]
+from lensmor_async._answered import Answered, ResponseInfo, carry_answer
 from lensmor_async._core.spend import QuoteDecision
 from lensmor_async._intent import Intent
 from lensmor_async.errors import NotFoundError, RateLimitError, ServerError, TransportError
@@ -88,8 +89,12 @@ class DeliveredContact:
 
 
 @attrs.frozen(slots=True)
-class ContactUnlockReport:
-    """Where every submitted id ended up — each appears in exactly one tuple."""
+class ContactUnlockReport(Answered):
+    """Where every submitted id ended up — each appears in exactly one tuple.
+
+    ``report.response`` is the HTTP answer of the task's final poll (status, headers,
+    trace id); ``None`` when nothing was polled (every id skipped).
+    """
 
     task_id: str | None
     task_status: str | None
@@ -139,7 +144,7 @@ def build_report(
         if pid in skipped_set:
             continue
         _classify(items.get(pid), pid, value_field, delivered, without, failed, unresolved)
-    return ContactUnlockReport(
+    report = ContactUnlockReport(
         task_id=None if task is None else task.task_id,
         task_status=None if task is None else task.task_status,
         delivered=tuple(delivered),
@@ -148,6 +153,7 @@ def build_report(
         unresolved=tuple(unresolved),
         skipped=tuple(pid for pid in order if pid in skipped_set),
     )
+    return carry_answer(task, report)  # the final poll's answer
 
 
 def _classify(
@@ -186,8 +192,11 @@ class UnlockTaskHandle:
         requested: Sequence[str] | None,
         skipped: Sequence[str],
         poll_intervals: Sequence[float] | None = None,
+        response: ResponseInfo | None = None,
     ) -> None:
         self._guard = guard
+        self.response = response
+        """The HTTP answer of the submission (None for a handle rebuilt from its id)."""
         self.kind = kind
         self.task_id = task_id
         self.requested = None if requested is None else tuple(requested)
@@ -208,7 +217,7 @@ class UnlockTaskHandle:
         """Poll with growing intervals until the task ends or ``deadline`` seconds pass."""
         if self.task_id is None:
             # Nothing was submitted (all skipped), so nothing was spent.
-            self.report = attrs.evolve(self._finish(None), credits_spent=0)
+            self.report = attrs.evolve(self._finish(None), credits_spent=0)  # no answer
             return self.report
         async with self._guard.lease_kept(self.task_id):
             return await self._poll(deadline)
@@ -246,5 +255,5 @@ class UnlockTaskHandle:
     async def _settle(self, task: UnlockTask) -> ContactUnlockReport:
         report = self._finish(task)
         spent = await self._guard.settle_task(self.kind, task.task_id, report)
-        self.report = attrs.evolve(report, credits_spent=spent)
+        self.report = carry_answer(report, attrs.evolve(report, credits_spent=spent))
         return self.report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
@@ -42,13 +43,18 @@ def route(request: SpendRequest | None, *, auto_up_to: int | None, can_ask: bool
     return Route.ASK if can_ask else Route.CANNOT_ASK
 
 
-def question(request: SpendRequest, why: str) -> str:
+def question(request: SpendRequest, why: str, notes: Sequence[str] = ()) -> str:
     """What the person reads: what, why, cost, balance, budget left.
 
-    The text is the identity of the question across protocol rounds: when the price,
-    the balance or the budget moved, it changes, and the person is asked again.
+    ``notes`` are the tool's own lines about what is bought and how sure the price is
+    (the event layer; an upper bound; a price the API does not document), shown right
+    under the cost. The text is the identity of the question across protocol rounds:
+    when the price, the balance or the budget moved, it changes, and the person is
+    asked again.
     """
-    cost = "unknown" if request.expected_credits is None else f"{request.expected_credits:,}"
+    cost = (
+        "unknown" if request.expected_credits is None else f"{request.expected_credits:,} credits"
+    )
     balance = "unknown" if request.current_balance is None else f"{request.current_balance:,}"
     budget = (
         "no session budget"
@@ -60,8 +66,9 @@ def question(request: SpendRequest, why: str) -> str:
         f"An AI agent asks to spend Lensmor credits.\n"
         f"What: {request.description}\n"
         f"Why (the agent's words): {reason}\n"
-        f"Cost: {cost} credits\n"
-        f"Balance now: {balance} credits\n"
+        f"Cost: {cost}\n"
+        + "".join(f"{note}\n" for note in notes)
+        + f"Balance now: {balance} credits\n"
         f"Budget: {budget}\n"
         "Accept to spend, decline to spend nothing."
     )

@@ -6,7 +6,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from lensmor_async.guard import ContactUnlockReport, SpendRecord
-from lensmor_async.models import Page
+from lensmor_async.models import (
+    LinkedinActivityUnlockResult,
+    Outreach,
+    OutreachGenerationResult,
+    Page,
+)
 
 EVENT_FIELDS = ("id", "name", "date_start", "date_end", "city", "country", "venue")
 EXHIBITOR_FIELDS = ("id", "company_name", "domain", "industry", "country", "employee_count")
@@ -62,15 +67,83 @@ def record_result(record: SpendRecord) -> dict[str, Any]:
     }
 
 
-def report_result(report: ContactUnlockReport) -> dict[str, Any]:
-    """The unlock report's buckets (delivered / no email / failed / unresolved)."""
+def report_result(report: ContactUnlockReport, value: str = "email") -> dict[str, Any]:
+    """The unlock report's buckets (delivered / no value / failed / unresolved).
+
+    ``value`` names what the task unlocks: ``email`` or ``phone``.
+    """
     return {
         "task_status": report.task_status,
         "complete": report.complete,
-        "delivered": [{"id": d.personnel_id, "email": d.value} for d in report.delivered],
-        "no_email": list(report.unlocked_without_email),
+        "delivered": [{"id": d.personnel_id, value: d.value} for d in report.delivered],
+        f"no_{value}": list(report.unlocked_without_email),
         "failed": [{"id": f.personnel_id, "error": f.error_code} for f in report.failed],
         "unresolved": list(report.unresolved),
         "skipped_already_unlocked": list(report.skipped),
         "charged": report.credits_spent,
+    }
+
+
+def linkedin_result(result: LinkedinActivityUnlockResult) -> dict[str, Any]:
+    """Who got LinkedIn activity now, who had it already, who failed, whose analysis runs."""
+    done = [item for item in result.items if item.success]
+    return {
+        "unlocked": [item.personnel_id for item in done if not item.already_unlocked],
+        "already_unlocked": [item.personnel_id for item in done if item.already_unlocked],
+        "analysing": [item.personnel_id for item in done if item.task_id],
+        "failed": [
+            {"id": item.personnel_id, "error": item.error}
+            for item in result.items
+            if not item.success
+        ],
+    }
+
+
+def search_result(
+    page: Page[Any], fields: Sequence[str], key: str, outcome: dict[str, Any]
+) -> dict[str, Any]:
+    """A paid search's page; an empty result says it cost nothing (the API's rule since 0.24)."""
+    result = page_result(page, fields, key)
+    if outcome.get("charged") == 0 and outcome.get("cost"):
+        result["free"] = "no matches: an empty search is not charged"
+    if result["next_page"] is not None:
+        result["next_page_note"] = "another page is another paid search (asked again)"
+    return result
+
+
+def outreach_result(result: OutreachGenerationResult) -> dict[str, Any]:
+    """Which people's drafts are being generated, and which failed to start."""
+    return {
+        "queued": [item.personnel_id for item in result.items if item.success],
+        "failed": [
+            {"id": item.personnel_id, "error": item.error}
+            for item in result.items
+            if not item.success
+        ],
+        "task_center_id": result.task_center_id,
+    }
+
+
+def drafts_result(outreach: Outreach) -> dict[str, Any]:
+    """The drafts as plain text per channel (LinkedIn variants flattened)."""
+    messages = outreach.messages
+    linkedin = messages.linkedin
+    drafts: dict[str, Any] = {
+        "email": messages.email,
+        "linkedin_message": messages.linkedin_message,
+    }
+    if linkedin is not None:
+        inmail, note, connected = (
+            linkedin.inmail,
+            linkedin.connection_note,
+            linkedin.connected_message,
+        )
+        drafts["linkedin_inmail"] = None if inmail is None else brief(inmail, ("subject", "body"))
+        drafts["linkedin_connection_note"] = None if note is None else note.body
+        drafts["linkedin_connected_message"] = None if connected is None else connected.body
+    return {
+        "found": outreach.found,
+        "status": outreach.status,
+        "channels": list(outreach.channels),
+        "drafts": {name: text for name, text in drafts.items() if text},
     }

@@ -8,6 +8,7 @@ from typing import Literal
 import attrs
 
 from lensmor_async.errors import ConfigurationError
+from lensmor_async.guard import CostTable
 
 Transport = Literal["stdio", "streamable-http"]
 DEFAULT_WAIT_SECONDS = 60.0
@@ -41,4 +42,8 @@ class McpSettings:
     """Seconds between unlock-task polls (None: the client's default)."""
     testing: bool = False
     """Turn off the SDK's backoff sleeps (tests against FakeLensmor)."""
+    costs: CostTable | None = None
+    """The guard's prices (None: the API's documented ones; plans that charge for outreach
+    generation set its price here, and then the person is asked for it too; ``lensmor mcp
+    --price OPERATION=CREDITS`` sets them from the command line)."""
     quote_secret: str = attrs.field(factory=lambda: secrets.token_urlsafe(32), repr=False)

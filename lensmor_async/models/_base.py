@@ -14,38 +14,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Self
 
-import attrs
+from lensmor_async._answered import Answered, ResponseInfo
+
+__all__ = ["Model", "ResponseInfo"]
 
 
-@attrs.frozen(slots=True)
-class ResponseInfo:
-    """The HTTP answer a result came with (``result.response``)."""
+class Model(Answered):
+    """Serialisable, frozen response data; see ``to_dict``, ``to_json`` and ``from_dict``.
 
-    status: int
-    """The HTTP status, e.g. 200."""
-    headers: Mapping[str, str] = attrs.field(repr=False)
-    """The response headers as received (case-insensitive lookup)."""
-    trace_id: str | None
-    """The server's ``X-Request-ID``: quote it to support."""
+    ``result.response`` (from :class:`Answered`) is the HTTP answer it came with.
+    """
 
-
-class Model:
-    """Serialisable, frozen response data; see ``to_dict``, ``to_json`` and ``from_dict``."""
-
-    __slots__ = ("_response",)
-
-    @property
-    def response(self) -> ResponseInfo | None:
-        """The HTTP answer this result came with: status, headers, trace id.
-
-        Set on what a client method returns (a model, a page); ``None`` on nested models
-        and on models built by hand. It takes no part in equality or ``to_dict()``.
-        """
-        try:
-            status, headers, trace_id = self._response  # type: ignore[attr-defined]
-        except AttributeError:  # the slot was never set: not a client method's result
-            return None
-        return ResponseInfo(status, headers, trace_id)
+    __slots__ = ()
 
     def to_dict(self, *, wire: bool = False) -> dict[str, Any]:
         """Plain JSON-ready data: snake_case attribute names, or the API's own with ``wire``.

@@ -8,8 +8,9 @@ the attrs fields, their types and their metadata):
   ``Converter``. It dispatches on the object's key set (see :func:`_generate`): for a
   key set seen before, one ``itemgetter`` call reads every value and no set operation
   is needed for ``extra``. It coerces ids to ``str`` and whole numbers to ``int``,
-  checks booleans, required strings and container shapes, and builds the object
-  without the frozen ``__init__`` (see :func:`_builder_class`).
+  checks booleans, required strings and container shapes, and fills the new object's
+  slots through their descriptors (see :func:`_emit_build`). The generated source is
+  registered with ``linecache``, so tracebacks through it show the lines.
 * **Slow path.** Only when the fast path raises (any exception), :func:`_slow` walks the
   same description with full type checks. It either returns the model (then equal to
   what the fast path would have built) or raises
@@ -35,17 +36,20 @@ ids, integers, timestamps and every container shape are checked.
 from __future__ import annotations
 
 import enum
+import functools
+import itertools
+import linecache
 import operator
 import typing
 from collections.abc import Callable, Mapping
 from types import MappingProxyType, NoneType, UnionType
-from typing import Any, NamedTuple, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 import attrs
-import cattrs
 import orjson
 
 from lensmor_async.errors import ConfigurationError, ResponseValidationError
+from lensmor_async.models._base import Model
 from lensmor_async.models._fields import (
     ALIASES,
     EMPTY,
@@ -57,13 +61,10 @@ from lensmor_async.models._fields import (
 )
 from lensmor_async.models._sentinel import UNSET, UnsetType
 from lensmor_async.models.credits import BalanceAfter
-from lensmor_async.models.pagination import Page
-from lensmor_async.models.profile_matching import (
-    RecommendedEvent,
-    RecommendedEventPage,
-    RecommendedExhibitor,
-    RecommendedExhibitorPage,
-)
+from lensmor_async.models.pagination import TYPED_PAGES, Page
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "dumps",
@@ -77,13 +78,6 @@ __all__ = [
 
 T = TypeVar("T")
 
-_CONVERTER = cattrs.Converter()
-
-# Page subclasses that type the page-level keys of some item classes.
-_PAGE_CLASSES: dict[type[Any], type[Page[Any]]] = {
-    RecommendedEvent: RecommendedEventPage,
-    RecommendedExhibitor: RecommendedExhibitorPage,
-}
 
 # Field kinds.
 _ANY = "any"
@@ -325,30 +319,20 @@ def _known_keys(spec: tuple[_Field, ...]) -> frozenset[str]:
 _FAST: dict[tuple[type[Any], Any], Callable[..., Any]] = {}
 
 
-_BUILDERS: dict[type[Any], type[Any]] = {}
+def _emit_build(src: _Source, cls: type[Any]) -> None:
+    """``o = <new cls>``, its slots filled from the locals ``a_<attr>``; ``return o``.
 
-
-def _builder_class(cls: type[Any]) -> type[Any]:
-    """A layout-identical subclass of ``cls`` with plain attribute assignment.
-
-    Frozen attrs classes set every slot through ``object.__setattr__`` in ``__init__``,
-    which costs roughly four times a plain slot store. The generated function fills an
-    instance of this twin with ordinary stores and then re-labels it as ``cls``
-    (``__class__`` assignment is allowed because the twin adds no slots). The result is
-    an ordinary, frozen ``cls`` instance; the twin never escapes. One twin per class.
+    Frozen attrs classes set every slot through ``object.__setattr__`` in ``__init__``
+    (a bound-method call with the attribute name per field). Here each slot is set by
+    its own descriptor's ``__set__``, fetched once per class: the same store without the
+    name lookup or argument parsing. The instance is a ``cls`` from the start, so no
+    ``__init__``-bypassing class relabelling is needed.
     """
-    builder = _BUILDERS.get(cls)
-    if builder is not None:
-        return builder
-    namespace = {
-        "__slots__": (),
-        # Both must be the C defaults so that CPython uses the generic slot store.
-        "__setattr__": object.__setattr__,
-        "__delattr__": object.__delattr__,
-        "__module__": __name__,
-    }
-    builder = _BUILDERS[cls] = type(f"_{cls.__name__}Builder", (cls,), namespace)
-    return builder
+    src.add("o = _new(_C)")
+    for n, attribute in enumerate(attrs.fields(cls)):
+        setter = src.ref(f"_set{n}", getattr(cls, attribute.name).__set__)
+        src.add(f"{setter}(o, a_{attribute.name})")
+    src.add("return o")
 
 
 def _fast_fn(cls: type[Any], item_cls: Any = None) -> Callable[..., Any]:
@@ -357,6 +341,10 @@ def _fast_fn(cls: type[Any], item_cls: Any = None) -> Callable[..., Any]:
     if fn is None:
         fn = _FAST[key] = _generate(cls, item_cls)
     return fn
+
+
+_COMPILED = itertools.count(1)
+"""Numbers the generated sources, so each has its own ``linecache`` entry."""
 
 
 class _Source:
@@ -396,9 +384,15 @@ class _Source:
         self.lines.extend("    " + line for line in lines)
 
     def compile(self, name: str, params: str, cls: type[Any]) -> Callable[..., Any]:
-        """Compile the collected lines as ``def name(params)`` and return the function."""
+        """Compile the collected lines as ``def name(params)`` and return the function.
+
+        The source goes into ``linecache`` under a unique file name, so a traceback
+        through generated code shows the line that failed (as cattrs and attrs do).
+        """
         code = f"def {name}({params}):\n" + "\n".join(self.lines) + "\n"
-        exec(compile(code, f"<lensmor {name} {cls.__qualname__}>", "exec"), self.namespace)
+        filename = f"<lensmor {name} {cls.__qualname__} #{next(_COMPILED)}>"
+        linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+        exec(compile(code, filename, "exec"), self.namespace)
         return cast(Callable[..., Any], self.namespace[name])
 
 
@@ -500,18 +494,13 @@ def _generate_generic(
 ) -> Callable[..., Any]:
     """Read key by key (``get`` with defaults); unknown keys by set difference."""
     src = _Source()
-    src.ref("_B", _builder_class(cls))
     src.ref("_C", cls)
     src.ref("_K", known)
-    src.add("o = _new(_B)")
     for index, field in enumerate(spec):
         if _emit_read(src, index, field):
             _emit_assign(src, index, field, "v")
-    src.add(
-        "o.extra = _EMPTY if _K.issuperset(d) else _extra(d, _K)",
-        "o.__class__ = _C",
-        "return o",
-    )
+    src.add("a_extra = _EMPTY if _K.issuperset(d) else _extra(d, _K)")
+    _emit_build(src, cls)
     return src.compile(f"structure_{cls.__name__}_generic", "d", cls)
 
 
@@ -524,17 +513,16 @@ def _generate_shape(
     unknown key: those are server-controlled, so their names live in the namespace only.
     """
     src = _Source()
-    src.ref("_B", _builder_class(cls))
     src.ref("_C", cls)
     src.ref("_G", _tuple_getter(present + extras))
-    src.add("vals = _G(d)", "o = _new(_B)")
+    src.add("vals = _G(d)")
     targets: list[str] = []
     body: list[tuple[int, _Field, list[str]]] = []
     for index, field in enumerate(spec):
         names = [name for name in (field.wire, *field.aliases) if name in present]
         variables = [f"v{index}_{n}" for n in range(len(names))]
         if len(variables) == 1 and _is_plain(field):
-            targets.append(f"o.{field.attr}")
+            targets.append(f"a_{field.attr}")
             continue
         targets.extend(variables)
         body.append((index, field, variables))
@@ -543,7 +531,7 @@ def _generate_shape(
         src.add(f"{', '.join(targets)}, = vals")
     for index, field, variables in body:
         if not variables:  # absent: its default, decided now
-            src.add(f"o.{field.attr} = {src.ref(f'_a{index}', field.default)}")
+            src.add(f"a_{field.attr} = {src.ref(f'_a{index}', field.default)}")
             continue
         value = variables[0]
         for alias in variables[1:]:
@@ -551,10 +539,10 @@ def _generate_shape(
         _emit_assign(src, index, field, value)
     if extras:
         items = ", ".join(f"{src.ref(f'_X{n}', key)}: x{n}" for n, key in enumerate(extras))
-        src.add(f"o.extra = _mp({{{items}}})")
+        src.add(f"a_extra = _mp({{{items}}})")
     else:
-        src.add("o.extra = _EMPTY")
-    src.add("o.__class__ = _C", "return o")
+        src.add("a_extra = _EMPTY")
+    _emit_build(src, cls)
     return src.compile(f"structure_{cls.__name__}_shape", "d", cls)
 
 
@@ -567,7 +555,7 @@ def _emit_read(src: _Source, index: int, field: _Field) -> bool:
     default = "_UNSET" if field.default is UNSET else "None"
     read = f"d[{field.wire!r}]" if field.required else f"d.get({field.wire!r}, {default})"
     if _is_plain(field):
-        src.add(f"o.{field.attr} = {read}")
+        src.add(f"a_{field.attr} = {read}")
         return False
     src.add(f"v = {read}")
     for alias in field.aliases:
@@ -576,8 +564,8 @@ def _emit_read(src: _Source, index: int, field: _Field) -> bool:
 
 
 def _emit_assign(src: _Source, index: int, field: _Field, v: str) -> None:
-    """``o.<attr> = <converted v>`` for one field (``v`` names the variable holding it)."""
-    target = f"o.{field.attr}"
+    """``a_<attr> = <converted v>`` for one field (``v`` names the variable holding it)."""
+    target = f"a_{field.attr}"
     null_ok = f"{v} is None or " if field.nullable else ""
     kind = field.kind
     if _is_plain(field):
@@ -648,7 +636,7 @@ def _balance_after(value: Any) -> Any:
 
 
 def _page_class(item_cls: type[Any]) -> type[Page[Any]]:
-    return _PAGE_CLASSES.get(item_cls, Page)
+    return TYPED_PAGES.get(item_cls, Page)
 
 
 def _page_fast_fn(item_cls: type[Any]) -> Callable[..., Any]:
@@ -684,11 +672,33 @@ def _model_hook(tp: Any) -> Callable[..., Any]:
     return _fast_fn(tp)
 
 
-_CONVERTER.register_structure_hook_factory(_is_page_type, _page_hook)
-_CONVERTER.register_structure_hook_factory(_is_model_type, _model_hook)
+@functools.cache
+def _converter() -> cattrs.Converter:
+    """The cattrs converter, built on first use, with the generated hooks registered.
 
-# Hooks fetched from the converter once per class, so that a call skips cattrs dispatch.
-_HOOKS: dict[type[Any], Callable[[Any, Any], Any]] = {}
+    Models and pages never need its dispatch (:func:`_hook` hands them their generated
+    functions directly), so the first call of a client does not import cattrs; other
+    types (``structure(data, int)``) go through it.
+    """
+    import cattrs
+
+    converter = cattrs.Converter()
+    converter.register_structure_hook_factory(_is_page_type, _page_hook)
+    converter.register_structure_hook_factory(_is_model_type, _model_hook)
+    return converter
+
+
+def _hook(tp: Any) -> Callable[[Any, Any], Any]:
+    """The structure hook of ``tp``: the generated function of a model or page."""
+    if _is_page_type(tp):
+        return _page_hook(tp)
+    if _is_model_type(tp):
+        return _model_hook(tp)
+    return _converter().get_structure_hook(tp)
+
+
+# Hooks resolved once per class, so that a call does one dict lookup.
+_HOOKS: dict[Any, Callable[[Any, Any], Any]] = {}
 _PAGE_HOOKS: dict[type[Any], Callable[[Any, Any], Any]] = {}
 
 
@@ -872,12 +882,12 @@ def structure(data: Any, cls: type[T]) -> T:
     the data does not fit; no other exception escapes. ``Page[X]`` is accepted and
     means :func:`structure_page` with ``X``.
     """
-    if typing.get_origin(cls) is Page:
+    hook = _HOOKS.get(cls)
+    if hook is None and typing.get_origin(cls) is Page:
         return cast(T, structure_page(data, typing.get_args(cls)[0]))
     try:
-        hook = _HOOKS.get(cls)
         if hook is None:
-            hook = _HOOKS[cls] = _CONVERTER.get_structure_hook(cls)
+            hook = _HOOKS[cls] = _hook(cls)
         return cast(T, hook(data, cls))
     except Exception:  # any fast-path failure means: look closer
         pass
@@ -895,7 +905,7 @@ def structure_page(data: Any, item_cls: type[T]) -> Page[T]:
         hook = _PAGE_HOOKS.get(item_cls)
         if hook is None:
             page_type = Page[item_cls]  # type: ignore[valid-type]
-            hook = _PAGE_HOOKS[item_cls] = _CONVERTER.get_structure_hook(page_type)
+            hook = _PAGE_HOOKS[item_cls] = _hook(page_type)
         return cast(Page[T], hook(data, item_cls))
     except Exception:  # any fast-path failure means: look closer
         pass
@@ -908,26 +918,55 @@ _LISTS = frozenset({_IDS, _STRS, _SOURCE_TYPE})
 _NESTED = frozenset({_MODEL, _PAGE, _BALANCE_AFTER})
 
 
-def unstructure(model: Any, *, wire: bool = False) -> dict[str, Any]:
+def unstructure(model: Any, *, wire: bool = False, export: bool = False) -> dict[str, Any]:
     """``model`` as JSON-ready data (``Model.to_dict``): attribute or wire names.
 
     Walks the same field description that decoding uses, so what it writes is what
     ``structure`` reads: ``from_dict(type(m), unstructure(m, wire=w), wire=w) == m``.
+    ``export`` is the form of exports and ``--json`` output (:func:`to_jsonable`): every
+    field in declaration order, ``UNSET`` as ``None``, unknown fields under ``extra``
+    (attribute names only: ``wire`` is ignored).
     """
-    spec = _spec(type(model), _page_item_class(type(model)))
+    cls = type(model)
+    spec = _spec(cls, _page_item_class(cls))
+    extra_at = _extra_position(cls) if export else -1
     out: dict[str, Any] = {}
-    for field in spec:
+    for index, field in enumerate(spec):
+        if index == extra_at:
+            out["extra"] = to_jsonable(model.extra)
         value = getattr(model, field.attr)
         if value is UNSET:
-            continue  # absent from the response: stays absent
-        out[field.wire if wire else field.attr] = _plain(field.kind, value, wire)
-    out.update(model.extra)
+            if not export:
+                continue  # absent from the response: stays absent
+            value = None
+        out[field.attr if export or not wire else field.wire] = _plain(
+            field.kind, value, wire, export
+        )
+    if not export:
+        out.update(model.extra)
+    elif extra_at == len(spec):
+        out["extra"] = to_jsonable(model.extra)
     return out
 
 
-def _plain(kind: str, value: Any, wire: bool) -> Any:
+_EXTRA_AT: dict[type[Any], int] = {}
+
+
+def _extra_position(cls: type[Any]) -> int:
+    """Where ``extra`` is declared among the fields (subclasses add fields after it)."""
+    at = _EXTRA_AT.get(cls)
+    if at is None:
+        at = _EXTRA_AT[cls] = [field.name for field in attrs.fields(cls)].index("extra")
+    return at
+
+
+def _plain(kind: str, value: Any, wire: bool, export: bool = False) -> Any:
     if value is None:
         return None
+    if export:
+        # Deep: nested models come back here; tuples, mappings, enums (and the items of
+        # a page built by hand, whatever they are) become JSON data.
+        return to_jsonable(value)
     if kind in _NESTED:
         return unstructure(value, wire=wire)
     if kind == _MODELS:
@@ -1002,12 +1041,17 @@ def loads(text: str | bytes) -> Any:
 
 
 def to_jsonable(value: Any) -> Any:
-    """Plain JSON data from a model, for exports and ``--json`` output (not the wire form).
+    """Plain JSON data from a result, for exports and ``--json`` output (not the wire form).
 
-    attrs classes become objects with their field names (snake_case, in declaration
-    order), tuples become lists, mappings objects, enums their values (``UNSET`` —
-    "absent from the response" — becomes ``null``).
+    Models and pages are written by :func:`unstructure` (the one walk over a model's
+    fields, shared with ``Model.to_dict``) in its export form: snake_case field names in
+    declaration order, every field present (``UNSET``, "absent from the response", as
+    ``null``) and unknown fields under ``extra``. Other attrs classes (reports, spend
+    records) become objects with their field names; tuples become lists, mappings
+    objects, enums their values.
     """
+    if isinstance(value, Model):
+        return unstructure(value, export=True)
     if attrs.has(type(value)):
         return {f.name: to_jsonable(getattr(value, f.name)) for f in attrs.fields(type(value))}
     if isinstance(value, enum.Enum):

@@ -231,3 +231,12 @@ class Page(Model, Generic[T]):
 
     def _page_state(self) -> PageState | None:
         return self.semantics.page_state if self.semantics is not None else None
+
+
+TYPED_PAGES: dict[type[Any], type[Page[Any]]] = {}
+"""Page subclasses that type the page-level keys of some item classes (item → page).
+
+Filled by the modules that define them (``profile_matching``), so that the converter
+finds them without importing every model module: an item class exists only once its
+module, and with it the registration, has run.
+"""

@@ -13,7 +13,7 @@ import attrs
 from lensmor_async.models._base import Model
 from lensmor_async.models._fields import extra_field, mapping_field, ms, wire
 from lensmor_async.models.events import EventDetail
-from lensmor_async.models.pagination import Page
+from lensmor_async.models.pagination import TYPED_PAGES, Page
 
 __all__ = [
     "FALLBACK_CODE",
@@ -155,3 +155,7 @@ class RecommendedExhibitorPage(Page[RecommendedExhibitor]):
     def is_fallback(self) -> bool:
         """The server fell back to a non-AI result (``code == "AI_SEARCH_RESULT_MISMATCH"``)."""
         return self.code == FALLBACK_CODE
+
+
+TYPED_PAGES[RecommendedEvent] = RecommendedEventPage
+TYPED_PAGES[RecommendedExhibitor] = RecommendedExhibitorPage

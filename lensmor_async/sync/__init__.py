@@ -5,8 +5,17 @@
 
 from __future__ import annotations
 
+from lensmor_async.sync._bulk import SyncBulkCheckpoint, SyncLedger
 from lensmor_async.sync._client import Lensmor
 from lensmor_async.sync._handles import SyncPageIterator, SyncQuote, SyncUnlockTaskHandle
 from lensmor_async.sync._portal import SyncIterator
 
-__all__ = ["Lensmor", "SyncIterator", "SyncPageIterator", "SyncQuote", "SyncUnlockTaskHandle"]
+__all__ = [
+    "Lensmor",
+    "SyncBulkCheckpoint",
+    "SyncIterator",
+    "SyncLedger",
+    "SyncPageIterator",
+    "SyncQuote",
+    "SyncUnlockTaskHandle",
+]

@@ -8,8 +8,9 @@ async ones.
 
 from __future__ import annotations
 
+import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cached_property, partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -20,8 +21,10 @@ from lensmor_async._core.ratelimit import RateLimitInfo
 from lensmor_async._core.retry import RetryPolicy
 from lensmor_async._hooks import Hook
 from lensmor_async._response import RawResponse
+from lensmor_async.bulk import BulkCheckpoint, BulkProgress, BulkReport
 from lensmor_async.errors import ConfigurationError
 from lensmor_async.sync import _resources as sync
+from lensmor_async.sync._bulk import SyncBulkCheckpoint, SyncLedger, run_bulk_on
 from lensmor_async.sync._handles import SyncQuote
 from lensmor_async.sync._portal import LoopThread
 from lensmor_async.transport import Transport
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
     from lensmor_async.guard import CreditGuard, RecoveryReport, SpendRecord
 
 T = TypeVar("T")
+R = TypeVar("R")
 P = ParamSpec("P")
 
 
@@ -120,8 +124,14 @@ class Lensmor:
     @property
     def guard(self) -> CreditGuard:
         """The CreditGuard (``spent``, ``history``, ``in_doubt``…; its state is thread-safe
-        to read). Its async methods have sync twins here: ``quote``, ``reconcile``."""
+        to read). Its async methods have sync twins here: ``quote``, ``execute_quote``,
+        ``reconcile``."""
         return self._async.guard
+
+    @cached_property
+    def ledger(self) -> SyncLedger:
+        """The guard's ledger: ``client.ledger.snapshot()`` for its totals."""
+        return SyncLedger(self._loop, self.guard.ledger)
 
     @property
     def config(self) -> ClientConfig:
@@ -145,6 +155,10 @@ class Lensmor:
         twin = _async_twin(method)
         return self._loop.call(partial(self._async.with_raw_response, twin, *args, **kwargs))
 
+    def execute_quote(self, token: str | bytes, *, secret: str | bytes | None = None) -> Any:
+        """``guard.execute_quote(token, client)``: run a sealed quote, once (``Quote.seal``)."""
+        return self._loop.call(partial(self.guard.execute_quote, token, self._async, secret=secret))
+
     def reconcile(self) -> tuple[SpendRecord, ...]:
         """``guard.reconcile()``: settle in-doubt intents without re-sending them."""
         return self._loop.call(self.guard.reconcile)
@@ -152,6 +166,48 @@ class Lensmor:
     def recover(self, *, deadline: float = 30.0) -> RecoveryReport:
         """After a crash: resume tasks, reconcile in-doubt intents, release holds."""
         return self._loop.call(partial(self._async.recover, deadline=deadline))
+
+    # -- bulk runs (lensmor_async.bulk, on this client's loop) ---------------------------
+
+    def run_bulk(
+        self,
+        items: Iterable[T],
+        work: Callable[[T], R],
+        *,
+        concurrency: int = 16,
+        key: Callable[[T], str] = str,
+        guard: CreditGuard | None = None,
+        on_progress: Callable[[BulkProgress], None] | None = None,
+        resume: SyncBulkCheckpoint | None = None,
+    ) -> BulkReport[T, R]:
+        """:func:`lensmor_async.bulk.run_bulk` for sync ``work`` (which may call this client).
+
+        Each item's ``work`` runs in a worker thread, at most ``concurrency`` at once;
+        ``on_progress`` runs on the loop thread (keep it quick; it cannot call the client).
+        Ctrl-C cancels the run as cancelling the async one does: items in flight finish
+        and are accounted, then ``KeyboardInterrupt`` propagates.
+        """
+        return run_bulk_on(
+            self._loop,
+            items,
+            work,
+            concurrency=concurrency,
+            key=key,
+            guard=guard,
+            on_progress=on_progress,
+            resume=resume,
+        )
+
+    def bulk_checkpoint(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        summarize: Callable[[Any], Any] | None = None,
+        busy_timeout: float = 5.0,
+    ) -> SyncBulkCheckpoint:
+        """A :class:`~lensmor_async.bulk.BulkCheckpoint` for :meth:`run_bulk`'s ``resume``."""
+        checkpoint = BulkCheckpoint(path, summarize=summarize, busy_timeout=busy_timeout)
+        return SyncBulkCheckpoint(self._loop, checkpoint)
 
     def with_options(
         self,

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
         SpendRequest,
         UnlockTaskHandle,
     )
-    from lensmor_async.models import Page, UnlockTask
+    from lensmor_async.models import Page, ResponseInfo, UnlockTask
     from lensmor_async.resources import PageIterator
 
 T = TypeVar("T")
@@ -60,6 +60,11 @@ class SyncUnlockTaskHandle:
         return self._async.skipped
 
     @property
+    def response(self) -> ResponseInfo | None:
+        """The HTTP answer of the submission (None for a handle rebuilt from its id)."""
+        return self._async.response
+
+    @property
     def report(self) -> ContactUnlockReport | None:
         """The final report once ``wait()`` returned it."""
         return self._async.report
@@ -93,8 +98,22 @@ class SyncQuote(Generic[T]):
         return self._async.credits
 
     @property
+    def current_balance(self) -> int | None:
+        """The balance the quote was priced against (None: nothing to pay)."""
+        return self._async.current_balance
+
+    @property
+    def budget_remaining(self) -> int | None:
+        """Room left under the budget (None: no budget, or nothing to pay)."""
+        return self._async.budget_remaining
+
+    @property
     def expired(self) -> bool:
         return self._async.expired
+
+    def seal(self, secret: str | bytes | None = None) -> str:
+        """A signed token of this quote, for ``client.execute_quote`` in any process."""
+        return self._async.seal(secret)
 
     def execute(self) -> T:
         """Run the quoted call (re-checked; asks again only if cost or balance moved)."""

@@ -4,12 +4,18 @@ Every sync call is the async implementation run through ``BlockingPortal.call`` 
 caller's thread: no logic is forked. The loop lives in its own thread, so a sync client
 works from any number of threads and from code that already runs an event loop (a
 Jupyter cell), where ``asyncio.run`` would refuse.
+
+An interrupt of the waiting caller (Ctrl-C's ``KeyboardInterrupt``) cancels the call on
+the loop and waits for its cleanup before it propagates, exactly as cancelling the
+async call would: a paid call or a bulk run stops with every credit accounted for,
+instead of running on unseen in the loop thread.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from concurrent.futures import Future
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -52,7 +58,16 @@ class LoopThread:
                 "a sync client cannot be called from its own confirm callback or hook; "
                 "they run on its loop thread"
             )
-        return self._portal.call(func, *args)
+        finished = threading.Event()
+        future: Future[T] = self._portal.start_task_soon(_signalling, finished, func, *args)
+        try:
+            return future.result()
+        except BaseException:
+            # The caller was interrupted (the call's own errors leave the future done, and
+            # cancel() then returns False): cancel the call and let its cleanup finish.
+            if future.cancel():
+                finished.wait()
+            raise
 
     def stop(self) -> None:
         """Stop the loop and join its thread (idempotent)."""
@@ -61,6 +76,16 @@ class LoopThread:
         self.closed = True
         self._portal.call(self._portal.stop)
         self._thread.join()
+
+
+async def _signalling(
+    finished: threading.Event, func: Callable[..., Awaitable[T]], *args: Any
+) -> T:
+    """``await func(*args)``, then tell the waiting thread that its cleanup has run."""
+    try:
+        return await func(*args)
+    finally:
+        finished.set()
 
 
 class SyncIterator(Generic[T]):

@@ -24,6 +24,7 @@ import re
 import time
 import uuid
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -31,6 +32,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from anyio.from_thread import BlockingPortal, start_blocking_portal
 
 from lensmor_async.errors import LensmorError
 from lensmor_async.testing import (
@@ -213,6 +215,7 @@ class FakeLensmor:
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
         self._stopping = asyncio.Event()
+        self._thread: tuple[AbstractContextManager[BlockingPortal], BlockingPortal] | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -269,6 +272,37 @@ class FakeLensmor:
         tb: TracebackType | None,
     ) -> None:
         await self.stop()
+
+    def __enter__(self) -> FakeLensmor:
+        """Serve from an event loop in a thread of its own: for code without a loop.
+
+        ``with FakeLensmor() as fake:`` pairs with the sync client (``Lensmor``). Steer it
+        (balances, data, faults) between calls, as with ``async with``.
+        """
+        if self._thread is None:
+            context = start_blocking_portal()
+            portal = context.__enter__()
+            try:
+                portal.call(self.start)
+            except BaseException:
+                context.__exit__(None, None, None)
+                raise
+            self._thread = (context, portal)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._thread is None:
+            return
+        (context, portal), self._thread = self._thread, None
+        try:
+            portal.call(self.stop)
+        finally:
+            context.__exit__(None, None, None)
 
     def app(self) -> web.Application:
         """The aiohttp application (built once), for embedding or aiohttp test clients."""
