@@ -261,12 +261,13 @@ class AdaptiveLimiter:
             self._turns = anyio.Lock()
         async with self._turns:
             while True:
+                # A 429 may have come while this request queued for its turn.
+                waited = await self._wait_out_pause() or waited
                 decision = self._pace(self._wall_clock())
                 if decision.wait > 0:
                     if waited:
                         break  # max_pause is over: a wrong clock or header stalls no longer
                     self._extend_pause(self._clock() + decision.wait)
-                    waited = await self._wait_out_pause()
                     continue
                 if decision is NO_PACE:
                     # The window turned over (or plenty remains): back to the hot path.

@@ -407,3 +407,26 @@ async def test_429s_from_other_sharers_of_the_key_widen_the_paced_zone(fake: Fak
     limiter.pause_after_429("0")  # yet a 429 came: someone else spends from the key
     limiter.observe(RateLimitInfo(limit=100, remaining=11, reset=reset))
     assert not limiter.try_enter()  # now paced: 11 is not plenty for two such clients
+
+
+async def test_a_429_while_others_queue_for_their_turn_holds_them_too() -> None:
+    # Real time, tiny pauses: everyone waits out a first pause; the first one through
+    # gets a 429, and the others, queued for their turns, must wait for it as well.
+    limiter = AdaptiveLimiter(8)
+    limiter.pause_for(0.02)
+    refused_at: list[float] = []
+    starts: list[float] = []
+
+    async def request() -> None:
+        async with limiter.slot():
+            starts.append(time.monotonic())
+            if not refused_at:
+                refused_at.append(time.monotonic())
+                limiter.pause_after_429("1")
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for _ in range(8):
+                tg.start_soon(request)
+    later = sorted(starts)[1:]
+    assert all(t >= refused_at[0] + 1.0 for t in later)
