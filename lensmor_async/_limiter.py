@@ -265,8 +265,8 @@ class AdaptiveLimiter:
                 waited = await self._wait_out_pause() or waited
                 decision = self._pace(self._wall_clock())
                 if decision.wait > 0:
-                    if waited:
-                        break  # max_pause is over: a wrong clock or header stalls no longer
+                    if waited and decision.wait >= self._max_pause:
+                        break  # waited max_pause already: a wrong clock or header stalls no longer
                     self._extend_pause(self._clock() + decision.wait)
                     continue
                 if decision is NO_PACE:

@@ -430,3 +430,15 @@ async def test_a_429_while_others_queue_for_their_turn_holds_them_too() -> None:
                 tg.start_soon(request)
     later = sorted(starts)[1:]
     assert all(t >= refused_at[0] + 1.0 for t in later)
+
+
+async def test_after_a_429_pause_an_exhausted_window_still_waits_for_its_reset(
+    fake: FakeTime,
+) -> None:
+    limiter = fake.limiter()
+    limiter.observe(RateLimitInfo(limit=100, remaining=1, reset=int(fake.wall()) + 10))
+    # A 429: wait 1 s, and someone else spends from the key, so the last request of
+    # this window is theirs: ours waits for the reset, not just for the Retry-After.
+    limiter.pause_after_429("1")
+    async with limiter.slot():
+        assert fake.now == 1010.0
