@@ -15,6 +15,7 @@ from pathlib import Path
 from benchmarks._bulk import run_event_unlocks, run_searches
 from benchmarks._coldstart import measure_cold_start
 from benchmarks._decode import measure_decode
+from benchmarks._goodput import measure_goodput
 from benchmarks._imports import measure_imports
 from benchmarks._payloads import Payloads, capture
 from benchmarks._results import Mode, Results
@@ -193,6 +194,10 @@ def run(mode: Mode, sections: Sequence[str], command: str) -> Results:
     with tempfile.TemporaryDirectory(prefix="lensmor-bench-") as workdir:
         if STATIC_SERVER_SECTIONS & set(sections):
             _static_server_sections(results, payloads, sections, Path(workdir))
+        if "goodput" in sections:
+            path = Path(workdir) / "payloads.json"
+            payloads.save(path)
+            results.goodput = measure_goodput(path, payloads.api_key, mode.goodput, progress)
     if "decode" in sections:
         progress("decode cost")
         results.decode = measure_decode(

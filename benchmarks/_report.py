@@ -349,6 +349,40 @@ def _pages_section(results: Results) -> list[str]:
     ]
 
 
+def _goodput_section(results: Results) -> list[str]:
+    goodput = results.goodput
+    if goodput is None:
+        return []
+    s = goodput.settings
+    rows = [
+        [
+            run.policy,
+            run.variant,
+            str(run.round + 1),
+            f"**{run.ratio:.2f}×**",
+            f"{run.refused} ({run.refused / max(run.calls, 1):.1%})",
+            str(run.early),
+            str(run.errors),
+            " ".join(map(str, run.arrivals_per_second)),
+            " ".join(map(str, run.refused_per_second)) or "–",
+        ]
+        for run in sorted(goodput.runs, key=lambda r: (r.policy, r.variant, r.round))
+    ]
+    header = ["limit", "client", "round", "time ÷ ideal", "429s", "early", "errors"]
+    header += ["arrivals/s", "429s/s"]
+    return [
+        "## Goodput at a rate limit",
+        "",
+        f"{s.calls:,} `credits.balance()` calls from {s.callers} callers per process against a",
+        f"loopback server allowing {s.limit} requests per {s.window:g} s (ideal "
+        f"{s.ideal:.1f} s). *early*: requests that arrived before a `Retry-After` the server",
+        "had given had passed; *arrivals/s* and *429s/s*: requests the server saw and",
+        "refused in each second from the first.",
+        "",
+        *_table(header, rows),
+    ]
+
+
 def render_markdown(results: Results) -> str:
     """The whole ``RESULTS.md``."""
     load = ", ".join(f"{x:.2f}" for x in results.load_before)
@@ -375,6 +409,7 @@ def render_markdown(results: Results) -> str:
         *_coldstart_section(results),
         *_minimum_section(results),
         *_pages_section(results),
+        *_goodput_section(results),
     ]
     return "\n".join(lines).rstrip() + "\n"
 
@@ -420,5 +455,10 @@ def to_json(results: Results) -> dict[str, Any]:
             else None
         ),
         "pages": results.pages,
+        "goodput": (
+            [{**attrs.asdict(r), "ratio": r.ratio} for r in results.goodput.runs]
+            if results.goodput
+            else None
+        ),
         "targets": [attrs.asdict(v) for v in judge(results)],
     }

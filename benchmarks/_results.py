@@ -9,6 +9,7 @@ import attrs
 from benchmarks._bulk import BulkResult
 from benchmarks._coldstart import ColdStartResult
 from benchmarks._decode import DecodeResult
+from benchmarks._goodput import GoodputResult, GoodputSettings
 from benchmarks._imports import ImportResult
 from benchmarks._throughput import ThroughputResult
 
@@ -22,6 +23,7 @@ SECTIONS = (
     "coldstart",
     "minimum",
     "pages",
+    "goodput",
 )
 
 
@@ -49,6 +51,7 @@ class Mode:
     minimum_rounds: int
     pages_rounds: int
     pages_requests: int
+    goodput: GoodputSettings
 
 
 MODES = {
@@ -73,6 +76,9 @@ MODES = {
         minimum_rounds=8,
         pages_rounds=5,
         pages_requests=2000,
+        goodput=GoodputSettings(
+            limit=200, window=1.0, calls=2000, callers=64, rounds=2, processes=3
+        ),
     ),
     "quick": Mode(
         name="quick",
@@ -95,6 +101,9 @@ MODES = {
         minimum_rounds=3,
         pages_rounds=2,
         pages_requests=600,
+        goodput=GoodputSettings(
+            limit=200, window=1.0, calls=2000, callers=64, rounds=1, processes=3
+        ),
     ),
     "smoke": Mode(
         name="smoke",
@@ -117,6 +126,7 @@ MODES = {
         minimum_rounds=1,
         pages_rounds=1,
         pages_requests=60,
+        goodput=GoodputSettings(limit=50, window=1.0, calls=100, callers=64, rounds=1, processes=2),
     ),
 }
 
@@ -145,3 +155,4 @@ class Results:
     """The SDK against the typed minimum (``_minimum.py``), same grid as ``throughput``."""
     pages: dict[str, dict[str, dict[str, float]]] | None = None
     """In-memory client CPU µs per request by page size: size → client → median_us/best_us."""
+    goodput: GoodputResult | None = None

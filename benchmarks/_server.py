@@ -43,7 +43,14 @@ def _handler(payloads: Payloads) -> Callable[[web.BaseRequest], Awaitable[web.St
 
 
 async def serve(payloads: Payloads, port: int, *, pinned: bool) -> None:
-    server = web.Server(_handler(payloads), access_log=None)
+    await serve_handler(_handler(payloads), port, pinned=pinned)
+
+
+async def serve_handler(
+    handler: Callable[[web.BaseRequest], Awaitable[web.StreamResponse]], port: int, *, pinned: bool
+) -> None:
+    """Serve ``handler`` on 127.0.0.1; print ``READY {"port": N, "pinned": ...}`` until stopped."""
+    server = web.Server(handler, access_log=None)
     loop = asyncio.get_running_loop()
     listener = await loop.create_server(server, "127.0.0.1", port, backlog=1024)
     bound = listener.sockets[0].getsockname()[1]

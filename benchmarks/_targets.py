@@ -6,6 +6,7 @@ import math
 
 import attrs
 
+from benchmarks._goodput import POLICIES, GoodputResult
 from benchmarks._results import Results
 from benchmarks._throughput import ThroughputResult
 
@@ -115,6 +116,8 @@ def judge(results: Results) -> list[Verdict]:
                 None if math.isnan(ratio) else ratio <= 1.15,
             )
         )
+    if results.goodput is not None:
+        verdicts += _goodput_verdicts(results.goodput)
     return verdicts + reference_verdicts(results)
 
 
@@ -151,6 +154,28 @@ def reference_verdicts(results: Results) -> list[Verdict]:
                 ratio >= 1.0,
             )
         )
+    return verdicts
+
+
+def _goodput_verdicts(goodput: GoodputResult) -> list[Verdict]:
+    """Per limiter and SDK variant: ≤ 1.10× the ideal time, ≤ 2% 429s, nothing early."""
+    verdicts = []
+    for policy in POLICIES:
+        for variant in goodput.variants():
+            runs = goodput.of(policy, variant)
+            if not variant.startswith("sdk") or not runs:
+                continue
+            worst = max(r.ratio for r in runs)
+            refused = max(r.refused / r.calls if r.calls else 1.0 for r in runs)
+            early = max(r.early for r in runs)
+            errors = max(r.errors for r in runs)
+            measured = (
+                f"{goodput.median_ratio(policy, variant):.2f}× ideal (worst {worst:.2f}×); "
+                f"429s {refused:.1%}; early {early}; errors {errors}"
+            )
+            met = worst <= 1.10 and refused <= 0.02 and early == 0 and errors == 0
+            target = f"goodput, {policy} limit, {variant}: ≤ 1.10× ideal, ≤ 2% 429s, 0 early"
+            verdicts.append(Verdict(target, measured, met))
     return verdicts
 
 

@@ -3,7 +3,11 @@
 It bounds requests in flight and paces new ones from what the server said: a
 429 pauses every request until ``Retry-After`` has passed, an exhausted
 ``X-RateLimit-Remaining`` pauses until ``X-RateLimit-Reset``, and a low one
-spaces request starts over the rest of the window. All waiting is ``anyio.sleep``.
+(no more than could be in flight at once) spaces request starts over the rest of
+the window. Paced requests take turns one at a time and compute their start from
+the newest headers when their turn comes, so a new window (or another answer
+saying plenty remains) lets them go at once instead of on a schedule booked
+earlier. All waiting is ``anyio.sleep``.
 
 The hot path (no pause, no spacing) is one semaphore acquire plus one boolean
 check: the limiter is its own context manager, so ``slot()`` allocates nothing.
@@ -19,7 +23,16 @@ from types import TracebackType
 
 import anyio
 
-from lensmor_async._core.ratelimit import NO_PACE, RateLimitInfo, pace, pause_until_after_429
+from lensmor_async._core.ratelimit import (
+    NO_PACE,
+    Pace,
+    RateLimitInfo,
+    adopt,
+    pace,
+    pause_until_after_429,
+    sharers_after_429,
+    turn_delay,
+)
 from lensmor_async.errors import ConfigurationError
 
 __all__ = ["AdaptiveLimiter"]
@@ -38,15 +51,20 @@ class AdaptiveLimiter:
 
     __slots__ = (
         "_clock",
+        "_dozing",
         "_free",
         "_gated",
+        "_info",
+        "_last_start",
         "_low_fraction",
         "_max_concurrency",
         "_max_pause",
-        "_next_start",
         "_paused_until",
+        "_sharers",
         "_sleep",
         "_spacing",
+        "_started",
+        "_turns",
         "_waiters",
         "_wall_clock",
     )
@@ -82,10 +100,20 @@ class AdaptiveLimiter:
         self._low_fraction = low_fraction
         self._paused_until = _NO_PAUSE
         """Monotonic instant before which no request starts."""
+        self._sharers = 1
+        """Clients assumed to spend from the key: each 429 is evidence of one more."""
+        self._info: RateLimitInfo | None = None
+        """The headers pacing follows (the newest, unless from an older window)."""
         self._spacing = 0.0
-        """Minimum seconds between request starts while few requests remain."""
-        self._next_start = _NO_PAUSE
-        """Monotonic instant reserved for the next start while spacing applies."""
+        """Minimum seconds between request starts at the last observation."""
+        self._last_start = _NO_PAUSE
+        """Monotonic instant of the last paced start."""
+        self._started = 0
+        """Paced starts since the headers in ``_info`` came (not in their count yet)."""
+        self._turns: anyio.Lock | None = None
+        """Paced requests start one at a time, in arrival order (made in the event loop)."""
+        self._dozing: anyio.CancelScope | None = None
+        """The sleep of the request whose turn is next, cut short when pacing relaxes."""
         self._gated = False
         """True while a pause or spacing may apply: the only check on the hot path."""
 
@@ -175,16 +203,32 @@ class AdaptiveLimiter:
         """
         if info is None:
             return
-        wall_now = self._wall_clock() if now is None else now
-        decision = pace(info, wall_now, low_fraction=self._low_fraction, max_wait=self._max_pause)
-        if decision is NO_PACE:
-            self._spacing = 0.0
-            self._gated = self._paused_until != _NO_PAUSE
+        self._info = adopt(self._info, info, self._started)
+        self._started = 0
+        decision = self._pace(self._wall_clock() if now is None else now)
+        if decision is NO_PACE and not self._spacing:
+            self._gated = self._paused_until != _NO_PAUSE  # the usual answer, in few steps
             return
         if decision.wait > 0:
             self._extend_pause(self._clock() + decision.wait)
+        if decision.spacing < self._spacing and self._dozing is not None:
+            self._dozing.cancel()  # the next paced start may go sooner: let it re-check
         self._spacing = decision.spacing
-        self._gated = True
+        self._gated = decision is not NO_PACE or self._paused_until != _NO_PAUSE
+
+    def _pace(self, wall_now: float) -> Pace:
+        return pace(
+            self._info,
+            wall_now,
+            low_fraction=self._low_fraction,
+            max_wait=self._max_pause,
+            # Slots held, waiting or sending: a bulk job holds them all, so pacing takes
+            # over earlier for it than for a caller making one request at a time.
+            in_flight=(self._max_concurrency - self._free) * self._sharers,
+            burst=self._max_concurrency * self._sharers,
+            started=self._started,
+            sharers=self._sharers,
+        )
 
     def pause_until(self, t: float) -> None:
         """No request starts before ``t`` (wall-clock Unix seconds), capped at ``max_pause``."""
@@ -201,6 +245,8 @@ class AdaptiveLimiter:
             retry_after, now=self._clock(), wall_now=self._wall_clock(), cap=self._max_pause
         )
         self._extend_pause(until)
+        limit = None if self._info is None else self._info.limit
+        self._sharers = sharers_after_429(self._sharers, self._max_concurrency, limit)
 
     def _extend_pause(self, until: float) -> None:
         # A pause only ever grows: a short Retry-After must not cut a longer one short.
@@ -209,24 +255,53 @@ class AdaptiveLimiter:
             self._gated = True
 
     async def _wait_turn(self) -> None:
-        await self._wait_out_pause()
-        if self._spacing <= 0:
-            return
-        now = self._clock()
-        start = max(now, self._next_start)
-        # Reserve the start before sleeping so concurrent waiters queue behind it.
-        self._next_start = start + self._spacing
-        if start > now:
-            await self._sleep(start - now)
+        # A pause already covers the wait for an exhausted window (observe() set it).
+        waited = await self._wait_out_pause()
+        if self._turns is None:
+            self._turns = anyio.Lock()
+        async with self._turns:
+            while True:
+                # A 429 may have come while this request queued for its turn.
+                waited = await self._wait_out_pause() or waited
+                decision = self._pace(self._wall_clock())
+                if decision.wait > 0:
+                    if waited and decision.wait >= self._max_pause:
+                        break  # waited max_pause already: a wrong clock or header stalls no longer
+                    self._extend_pause(self._clock() + decision.wait)
+                    continue
+                if decision is NO_PACE:
+                    # The window turned over (or plenty remains): back to the hot path.
+                    self._spacing = 0.0
+                    self._gated = self._paused_until != _NO_PAUSE
+                    return
+                delay = turn_delay(decision.spacing, self._clock() - self._last_start)
+                if delay <= 0 or await self._doze(delay):
+                    break
             # A 429 may have arrived while this request waited for its turn.
             await self._wait_out_pause()
+            self._last_start = self._clock()
+            self._started += 1
 
-    async def _wait_out_pause(self) -> None:
+    async def _doze(self, seconds: float) -> bool:
+        """Sleep; False if new headers cut it short (pacing relaxed), True if it ran out."""
+        with anyio.CancelScope() as scope:
+            self._dozing = scope
+            try:
+                await self._sleep(seconds)
+            finally:
+                self._dozing = None
+        return not scope.cancel_called
+
+    async def _wait_out_pause(self) -> bool:
+        """Sleep until no pause is in force; whether there was one."""
+        slept = False
         while (delay := self._paused_until - self._clock()) > 0:
             await self._sleep(delay)
+            slept = True
         if self._paused_until != _NO_PAUSE:
             self._paused_until = _NO_PAUSE
             self._gated = self._spacing > 0
+        return slept
 
     def __repr__(self) -> str:
         return (

@@ -28,9 +28,13 @@ SMOKE_SECONDS = 240.0
 
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
-    out = tmp_path_factory.mktemp("bench")
+    return run_harness(tmp_path_factory.mktemp("bench"))
+
+
+def run_harness(out: Path, *args: str) -> tuple[dict[str, Any], str]:
+    """Run the harness in its smoke size (with ``args``); its JSON and Markdown."""
     markdown, data = out / "RESULTS.md", out / "results.json"
-    command = [sys.executable, "-m", "benchmarks", "--smoke", "--output", str(markdown)]
+    command = [sys.executable, "-m", "benchmarks", "--smoke", *args, "--output", str(markdown)]
     command += ["--json", str(data)]
     # Its own session: on a timeout the whole group goes, the servers it started included
     # (a plain subprocess timeout kills only the harness and orphans them).
@@ -181,3 +185,26 @@ def test_smoke_markdown_has_the_reference_sections_and_their_targets(
     assert "cold start to first typed result ≤ 1.2× aiohttp+json" in markdown
     assert "SDK ≥ 0.9× the typed minimum" in markdown
     assert "500-item page: SDK ≥ 1.0× aiohttp+orjson" in markdown
+
+
+@pytest.fixture(scope="module")
+def goodput_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
+    return run_harness(tmp_path_factory.mktemp("goodput"), "--only", "goodput")
+
+
+def test_smoke_goodput_runs_every_client_against_both_limiters_and_judges_it(
+    goodput_run: tuple[dict[str, Any], str],
+) -> None:
+    results, markdown = goodput_run
+    runs = results["goodput"]
+    seen = {(run["policy"], run["variant"]) for run in runs}
+    clients = {"sdk", "aiohttp retry", "sdk ×2"}
+    assert seen == {(policy, client) for policy in ("fixed", "bucket") for client in clients}
+    for run in runs:
+        # Every call of the job completed (or failed visibly), and the server saw them all.
+        assert run["calls"] + run["errors"] >= 100
+        assert sum(run["arrivals_per_second"]) >= run["calls"]
+        assert run["ratio"] > 0
+    goodput_targets = [t for t in results["targets"] if t["target"].startswith("goodput")]
+    assert len(goodput_targets) == 4
+    assert "## Goodput at a rate limit" in markdown

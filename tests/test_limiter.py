@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import anyio
 import pytest
 
@@ -22,10 +25,8 @@ def anyio_backend() -> str:
 class FakeTime:
     """A monotonic and a wall clock that only move when the limiter sleeps."""
 
-    def __init__(self, *, frozen: bool = False) -> None:
+    def __init__(self) -> None:
         self.now = 1000.0
-        # A frozen clock records sleeps without advancing: all waiters see one instant.
-        self.frozen = frozen
         self.sleeps: list[float] = []
 
     def clock(self) -> float:
@@ -36,9 +37,21 @@ class FakeTime:
 
     async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
-        if not self.frozen:
-            self.now += seconds
+        self.now += seconds
         await anyio.lowlevel.checkpoint()
+
+    async def starts(self, limiter: AdaptiveLimiter, callers: int) -> list[float]:
+        """When each of ``callers`` concurrent requests got through the limiter."""
+        starts: list[float] = []
+
+        async def request() -> None:
+            async with limiter.slot():
+                starts.append(self.now)
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(callers):
+                tg.start_soon(request)
+        return starts
 
     def limiter(self, max_concurrency: int = 4, **kwargs: float) -> AdaptiveLimiter:
         return AdaptiveLimiter(
@@ -137,46 +150,46 @@ async def test_exhausted_window_pauses_until_reset(fake: FakeTime) -> None:
         assert fake.now == 1020.0
 
 
-async def test_low_remaining_spaces_request_starts(fake: FakeTime) -> None:
+async def test_a_far_off_reset_stalls_no_longer_than_max_pause(fake: FakeTime) -> None:
+    limiter = fake.limiter(max_pause=10.0)
+    limiter.observe(RateLimitInfo(limit=120, remaining=0, reset=int(fake.wall()) + 3600))
+    async with limiter.slot():
+        assert fake.now == 1010.0
+
+
+async def test_low_remaining_spaces_request_starts_to_last_until_the_reset(
+    fake: FakeTime,
+) -> None:
     limiter = fake.limiter()
     limiter.observe(RateLimitInfo(limit=120, remaining=4, reset=int(fake.wall()) + 8))
     starts = []
-    for _ in range(3):
+    for _ in range(4):
         async with limiter.slot():
             starts.append(fake.now)
-    assert starts == [1000.0, 1002.0, 1004.0]
+    # Each turn spreads what is left (4 minus the starts since) over the time left:
+    # the four starts share the 8 s evenly and none is left unused at the reset.
+    assert starts == pytest.approx([1000.0, 1000 + 8 / 3, 1000 + 16 / 3, 1008.0])
 
 
 async def test_plenty_remaining_lifts_spacing(fake: FakeTime) -> None:
     limiter = fake.limiter()
     reset = int(fake.wall()) + 8
     limiter.observe(RateLimitInfo(limit=120, remaining=4, reset=reset))
-    limiter.observe(RateLimitInfo(limit=120, remaining=100, reset=reset))
+    # Plenty again comes with the next window: within one, the count only goes down.
+    limiter.observe(RateLimitInfo(limit=120, remaining=100, reset=reset + 8))
     for _ in range(3):
         async with limiter.slot():
             pass
     assert fake.sleeps == []
 
 
-async def test_concurrent_waiters_are_spread_out_by_spacing() -> None:
-    fake = FakeTime(frozen=True)
+async def test_concurrent_waiters_take_turns_spaced_apart(fake: FakeTime) -> None:
     limiter = fake.limiter(max_concurrency=10)
     limiter.observe(RateLimitInfo(limit=100, remaining=5, reset=int(fake.wall()) + 5))
-    entered = 0
-
-    async def request() -> None:
-        nonlocal entered
-        async with limiter.slot():
-            entered += 1
-
-    async with anyio.create_task_group() as tg:
-        for _ in range(3):
-            tg.start_soon(request)
-
-    # All three arrive at the same instant: the first starts at once, the others
-    # queue one spacing (1 s) and two spacings behind it instead of bursting.
-    assert sorted(fake.sleeps) == [1.0, 2.0]
-    assert entered == 3
+    starts = await fake.starts(limiter, 3)
+    # All three arrive at once: the first starts at once, the others take their turns
+    # one at a time, each spreading what is left (5 over 5 s) instead of bursting.
+    assert starts == [1000.0, 1001.25, 1002.5]
 
 
 async def test_cancelled_waiter_for_a_slot_leaves_the_limiter_usable() -> None:
@@ -273,3 +286,159 @@ async def test_try_enter_refuses_while_pacing_applies_so_the_caller_waits() -> N
     await limiter.enter()  # waits the pause out
     assert limiter.in_flight == 1
     limiter.release()
+
+
+# --- reaching the server's rate (issue 17) --------------------------------------------
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    """Let other tasks run until ``condition`` holds (a hang guard, not a timing)."""
+    with anyio.fail_after(5):
+        while not condition():
+            await anyio.lowlevel.checkpoint()
+
+
+async def test_new_headers_reporting_plenty_let_paced_waiters_go_at_once() -> None:
+    dozes: list[float] = []
+
+    async def sleep_until_cancelled(seconds: float) -> None:
+        dozes.append(seconds)
+        await anyio.sleep_forever()
+
+    limiter = AdaptiveLimiter(4, sleep=sleep_until_cancelled)
+    reset = int(time.time()) + 30
+    limiter.observe(RateLimitInfo(limit=100, remaining=2, reset=reset))
+    started = 0
+
+    async def request() -> None:
+        nonlocal started
+        async with limiter.slot():
+            started += 1
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(request)
+            await _until(lambda: bool(dozes))
+            # One went at once; the next sleeps its turn (the one left, at the reset).
+            assert started == 1
+            assert len(dozes) == 1
+            # The server now reports plenty left (a new window): the waiters must not
+            # keep the schedule booked earlier.
+            limiter.observe(RateLimitInfo(limit=100, remaining=90, reset=reset + 30))
+    assert started == 3
+    assert len(dozes) == 1  # woken, not slept out; nobody else waited
+
+
+async def test_a_new_window_lifts_pacing_booked_in_the_old_one(fake: FakeTime) -> None:
+    limiter = fake.limiter(max_concurrency=8)
+    limiter.observe(RateLimitInfo(limit=200, remaining=1, reset=int(fake.wall()) + 1))
+    fake.now += 1.0  # the window turns over with no answer in between
+    assert await fake.starts(limiter, 8) == [1001.0] * 8
+    assert fake.sleeps == []
+    assert limiter.try_enter()  # back on the hot path
+    limiter.release()
+
+
+async def test_no_idle_gap_while_remaining_is_high_with_every_slot_held(
+    fake: FakeTime,
+) -> None:
+    limiter = fake.limiter(max_concurrency=16)
+    reset = int(fake.wall()) + 1
+    remaining = 200
+
+    async def request() -> None:
+        nonlocal remaining
+        async with limiter.slot():
+            await anyio.lowlevel.checkpoint()
+            remaining -= 1
+            limiter.observe(RateLimitInfo(limit=200, remaining=remaining, reset=reset))
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(100):
+            tg.start_soon(request)
+    # 100 of 200 spent with 16 in flight: never below twice the slots, so no waiting.
+    assert remaining == 100
+    assert fake.sleeps == []
+
+
+async def test_a_429_pauses_every_waiter_until_retry_after(fake: FakeTime) -> None:
+    limiter = fake.limiter(max_concurrency=8)
+    limiter.pause_after_429("3")
+    starts = await fake.starts(limiter, 8)
+    assert len(starts) == 8
+    assert min(starts) >= 1003.0
+
+
+async def test_a_429_during_a_paced_turn_holds_that_start_until_retry_after(
+    fake: FakeTime,
+) -> None:
+    async def sleep_then_429(seconds: float) -> None:
+        await fake.sleep(seconds)
+        if fake.now < 1020:
+            limiter.pause_after_429("20")  # a 429 arrives while the next one waits its turn
+
+    limiter = AdaptiveLimiter(4, clock=fake.clock, wall_clock=fake.wall, sleep=sleep_then_429)
+    limiter.observe(RateLimitInfo(limit=100, remaining=2, reset=int(fake.wall()) + 10))
+    async with limiter.slot():
+        pass  # the first paced start goes at once; the next one's turn is at the reset
+    async with limiter.slot():
+        assert fake.now == 1030.0  # its turn came at 1010, the 429's 20 s then ran out
+
+
+async def test_the_first_answer_bounds_the_starts_before_its_reset(fake: FakeTime) -> None:
+    # More callers than the window allows: once the first answer says 4 remain, no
+    # more than 4 start before the reset; the rest start in the next window.
+    limiter = fake.limiter(max_concurrency=8)
+    limiter.observe(RateLimitInfo(limit=5, remaining=4, reset=int(fake.wall()) + 1))
+    starts = await fake.starts(limiter, 8)
+    assert len(starts) == 8
+    # The 4 spread over the window (the last lands on the reset), the rest wait for it.
+    assert starts[:4] == pytest.approx([1000.0, 1000 + 1 / 3, 1000 + 2 / 3, 1001.0])
+    assert min(starts[4:]) == pytest.approx(1001.0)
+
+
+async def test_429s_from_other_sharers_of_the_key_widen_the_paced_zone(fake: FakeTime) -> None:
+    limiter = fake.limiter(max_concurrency=4)
+    reset = int(fake.wall()) + 10
+    limiter.observe(RateLimitInfo(limit=100, remaining=11, reset=reset))
+    assert limiter.try_enter()  # 11 left is plenty for 4 slots: no pacing
+    limiter.release()
+    limiter.pause_after_429("0")  # yet a 429 came: someone else spends from the key
+    limiter.observe(RateLimitInfo(limit=100, remaining=11, reset=reset))
+    assert not limiter.try_enter()  # now paced: 11 is not plenty for two such clients
+
+
+async def test_a_429_while_others_queue_for_their_turn_holds_them_too() -> None:
+    # Real time, tiny pauses: everyone waits out a first pause; the first one through
+    # gets a 429, and the others, queued for their turns, must wait for it as well.
+    limiter = AdaptiveLimiter(8)
+    limiter.pause_for(0.02)
+    refused_at: list[float] = []
+    starts: list[float] = []
+
+    async def request() -> None:
+        async with limiter.slot():
+            starts.append(time.monotonic())
+            if not refused_at:
+                refused_at.append(time.monotonic())
+                limiter.pause_after_429("1")
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            for _ in range(8):
+                tg.start_soon(request)
+    later = sorted(starts)[1:]
+    assert all(t >= refused_at[0] + 1.0 for t in later)
+
+
+async def test_after_a_429_pause_an_exhausted_window_still_waits_for_its_reset(
+    fake: FakeTime,
+) -> None:
+    limiter = fake.limiter()
+    limiter.observe(RateLimitInfo(limit=100, remaining=1, reset=int(fake.wall()) + 10))
+    # A 429: wait 1 s, and someone else spends from the key, so the last request of
+    # this window is theirs: ours waits for the reset, not just for the Retry-After.
+    limiter.pause_after_429("1")
+    async with limiter.slot():
+        assert fake.now == 1010.0

@@ -11,9 +11,12 @@ from lensmor_async._core.ratelimit import (
     NO_PACE,
     Pace,
     RateLimitInfo,
+    adopt,
     pace,
     parse_rate_limit,
     pause_until_after_429,
+    sharers_after_429,
+    turn_delay,
 )
 
 NOW = 1_714_521_600.0
@@ -192,3 +195,128 @@ def test_429_without_usable_retry_after_pauses_for_the_default() -> None:
 def test_429_pause_is_never_in_the_past_and_never_beyond_the_cap(header: str | None) -> None:
     until = pause_until_after_429(header, now=50.0, cap=60.0)
     assert 50.0 <= until <= 110.0
+
+
+# --- pacing a bulk job: in-flight bound, own starts, sharers of the key ---------------
+
+
+def test_plenty_for_one_caller_is_not_plenty_for_a_full_burst() -> None:
+    info = RateLimitInfo(limit=200, remaining=100, reset=int(NOW) + 1)
+    assert pace(info, NOW, in_flight=1, burst=64) is NO_PACE
+    # 64 slots held could send 64 requests the server has not counted: pace from here.
+    assert pace(info, NOW, in_flight=64, burst=64) == Pace(spacing=0.01)
+
+
+def test_fewer_left_than_one_burst_is_paced_even_when_idle() -> None:
+    info = RateLimitInfo(limit=200, remaining=50, reset=int(NOW) + 1)
+    assert pace(info, NOW, in_flight=0, burst=64) == Pace(spacing=0.02)
+
+
+@given(
+    limit=st.integers(1, 10_000),
+    remaining=st.integers(0, 10_000),
+    bound=st.integers(0, 500),
+    burst=st.integers(0, 500),
+    started=st.integers(0, 500),
+    sharers=st.integers(1, 10),
+    fraction=st.floats(0, 1),
+)
+def test_starting_at_once_leaves_room_for_a_whole_burst(
+    limit: int,
+    remaining: int,
+    bound: int,
+    burst: int,
+    started: int,
+    sharers: int,
+    fraction: float,
+) -> None:
+    info = RateLimitInfo(limit, remaining, int(NOW) + 5)
+    result = pace(
+        info,
+        NOW,
+        low_fraction=fraction,
+        in_flight=bound,
+        burst=burst,
+        started=started,
+        sharers=sharers,
+    )
+    if result is NO_PACE:
+        # Our paced starts since the answer and the other sharers' last requests
+        # aside: a whole burst cannot overdraw, and the requests in flight leave more
+        # than their number for pacing to spread out.
+        left = remaining - started - (sharers - 1)
+        assert left > burst
+        assert left - bound > bound
+
+
+@given(remaining=st.integers(1, 100), started=st.integers(0, 100), to_reset=st.integers(1, 50))
+def test_own_starts_since_the_answer_are_spent_before_pacing(
+    remaining: int, started: int, to_reset: int
+) -> None:
+    info = RateLimitInfo(limit=10_000, remaining=remaining, reset=int(NOW) + to_reset)
+    result = pace(info, NOW, max_wait=1e9, in_flight=10_000, started=started)
+    left = remaining - started
+    if left <= 0:
+        assert result == Pace(wait=float(to_reset))
+    else:
+        assert result.spacing * left == pytest.approx(to_reset)
+
+
+def test_each_sharer_leaves_the_others_their_last_request() -> None:
+    info = RateLimitInfo(limit=200, remaining=2, reset=int(NOW) + 1)
+    assert pace(info, NOW, burst=64, sharers=3) == Pace(wait=1.0)
+    assert pace(info, NOW, burst=64, sharers=2) == Pace(spacing=1.0)
+
+
+window_infos = st.builds(
+    RateLimitInfo,
+    limit=st.one_of(st.none(), st.integers(0, 1000)),
+    remaining=st.one_of(st.none(), st.integers(0, 1000)),
+    reset=st.one_of(st.none(), st.integers(int(NOW), int(NOW) + 100)),
+)
+
+
+@given(current=st.one_of(st.none(), window_infos), info=window_infos)
+def test_adopting_an_answer_never_goes_back_to_an_earlier_window(
+    current: RateLimitInfo | None, info: RateLimitInfo
+) -> None:
+    kept = adopt(current, info)
+    if current is not None and current.reset is not None and info.reset is not None:
+        assert kept.reset == max(current.reset, info.reset)
+        if info.reset == current.reset and None not in (info.remaining, current.remaining):
+            assert kept.remaining == min(info.remaining, current.remaining)  # type: ignore[type-var]
+
+
+def test_within_a_window_the_count_only_goes_down() -> None:
+    # Answers overtake each other, and none counts the requests started after it.
+    reset = int(NOW) + 1
+    low, high = RateLimitInfo(200, 3, reset), RateLimitInfo(200, 150, reset)
+    assert adopt(low, high) == low
+    assert adopt(high, low) is low
+    assert adopt(RateLimitInfo(200, 10, reset), high, started=4) == RateLimitInfo(200, 6, reset)
+    # A new window starts afresh; a late answer from the old one changes nothing.
+    fresh = RateLimitInfo(200, 199, reset + 1)
+    assert adopt(low, fresh) is fresh
+    assert adopt(fresh, low) is fresh
+
+
+@given(spacing=st.floats(0, 100), since=st.floats(0, 1000))
+def test_turn_delay_is_what_is_left_of_one_spacing(spacing: float, since: float) -> None:
+    delay = turn_delay(spacing, since)
+    assert 0.0 <= delay <= spacing
+    assert (delay == 0.0) == (since >= spacing)
+
+
+@given(
+    sharers=st.integers(1, 50),
+    per_client=st.integers(1, 200),
+    limit=st.one_of(st.none(), st.integers(0, 5000)),
+)
+def test_a_429_counts_one_more_sharer_until_they_cover_the_limit(
+    sharers: int, per_client: int, limit: int | None
+) -> None:
+    after = sharers_after_429(sharers, per_client, limit)
+    if limit is None or sharers * per_client >= limit:
+        assert after == sharers
+    else:
+        assert after == sharers + 1

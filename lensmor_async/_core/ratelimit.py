@@ -9,7 +9,6 @@ does the waiting. Times are passed in: ``now`` for anything compared with
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 
@@ -21,9 +20,12 @@ __all__ = [
     "NO_PACE",
     "Pace",
     "RateLimitInfo",
+    "adopt",
     "pace",
     "parse_rate_limit",
     "pause_until_after_429",
+    "sharers_after_429",
+    "turn_delay",
 ]
 
 _LIMIT = "X-RateLimit-Limit"
@@ -112,35 +114,91 @@ def pace(
     *,
     low_fraction: float = 0.1,
     max_wait: float = 60.0,
+    in_flight: int = 0,
+    burst: int = 0,
+    started: int = 0,
+    sharers: int = 1,
 ) -> Pace:
     """The pacing implied by the last rate-limit headers.
 
-    * nothing known, the reset already past, or more than ``low_fraction`` of the
-      limit (at least 1 request) left → :data:`NO_PACE`;
-    * nothing remaining → wait until the reset;
-    * few remaining → space starts ``time_to_reset / remaining`` apart.
+    * nothing known, or the reset already past → :data:`NO_PACE`;
+    * more left than ``low_fraction`` of the limit (at least 1 request), than
+      ``burst`` and than twice ``in_flight`` → :data:`NO_PACE`;
+    * nothing left → wait until the reset;
+    * otherwise space starts ``time_to_reset / left`` apart, which spends exactly
+      what is left by the reset: no idle tail, no overdraft.
+
+    The caller could start ``burst`` requests at once (its concurrency) and has
+    ``in_flight`` started or waiting now; the server may not have counted any of
+    them yet. While more than ``burst`` remain, even a burst from idle cannot
+    overdraw the key; while more than twice ``in_flight`` remain, the requests in
+    flight leave more than ``in_flight`` for pacing to spread out, so a busy job
+    hands over to pacing with room to spare (emptying the count would force a wait
+    for the reset, which a token bucket does not need). ``started`` is how many paced
+    requests the caller started since the answer ``info`` came in. With ``sharers``
+    clients on the key each leaves ``sharers - 1`` requests unspent, so their last
+    starts in a window do not all land on its last free request.
 
     Both waits are bounded by ``max_wait``, so a wrong clock or a hostile header can
     stall requests only that long.
     """
     if info is None or info.remaining is None or info.reset is None:
         return NO_PACE
-    remaining = info.remaining
-    if remaining > _low_water(info.limit, low_fraction):
-        return NO_PACE
+    left = info.remaining - started - (sharers - 1)
+    if left > burst and left > 2 * in_flight and left > _low_water(info.limit, low_fraction):
+        return NO_PACE  # the usual answer: checked first, in as few steps as possible
     time_to_reset = info.reset - now
     if not time_to_reset > 0:
         return NO_PACE
-    if remaining == 0:
+    if left <= 0:
         return Pace(wait=min(time_to_reset, max_wait))
-    return Pace(spacing=min(time_to_reset / remaining, max_wait))
+    return Pace(spacing=min(time_to_reset / left, max_wait))
 
 
-def _low_water(limit: int | None, low_fraction: float) -> int:
-    """Remaining counts at or below this start pacing."""
+def adopt(current: RateLimitInfo | None, info: RateLimitInfo, started: int = 0) -> RateLimitInfo:
+    """The headers to pace from after an answer carrying ``info``.
+
+    ``started``: paced requests started since ``current`` came in. Within one window
+    the count only goes down: the lower of the answer's ``Remaining`` and
+    ``current``'s minus those starts, because answers overtake each other and an
+    answer does not count the requests started after it was sent. A later window
+    starts afresh; an answer from an earlier one (late, out of order) is ignored.
+    """
+    if current is None or current.reset is None or info.reset is None:
+        return info
+    if info.reset != current.reset:
+        return current if info.reset < current.reset else info
+    if current.remaining is None or info.remaining is None:
+        return info
+    ours = current.remaining - started
+    return info if info.remaining <= ours else attrs.evolve(info, remaining=max(0, ours))
+
+
+def sharers_after_429(sharers: int, per_client: int, limit: int | None) -> int:
+    """How many clients to assume spend from the key, after a 429.
+
+    Pacing below one client's own concurrency cannot overdraw the key unless someone
+    else spends from it too: other processes with the same key. A 429 is the
+    evidence, so each one counts one more sharer, until the sharers' concurrency
+    covers the whole limit. It never goes down: pacing a wider part of each window
+    costs no throughput (spacing still spends the window by its reset).
+    """
+    if limit is None or sharers * per_client >= limit:
+        return sharers  # without a limit there is no window to share out
+    return sharers + 1
+
+
+def turn_delay(spacing: float, since_last_start: float) -> float:
+    """Seconds until the next start may go when starts are ``spacing`` apart (0: now)."""
+    return max(0.0, spacing - since_last_start)
+
+
+def _low_water(limit: int | None, low_fraction: float) -> float:
+    """Remaining counts at or below this start pacing (compared with whole counts only)."""
     if limit is None:
         return 1
-    return max(1, math.floor(limit * low_fraction))
+    low = limit * low_fraction  # no floor(): for a whole count, n > floor(x) iff n > x
+    return low if low > 1 else 1
 
 
 def pause_until_after_429(
