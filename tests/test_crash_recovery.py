@@ -71,7 +71,7 @@ CRASH_POINTS = (
     "during_polling",
     "after_settle",
 )
-EVENT_PRICE = 300
+EVENT_PRICE = 2000
 CONTACT_PRICE = 15
 BATCH = 3
 # Two event unlocks and two batches fit; the last event unlock never does.

@@ -197,7 +197,7 @@ async def test_a_host_killed_mid_purchase_is_recovered_by_another_host_once_its_
     async with FakeLensmor(
         seed=2,
         task_step_seconds=0.02,
-        prices=Prices(event_unlock=300, contact_email=15),
+        prices=Prices(event_unlock=2000, contact_email=15),
         fault_tuning=FaultTuning(stall_seconds=60.0),
     ) as fake:
         scenario: Scenario = build_scenario(fake, point, 2)
