@@ -13,7 +13,7 @@ from lensmor_async._config import ClientConfig, Secret
 from lensmor_async._core.ratelimit import RateLimitInfo
 from lensmor_async._core.retry import RetryPolicy
 from lensmor_async._hooks import Hook, RequestEvent, SpendEvent, SpendEventKind
-from lensmor_async._lazy import lazy_getattr
+from lensmor_async._lazy import lazy_attributes
 from lensmor_async._response import RawResponse
 from lensmor_async._version import __version__
 from lensmor_async.errors import (
@@ -78,7 +78,7 @@ if TYPE_CHECKING:
 
 # Loaded on first use, so `import lensmor_async` stays close to its dependencies' cost
 # (the guard also loads with the first AsyncLensmor).
-__getattr__ = lazy_getattr(
+__getattr__, __dir__ = lazy_attributes(
     __name__,
     {
         "BulkCheckpoint": "lensmor_async.bulk",

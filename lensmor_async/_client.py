@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import cached_property
@@ -76,22 +77,32 @@ class _GuardSlot:
     The slot is the pipeline's guard step; ``with_options`` copies share it.
     """
 
-    __slots__ = ("_bind", "built")
+    __slots__ = ("_bind", "_building", "built")
 
     def __init__(self, guard: CreditGuard | None, bind: Callable[[CreditGuard], None]) -> None:
         self.built = guard
         self._bind = bind
+        # The sync client reads ``client.guard`` from its callers' threads: one lock so
+        # that threads racing on a fresh client all get the one guard.
+        self._building = threading.Lock()
         if guard is not None:
             bind(guard)
 
     def get(self) -> CreditGuard:
         guard = self.built
         if guard is None:
-            from lensmor_async.guard import CreditGuard
+            with self._building:
+                guard = self.built
+                if guard is None:
+                    guard = self._build()
+        return guard
 
-            guard = CreditGuard()
-            self._bind(guard)
-            self.built = guard
+    def _build(self) -> CreditGuard:
+        from lensmor_async.guard import CreditGuard
+
+        guard = CreditGuard()
+        self._bind(guard)
+        self.built = guard
         return guard
 
     async def run_paid(

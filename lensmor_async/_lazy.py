@@ -11,8 +11,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 
-def lazy_getattr(package: str, names: Mapping[str, str]) -> Callable[[str], Any]:
-    """A module ``__getattr__`` that imports ``names[attr]`` (a module path) on demand."""
+def lazy_attributes(
+    package: str, names: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """A module ``__getattr__`` that imports ``names[attr]`` (a module path) on demand,
+    and the ``__dir__`` that lists those names before they load (tab completion, ``help``).
+    """
 
     def __getattr__(name: str) -> Any:
         module = names.get(name)
@@ -23,4 +27,7 @@ def lazy_getattr(package: str, names: Mapping[str, str]) -> Callable[[str], Any]
         globals_of_package[name] = value  # later lookups skip __getattr__
         return value
 
-    return __getattr__
+    def __dir__() -> list[str]:
+        return sorted({*importlib.import_module(package).__dict__, *names})
+
+    return __getattr__, __dir__

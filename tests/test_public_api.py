@@ -105,3 +105,14 @@ def test_the_default_guard_is_built_on_first_use_and_shared_with_option_copies()
     guard = client.guard
     assert isinstance(guard, lensmor_async.CreditGuard)
     assert copy.guard is guard
+
+
+@pytest.mark.parametrize(
+    "package", ["lensmor_async", "lensmor_async.models", "lensmor_async.resources"]
+)
+def test_dir_of_a_fresh_facade_lists_every_public_name_before_it_loads(package: str) -> None:
+    # In a fresh interpreter nothing lazy has loaded yet: dir() (tab completion,
+    # help()) must still show every name of __all__.
+    code = f"import {package} as p; print(sorted(set(p.__all__) - set(dir(p))))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -11,6 +11,7 @@ import asyncio
 import gc
 import inspect
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -275,3 +276,34 @@ def test_bad_arguments_fail_at_construction_and_leave_no_thread() -> None:
     with pytest.raises(ConfigurationError):
         Lensmor("k", base_url="ftp://nowhere")
     assert threading.active_count() == before
+
+
+def test_threads_racing_on_a_fresh_sync_client_all_get_its_one_default_guard(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import lensmor_async.guard as guard_package
+
+    real = guard_package.CreditGuard
+
+    class SlowToBuild(real):  # type: ignore[misc,valid-type]
+        # Stands for any thread switch while the default guard is imported or built.
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            time.sleep(0.05)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(guard_package, "CreditGuard", SlowToBuild)
+    seen: list[object] = []
+    start = threading.Barrier(4)
+    with Lensmor("k", base_url="http://127.0.0.1:9") as client:
+
+        def read_guard() -> None:
+            start.wait()
+            seen.append(client.guard)
+
+        threads = [threading.Thread(target=read_guard) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(seen) == 4
+        assert all(guard is client.guard for guard in seen)

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from lensmor_async._core.costs import CostTable, Price
 from lensmor_async._intent import Intent
-from lensmor_async._lazy import lazy_getattr
+from lensmor_async._lazy import lazy_attributes
 from lensmor_async.guard._confirm import (
     ConfirmCallback,
     SpendRequest,
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from lensmor_async.guard._ledger_sqlite import SqliteLedger
 
 # The shared backends load on first use (they pull in sqlite3 and, for Redis, redis).
-__getattr__ = lazy_getattr(
+__getattr__, __dir__ = lazy_attributes(
     __name__,
     {
         "RedisJournal": "lensmor_async.guard._journal_redis",

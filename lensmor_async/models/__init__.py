@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lensmor_async._lazy import lazy_getattr
+from lensmor_async._lazy import lazy_attributes
 from lensmor_async.models._base import Model, ResponseInfo
 from lensmor_async.models._sentinel import UNSET, UnsetType
 
@@ -84,7 +84,7 @@ if TYPE_CHECKING:
         RecommendedExhibitorPage,
     )
 
-__getattr__ = lazy_getattr(
+__getattr__, __dir__ = lazy_attributes(
     __name__,
     {
         "PrecheckDetail": "lensmor_async.models.actions",

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from lensmor_async._lazy import lazy_getattr
+from lensmor_async._lazy import lazy_attributes
 from lensmor_async.resources._base import PageIterator
 
 if TYPE_CHECKING:
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from lensmor_async.resources.personnel import Personnel
     from lensmor_async.resources.profile_matching import ProfileMatching
 
-__getattr__ = lazy_getattr(
+__getattr__, __dir__ = lazy_attributes(
     __name__,
     {
         "Actions": "lensmor_async.resources.actions",
