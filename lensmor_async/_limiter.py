@@ -22,15 +22,19 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 
 import anyio
+import attrs
 
 from lensmor_async._core.ratelimit import (
     NO_PACE,
     Pace,
     RateLimitInfo,
+    WindowUse,
     adopt,
     pace,
     pause_until_after_429,
     sharers_after_429,
+    sharers_after_window,
+    tally,
     turn_delay,
 )
 from lensmor_async.errors import ConfigurationError
@@ -45,8 +49,11 @@ class AdaptiveLimiter:
 
     ``clock`` (monotonic) measures waits; ``wall_clock`` (Unix seconds) reads the
     server's instants (``X-RateLimit-Reset``, HTTP dates); ``sleep`` waits. Tests
-    inject fakes for all three. No wait is ever longer than ``max_pause`` seconds,
-    so a wrong clock or a hostile header cannot stall the client for long.
+    inject fakes for all three. No pause is longer than ``max_pause`` seconds, and
+    a request waits for an exhausted window no longer than ``max_pause`` in all
+    (counting the pauses it already waited), so a wrong clock or a hostile header
+    cannot stall the client for long; a 429's ``Retry-After`` (itself capped at
+    ``max_pause``) is always waited out.
     """
 
     __slots__ = (
@@ -67,6 +74,7 @@ class AdaptiveLimiter:
         "_turns",
         "_waiters",
         "_wall_clock",
+        "_window",
     )
 
     def __init__(
@@ -102,6 +110,8 @@ class AdaptiveLimiter:
         """Monotonic instant before which no request starts."""
         self._sharers = 1
         """Clients assumed to spend from the key: each 429 is evidence of one more."""
+        self._window = WindowUse()
+        """This window's answers, tallied while sharers > 1: one spent by us alone lowers them."""
         self._info: RateLimitInfo | None = None
         """The headers pacing follows (the newest, unless from an older window)."""
         self._spacing = 0.0
@@ -203,9 +213,15 @@ class AdaptiveLimiter:
         """
         if info is None:
             return
-        self._info = adopt(self._info, info, self._started)
-        self._started = 0
-        decision = self._pace(self._wall_clock() if now is None else now)
+        wall_now = self._wall_clock() if now is None else now
+        held = self._info
+        self._info = adopt(held, info, self._started, now=wall_now, max_wait=self._max_pause)
+        if self._info is not held:
+            self._started = 0  # the adopted answer already counts those starts (or a new window)
+        if self._sharers > 1:
+            self._count_sharers(info)
+        decision = self._pace(wall_now)
+        # _spacing is also what a paced turn dozes on, so a relaxed answer wakes it below.
         if decision is NO_PACE and not self._spacing:
             self._gated = self._paused_until != _NO_PAUSE  # the usual answer, in few steps
             return
@@ -215,6 +231,13 @@ class AdaptiveLimiter:
             self._dozing.cancel()  # the next paced start may go sooner: let it re-check
         self._spacing = decision.spacing
         self._gated = decision is not NO_PACE or self._paused_until != _NO_PAUSE
+
+    def _count_sharers(self, info: RateLimitInfo) -> None:
+        use = tally(self._window, info)
+        if self._window.reset is not None and use.reset != self._window.reset:
+            # A new window began: the last one's tally says whether others spent in it.
+            self._sharers = sharers_after_window(self._sharers, self._window, info.limit)
+        self._window = use
 
     def _pace(self, wall_now: float) -> Pace:
         return pace(
@@ -247,6 +270,7 @@ class AdaptiveLimiter:
         self._extend_pause(until)
         limit = None if self._info is None else self._info.limit
         self._sharers = sharers_after_429(self._sharers, self._max_concurrency, limit)
+        self._window = attrs.evolve(self._window, refused=True)
 
     def _extend_pause(self, until: float) -> None:
         # A pause only ever grows: a short Retry-After must not cut a longer one short.
@@ -256,24 +280,28 @@ class AdaptiveLimiter:
 
     async def _wait_turn(self) -> None:
         # A pause already covers the wait for an exhausted window (observe() set it).
-        waited = await self._wait_out_pause()
+        paused = await self._wait_out_pause()
         if self._turns is None:
             self._turns = anyio.Lock()
         async with self._turns:
             while True:
                 # A 429 may have come while this request queued for its turn.
-                waited = await self._wait_out_pause() or waited
+                paused += await self._wait_out_pause()
                 decision = self._pace(self._wall_clock())
                 if decision.wait > 0:
-                    if waited and decision.wait >= self._max_pause:
-                        break  # waited max_pause already: a wrong clock or header stalls no longer
-                    self._extend_pause(self._clock() + decision.wait)
+                    # Pauses waited so far count, so one request waits max_pause in all:
+                    # a wrong clock or header (or a window longer than that) stalls no longer.
+                    wait = min(decision.wait, self._max_pause - paused)
+                    if wait <= 0:
+                        break
+                    self._extend_pause(self._clock() + wait)
                     continue
                 if decision is NO_PACE:
                     # The window turned over (or plenty remains): back to the hot path.
                     self._spacing = 0.0
                     self._gated = self._paused_until != _NO_PAUSE
                     return
+                self._spacing = decision.spacing  # observe() wakes the doze when pacing relaxes
                 delay = turn_delay(decision.spacing, self._clock() - self._last_start)
                 if delay <= 0 or await self._doze(delay):
                     break
@@ -292,16 +320,15 @@ class AdaptiveLimiter:
                 self._dozing = None
         return not scope.cancel_called
 
-    async def _wait_out_pause(self) -> bool:
-        """Sleep until no pause is in force; whether there was one."""
-        slept = False
+    async def _wait_out_pause(self) -> float:
+        """Sleep until no pause is in force; the seconds that took."""
+        began = self._clock()
         while (delay := self._paused_until - self._clock()) > 0:
             await self._sleep(delay)
-            slept = True
         if self._paused_until != _NO_PAUSE:
             self._paused_until = _NO_PAUSE
             self._gated = self._spacing > 0
-        return slept
+        return self._clock() - began
 
     def __repr__(self) -> str:
         return (

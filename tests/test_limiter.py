@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 
@@ -141,20 +142,6 @@ async def test_pause_after_429_honours_retry_after(fake: FakeTime) -> None:
     limiter.pause_after_429("12")
     async with limiter.slot():
         assert fake.now == 1012.0
-
-
-async def test_exhausted_window_pauses_until_reset(fake: FakeTime) -> None:
-    limiter = fake.limiter()
-    limiter.observe(RateLimitInfo(limit=120, remaining=0, reset=int(fake.wall()) + 20))
-    async with limiter.slot():
-        assert fake.now == 1020.0
-
-
-async def test_a_far_off_reset_stalls_no_longer_than_max_pause(fake: FakeTime) -> None:
-    limiter = fake.limiter(max_pause=10.0)
-    limiter.observe(RateLimitInfo(limit=120, remaining=0, reset=int(fake.wall()) + 3600))
-    async with limiter.slot():
-        assert fake.now == 1010.0
 
 
 async def test_low_remaining_spaces_request_starts_to_last_until_the_reset(
@@ -442,3 +429,182 @@ async def test_after_a_429_pause_an_exhausted_window_still_waits_for_its_reset(
     limiter.pause_after_429("1")
     async with limiter.slot():
         assert fake.now == 1010.0
+
+
+# --- review 17: bounded stalls, waking paced sleepers, cancellation --------------------
+
+
+async def test_one_far_off_reset_stalls_once_and_later_windows_go_at_once(
+    fake: FakeTime,
+) -> None:
+    limiter = fake.limiter(max_pause=10.0)
+    # A wrong clock or hostile header: remaining 0 until an hour from now.
+    limiter.observe(RateLimitInfo(limit=120, remaining=0, reset=int(fake.wall()) + 3600))
+    async with limiter.slot():
+        assert fake.now == 1010.0  # stalls max_pause, no longer
+    # The server then answers normally: fresh windows with plenty left.
+    for _ in range(3):
+        limiter.observe(RateLimitInfo(limit=120, remaining=119, reset=int(fake.wall()) + 1))
+        async with limiter.slot():
+            pass
+    assert fake.now == 1010.0, f"later requests stalled: sleeps={fake.sleeps}"
+
+
+@pytest.mark.parametrize(
+    ("max_pause", "to_reset", "waited"),
+    [(60.0, 20, 20.0), (10.0, 15, 10.0), (10.0, 3600, 10.0)],
+)
+async def test_an_exhausted_window_waits_for_its_reset_but_no_longer_than_max_pause_in_all(
+    fake: FakeTime, max_pause: float, to_reset: int, waited: float
+) -> None:
+    limiter = fake.limiter(max_pause=max_pause)
+    limiter.observe(RateLimitInfo(limit=120, remaining=0, reset=int(fake.wall()) + to_reset))
+    async with limiter.slot():
+        assert fake.now - 1000.0 == waited, f"sleeps={fake.sleeps}"
+
+
+async def test_a_429_pause_is_honoured_in_full_even_after_a_capped_window_wait(
+    fake: FakeTime,
+) -> None:
+    async def sleep_then_429(seconds: float) -> None:
+        await fake.sleep(seconds)
+        if len(fake.sleeps) == 1:
+            limiter.pause_after_429("8")  # a 429 arrives during the window wait
+
+    limiter = AdaptiveLimiter(
+        4, clock=fake.clock, wall_clock=fake.wall, sleep=sleep_then_429, max_pause=10.0
+    )
+    limiter.observe(RateLimitInfo(limit=120, remaining=0, reset=int(fake.wall()) + 30))
+    async with limiter.slot():
+        # 10 s for the window (capped), then the whole Retry-After from the 429 at 1010.
+        assert fake.now == 1018.0
+
+
+async def test_a_late_answer_from_an_older_window_keeps_the_starts_counted_since(
+    fake: FakeTime,
+) -> None:
+    limiter = fake.limiter()
+    reset = int(fake.wall()) + 10
+    limiter.observe(RateLimitInfo(limit=100, remaining=2, reset=reset))
+    async with limiter.slot():
+        pass  # the first paced start: one request left in this window
+    limiter.observe(RateLimitInfo(limit=100, remaining=50, reset=reset - 5))  # late, ignored
+    async with limiter.slot():
+        # The last request of the window still lands on its reset, not halfway there.
+        assert fake.now == 1010.0
+
+
+async def test_a_new_window_wakes_a_turn_paced_only_by_a_sharer_counted_at_a_429(
+    fake: FakeTime,
+) -> None:
+    dozes: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        if seconds <= 1.0:
+            await fake.sleep(seconds)  # the 429's pause runs out
+        else:
+            dozes.append(seconds)  # a paced turn: sleeps until cut short
+            await anyio.sleep_forever()
+
+    limiter = AdaptiveLimiter(4, clock=fake.clock, wall_clock=fake.wall, sleep=sleep)
+    reset = int(fake.wall()) + 30
+    # 11 left is plenty for 4 slots, so observe() sets no spacing...
+    limiter.observe(RateLimitInfo(limit=100, remaining=11, reset=reset))
+    # ...then a 429: one more sharer, so the turns themselves pace (at 1001, 9 left over 29 s).
+    limiter.pause_after_429("1")
+    started = 0
+
+    async def request() -> None:
+        nonlocal started
+        async with limiter.slot():
+            started += 1
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(request)
+            tg.start_soon(request)
+            await _until(lambda: bool(dozes))
+            assert started == 1
+            limiter.observe(RateLimitInfo(limit=100, remaining=100, reset=reset + 30))
+    assert started == 2
+    assert dozes == [pytest.approx(29 / 9)]  # woken by the new window, not slept out
+
+
+def _paced_now(limiter: AdaptiveLimiter) -> None:
+    limiter.observe(RateLimitInfo(limit=100, remaining=2, reset=int(time.time()) + 30))
+
+
+async def test_native_cancel_of_requests_waiting_for_their_turn_leaks_no_slot_or_turn() -> None:
+    limiter = AdaptiveLimiter(3)
+    _paced_now(limiter)
+    entered: list[int] = []
+    blocker = anyio.Event()
+
+    async def request(n: int) -> None:
+        async with limiter.slot():
+            entered.append(n)
+            await blocker.wait()
+
+    tasks = [asyncio.create_task(request(n)) for n in range(3)]
+    # One started; one dozes for its turn, one queues on the turn lock.
+    await _until(lambda: bool(entered) and limiter._dozing is not None)
+    for task in tasks:
+        task.cancel()
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, asyncio.CancelledError) for r in results)
+    assert limiter.in_flight == 0
+    assert limiter._turns is not None
+    assert not limiter._turns.locked()
+    assert limiter._dozing is None
+    limiter.observe(RateLimitInfo(limit=100, remaining=100, reset=int(time.time()) + 60))
+    with anyio.fail_after(2):
+        async with limiter.slot():
+            pass
+
+
+async def test_a_cancel_arriving_as_pacing_relaxes_is_not_swallowed() -> None:
+    limiter = AdaptiveLimiter(3)
+    _paced_now(limiter)
+    started: list[int] = []
+
+    async def request(n: int) -> None:
+        async with limiter.slot():
+            started.append(n)
+
+    first = asyncio.create_task(request(0))
+    await _until(lambda: started == [0])
+    second = asyncio.create_task(request(1))
+    await _until(lambda: limiter._dozing is not None)  # the second dozes for its turn
+    # In one loop step, new headers relax pacing (cancelling the doze) and the caller
+    # cancels the request: the caller's cancellation must win.
+    limiter.observe(RateLimitInfo(limit=100, remaining=100, reset=int(time.time()) + 60))
+    second.cancel()
+    result = await asyncio.gather(second, return_exceptions=True)
+    await first
+    assert isinstance(result[0], asyncio.CancelledError), (result, started)
+    assert started == [0]
+    assert limiter.in_flight == 0
+
+
+async def test_a_window_spent_by_this_client_alone_forgets_a_sharer_counted_at_a_429(
+    fake: FakeTime,
+) -> None:
+    limiter = fake.limiter(max_concurrency=4)
+    reset = int(fake.wall()) + 10
+    limiter.observe(RateLimitInfo(limit=100, remaining=11, reset=reset))
+    limiter.pause_after_429("0")  # one more sharer: 11 left is no longer plenty
+    async with limiter.slot():
+        pass
+    # The next window: the key's use (100 - 98) is just our two answers.
+    limiter.observe(RateLimitInfo(limit=100, remaining=99, reset=reset + 1))
+    limiter.observe(RateLimitInfo(limit=100, remaining=98, reset=reset + 1))
+    limiter.observe(RateLimitInfo(limit=100, remaining=11, reset=reset + 2))
+    assert limiter.try_enter()  # back to one client: 11 left is plenty for 4 slots
+    limiter.release()
+    limiter.pause_after_429("0")
+    async with limiter.slot():
+        pass
+    # A window in which someone else spent 49 of the key: the sharer stays counted.
+    limiter.observe(RateLimitInfo(limit=100, remaining=50, reset=reset + 3))
+    limiter.observe(RateLimitInfo(limit=100, remaining=11, reset=reset + 4))
+    assert not limiter.try_enter()  # still two sharers: paced

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,11 +12,14 @@ from lensmor_async._core.ratelimit import (
     NO_PACE,
     Pace,
     RateLimitInfo,
+    WindowUse,
     adopt,
     pace,
     parse_rate_limit,
     pause_until_after_429,
     sharers_after_429,
+    sharers_after_window,
+    tally,
     turn_delay,
 )
 
@@ -280,7 +284,7 @@ window_infos = st.builds(
 def test_adopting_an_answer_never_goes_back_to_an_earlier_window(
     current: RateLimitInfo | None, info: RateLimitInfo
 ) -> None:
-    kept = adopt(current, info)
+    kept = adopt(current, info, now=NOW, max_wait=1000.0)
     if current is not None and current.reset is not None and info.reset is not None:
         assert kept.reset == max(current.reset, info.reset)
         if info.reset == current.reset and None not in (info.remaining, current.remaining):
@@ -291,13 +295,15 @@ def test_within_a_window_the_count_only_goes_down() -> None:
     # Answers overtake each other, and none counts the requests started after it.
     reset = int(NOW) + 1
     low, high = RateLimitInfo(200, 3, reset), RateLimitInfo(200, 150, reset)
-    assert adopt(low, high) == low
-    assert adopt(high, low) is low
-    assert adopt(RateLimitInfo(200, 10, reset), high, started=4) == RateLimitInfo(200, 6, reset)
+    assert adopt(low, high, now=NOW) == low
+    assert adopt(high, low, now=NOW) is low
+    assert adopt(RateLimitInfo(200, 10, reset), high, started=4, now=NOW) == RateLimitInfo(
+        200, 6, reset
+    )
     # A new window starts afresh; a late answer from the old one changes nothing.
     fresh = RateLimitInfo(200, 199, reset + 1)
-    assert adopt(low, fresh) is fresh
-    assert adopt(fresh, low) is fresh
+    assert adopt(low, fresh, now=NOW) is fresh
+    assert adopt(fresh, low, now=NOW) is fresh
 
 
 @given(spacing=st.floats(0, 100), since=st.floats(0, 1000))
@@ -320,3 +326,75 @@ def test_a_429_counts_one_more_sharer_until_they_cover_the_limit(
         assert after == sharers
     else:
         assert after == sharers + 1
+
+
+def test_a_held_reset_beyond_max_wait_never_outranks_a_fresh_answer() -> None:
+    hostile = RateLimitInfo(120, 0, int(NOW) + 3600)
+    fresh = RateLimitInfo(120, 119, int(NOW) + 1)
+    assert adopt(hostile, fresh, now=NOW, max_wait=60.0) is fresh
+    # A held reset within max_wait still outranks a late answer from an older window.
+    held = RateLimitInfo(120, 0, int(NOW) + 30)
+    assert adopt(held, fresh, now=NOW, max_wait=60.0) is held
+
+
+@given(
+    current=window_infos,
+    info=window_infos,
+    ahead=st.integers(1, 10_000),
+    max_wait=st.floats(0, 1000),
+)
+def test_a_fresh_answer_always_replaces_a_held_window_beyond_max_wait(
+    current: RateLimitInfo, info: RateLimitInfo, ahead: int, max_wait: float
+) -> None:
+    far = attrs.evolve(current, reset=int(NOW + max_wait) + ahead)
+    if info.reset is not None and info.reset != far.reset:
+        assert adopt(far, info, now=NOW, max_wait=max_wait) is info
+
+
+# --- sharers decay ---------------------------------------------------------------------
+
+
+def _window(reset: int, *answers: int) -> WindowUse:
+    use = WindowUse()
+    for remaining in answers:
+        use = tally(use, RateLimitInfo(100, remaining, reset))
+    return use
+
+
+def test_a_window_spent_only_by_this_client_counts_one_sharer_fewer() -> None:
+    ours = _window(int(NOW) + 1, 99, 98, 97)  # 3 answers, 3 used from the key
+    assert sharers_after_window(3, ours, limit=100) == 2
+    assert sharers_after_window(1, ours, limit=100) == 1
+
+
+def test_a_window_someone_else_spent_from_or_with_a_429_keeps_the_sharers() -> None:
+    shared = _window(int(NOW) + 1, 90, 80)  # 2 answers, 20 used from the key
+    assert sharers_after_window(3, shared, limit=100) == 3
+    refused = attrs.evolve(_window(int(NOW) + 1, 99), refused=True)
+    assert sharers_after_window(3, refused, limit=100) == 3
+    assert sharers_after_window(3, WindowUse(), limit=100) == 3  # nothing seen
+    assert sharers_after_window(3, _window(int(NOW) + 1, 99), limit=None) == 3
+
+
+def test_answers_from_another_window_do_not_mix_into_this_ones_tally() -> None:
+    reset = int(NOW) + 5
+    use = _window(reset, 99, 98)
+    assert tally(use, RateLimitInfo(100, 10, reset - 1)) == use  # late, older window
+    assert tally(use, RateLimitInfo(100, 99, reset + 1)) == WindowUse(reset + 1, 1, 99)
+    assert tally(use, RateLimitInfo(100, None, reset)) == use
+
+
+@given(
+    sharers=st.integers(1, 50),
+    answers=st.lists(st.integers(0, 100), max_size=30),
+    refused=st.booleans(),
+)
+def test_sharers_fall_by_at_most_one_a_window_never_below_one_and_only_without_evidence(
+    sharers: int, answers: list[int], refused: bool
+) -> None:
+    use = attrs.evolve(_window(int(NOW) + 1, *answers), refused=refused)
+    after = sharers_after_window(sharers, use, limit=100)
+    assert after in (sharers, max(1, sharers - 1))
+    if after < sharers:
+        assert not refused
+        assert 100 - min(answers) <= len(answers)  # the key's use was all this client's

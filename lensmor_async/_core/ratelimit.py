@@ -20,11 +20,14 @@ __all__ = [
     "NO_PACE",
     "Pace",
     "RateLimitInfo",
+    "WindowUse",
     "adopt",
     "pace",
     "parse_rate_limit",
     "pause_until_after_429",
     "sharers_after_429",
+    "sharers_after_window",
+    "tally",
     "turn_delay",
 ]
 
@@ -155,19 +158,30 @@ def pace(
     return Pace(spacing=min(time_to_reset / left, max_wait))
 
 
-def adopt(current: RateLimitInfo | None, info: RateLimitInfo, started: int = 0) -> RateLimitInfo:
-    """The headers to pace from after an answer carrying ``info``.
+def adopt(
+    current: RateLimitInfo | None,
+    info: RateLimitInfo,
+    started: int = 0,
+    *,
+    now: float,
+    max_wait: float = 60.0,
+) -> RateLimitInfo:
+    """The headers to pace from after an answer carrying ``info`` (``now``: Unix seconds).
 
     ``started``: paced requests started since ``current`` came in. Within one window
     the count only goes down: the lower of the answer's ``Remaining`` and
     ``current``'s minus those starts, because answers overtake each other and an
     answer does not count the requests started after it was sent. A later window
-    starts afresh; an answer from an earlier one (late, out of order) is ignored.
+    starts afresh; an answer from an earlier one (late, out of order) is ignored,
+    unless ``current`` resets more than ``max_wait`` from ``now``: such a reset (a
+    wrong clock, a hostile header) is never waited for in full, so it must not keep
+    every later answer out either.
     """
     if current is None or current.reset is None or info.reset is None:
         return info
     if info.reset != current.reset:
-        return current if info.reset < current.reset else info
+        keep = info.reset < current.reset and current.reset - now <= max_wait
+        return current if keep else info
     if current.remaining is None or info.remaining is None:
         return info
     ours = current.remaining - started
@@ -180,12 +194,51 @@ def sharers_after_429(sharers: int, per_client: int, limit: int | None) -> int:
     Pacing below one client's own concurrency cannot overdraw the key unless someone
     else spends from it too: other processes with the same key. A 429 is the
     evidence, so each one counts one more sharer, until the sharers' concurrency
-    covers the whole limit. It never goes down: pacing a wider part of each window
-    costs no throughput (spacing still spends the window by its reset).
+    covers the whole limit. Each sharer counted leaves one request of every window
+    unspent, so :func:`sharers_after_window` counts one fewer after a window that
+    shows nobody else spent from the key.
     """
     if limit is None or sharers * per_client >= limit:
         return sharers  # without a limit there is no window to share out
     return sharers + 1
+
+
+@attrs.frozen(slots=True)
+class WindowUse:
+    """What this client saw of one rate-limit window: the evidence for its sharers."""
+
+    reset: int | None = None
+    answers: int = 0
+    """This client's answers counted in the window (each is one request the key paid)."""
+    lowest: int | None = None
+    """The lowest ``Remaining`` among them: ``limit - lowest`` is the key's use by then."""
+    refused: bool = False
+    """Whether a 429 came during the window."""
+
+
+def tally(use: WindowUse, info: RateLimitInfo) -> WindowUse:
+    """``use`` after one more answer: a later window starts a new tally, an older one is ignored."""
+    if info.reset is None or info.remaining is None:
+        return use
+    if use.reset is None or info.reset > use.reset:
+        return WindowUse(info.reset, 1, info.remaining)
+    if info.reset < use.reset:
+        return use
+    lowest = info.remaining if use.lowest is None else min(use.lowest, info.remaining)
+    return attrs.evolve(use, answers=use.answers + 1, lowest=lowest)
+
+
+def sharers_after_window(sharers: int, use: WindowUse, limit: int | None) -> int:
+    """The sharers to assume once the window ``use`` tallied is over: one fewer when
+    it had no 429 and the key's use in it was no more than this client's own answers
+    (nobody else spent from it); otherwise unchanged. Never below 1.
+
+    A real sharer that spends in a window keeps the count; an idle one lets it fall by
+    one a window, and its next 429 counts it again.
+    """
+    if sharers <= 1 or use.refused or use.lowest is None or limit is None:
+        return sharers
+    return sharers - 1 if limit - use.lowest <= use.answers else sharers
 
 
 def turn_delay(spacing: float, since_last_start: float) -> float:
