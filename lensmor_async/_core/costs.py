@@ -84,8 +84,8 @@ class CostTable:
     def with_prices(self, **credits: int | None) -> CostTable:
         """A copy with some prices replaced, keyed by operation name with ``_`` for ``.``.
 
-        ``CostTable.default().with_prices(events__unlock=1800)`` — or pass a mapping to
-        :meth:`with_price_map` when names are dynamic.
+        ``CostTable.default().with_prices(events__unlock=2200)`` (never below the documented
+        price) — or pass a mapping to :meth:`with_price_map` when names are dynamic.
         """
         return self.with_price_map(
             {name.replace("__", "."): value for name, value in credits.items()}
