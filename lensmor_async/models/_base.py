@@ -12,9 +12,13 @@ first used: the converter imports every model module, so models cannot import it
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Self
+from types import MappingProxyType
+from typing import Any, Self, cast
+
+import attrs
 
 from lensmor_async._answered import Answered, ResponseInfo
+from lensmor_async.models._fields import EMPTY
 
 __all__ = ["Model", "ResponseInfo"]
 
@@ -26,6 +30,22 @@ class Model(Answered):
     """
 
     __slots__ = ()
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle (and ``copy.deepcopy``) by rebuilding from the field values.
+
+        attrs would pickle the slots as they are, but ``extra`` and free-form fields are
+        read-only ``mappingproxy`` views, which pickle refuses; they travel as plain
+        dicts and are made read-only again on the way in. ``response`` stays behind:
+        it is the live answer of one call (its headers do not pickle either).
+        """
+        cls = type(self)
+        values = tuple(_thaw(getattr(self, field.name)) for field in _fields(cls))
+        return (_rebuild, (cls, values))
+
+    def __copy__(self) -> Self:
+        # Immutable: a shallow copy is the object itself, as for tuples and strings.
+        return self
 
     def to_dict(self, *, wire: bool = False) -> dict[str, Any]:
         """Plain JSON-ready data: snake_case attribute names, or the API's own with ``wire``.
@@ -66,3 +86,36 @@ class Model(Answered):
         from lensmor_async.models.converter import loads
 
         return cls.from_dict(loads(text), wire=wire, item=item)
+
+
+class _ReadOnly(dict[str, Any]):
+    """A ``mappingproxy`` in transit: pickled as a dict, read-only again when rebuilt."""
+
+    __slots__ = ()
+
+
+def _thaw(value: Any) -> Any:
+    if isinstance(value, MappingProxyType):
+        return _ReadOnly(value)
+    if isinstance(value, tuple) and any(isinstance(v, MappingProxyType) for v in value):
+        return tuple(_thaw(v) for v in value)  # an array of free-form objects
+    return value
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, _ReadOnly):
+        return MappingProxyType(dict(value)) if value else EMPTY
+    if isinstance(value, tuple) and any(isinstance(v, _ReadOnly) for v in value):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def _fields(cls: type[Model]) -> tuple[attrs.Attribute[Any], ...]:
+    # Every concrete model is an attrs class; ``Model`` itself declares no fields.
+    return attrs.fields(cast(Any, cls))  # type: ignore[no-any-return]
+
+
+def _rebuild(cls: type[Model], values: tuple[Any, ...]) -> Model:
+    """Unpickle: the model's own ``__init__`` (validators and all) on the thawed values."""
+    names = (field.name for field in _fields(cls))
+    return cls(**{name: _freeze(value) for name, value in zip(names, values, strict=True)})
