@@ -17,10 +17,11 @@ from benchmarks._coldstart import measure_cold_start
 from benchmarks._decode import measure_decode
 from benchmarks._goodput import measure_goodput
 from benchmarks._imports import measure_imports
+from benchmarks._load import ENDPOINTS, VARIANTS, available_variants
 from benchmarks._payloads import Payloads, capture
 from benchmarks._results import Mode, Results
 from benchmarks._system import CLIENT_CPU, child, machine_info, pin, run_child
-from benchmarks._throughput import measure_grid
+from benchmarks._throughput import BASELINES, ThroughputResult, measure_grid
 
 STATIC_SERVER_SECTIONS = frozenset(
     {"throughput", "overhead", "memory", "coldstart", "minimum", "pages"}
@@ -49,19 +50,7 @@ def _static_server_sections(
         base_url = f"http://127.0.0.1:{ready['port']}"
         results.machine["server pinned to CPU 1"] = "yes" if ready["pinned"] else "no"
         if "throughput" in sections:
-            progress(f"throughput grid: {mode.rounds} rounds × 24 cells")
-            results.throughput = asyncio.run(
-                measure_grid(
-                    base_url=base_url,
-                    api_key=payloads.api_key,
-                    server_pid=server.pid,
-                    rounds=mode.rounds,
-                    concurrencies=mode.concurrencies,
-                    warmup=mode.warmup,
-                    duration=mode.duration,
-                    progress=progress,
-                )
-            )
+            _throughput_section(results, base_url, payloads.api_key, server.pid)
         if "overhead" in sections:
             progress(
                 f"client CPU per request over in-memory connections: {mode.overhead_rounds} rounds"
@@ -102,6 +91,46 @@ def _static_server_sections(
         _reference_sections(results, sections, base_url, payloads, path, server.pid)
 
 
+def _throughput_section(results: Results, base_url: str, api_key: str, server_pid: int) -> None:
+    """Every client in interleaved rounds; a client this environment lacks is left out."""
+    mode = results.mode
+    variants, skipped = available_variants(VARIANTS)
+    for name, why in skipped.items():
+        progress(f"{name} left out of the throughput grid: {why}")
+    results.skipped.update(skipped)
+    cells = len(variants) * len(ENDPOINTS) * len(mode.concurrencies)
+    progress(f"throughput grid: {mode.rounds} rounds × {cells} cells")
+    baselines = tuple(b for b in BASELINES if b in variants)
+    server = (base_url, api_key, server_pid)
+    results.throughput = _grid(mode, mode.rounds, variants, baselines, *server)
+
+
+def _grid(
+    mode: Mode,
+    rounds: int,
+    variants: Sequence[str],
+    baselines: Sequence[str],
+    base_url: str,
+    api_key: str,
+    server_pid: int,
+) -> ThroughputResult:
+    """One interleaved grid of ``variants`` against the static server, in this mode's sizes."""
+    return asyncio.run(
+        measure_grid(
+            base_url=base_url,
+            api_key=api_key,
+            server_pid=server_pid,
+            rounds=rounds,
+            concurrencies=mode.concurrencies,
+            warmup=mode.warmup,
+            duration=mode.duration,
+            progress=progress,
+            variants=variants,
+            baselines=baselines,
+        )
+    )
+
+
 def _reference_sections(
     results: Results,
     sections: Sequence[str],
@@ -117,20 +146,9 @@ def _reference_sections(
         results.coldstart = measure_cold_start(base_url, payloads.api_key, mode.coldstart_rounds)
     if "minimum" in sections:
         progress(f"SDK against the typed minimum: {mode.minimum_rounds} rounds × 12 cells")
-        results.minimum = asyncio.run(
-            measure_grid(
-                base_url=base_url,
-                api_key=payloads.api_key,
-                server_pid=server_pid,
-                rounds=mode.minimum_rounds,
-                concurrencies=mode.concurrencies,
-                warmup=mode.warmup,
-                duration=mode.duration,
-                progress=progress,
-                variants=("sdk", "typed-minimum"),
-                baselines=("typed-minimum",),
-            )
-        )
+        variants, baselines = ("sdk", "typed-minimum"), ("typed-minimum",)
+        server = (base_url, payloads.api_key, server_pid)
+        results.minimum = _grid(mode, mode.minimum_rounds, variants, baselines, *server)
     if "pages" in sections:
         progress(f"page size growth over in-memory connections: {mode.pages_rounds} rounds")
         args = [str(path), "--rounds", str(mode.pages_rounds)]

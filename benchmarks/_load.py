@@ -6,7 +6,9 @@ Four clients are compared on the same two routes:
   attached and the default ``RetryPolicy`` (not testing mode);
 * ``aiohttp+json`` — one ``aiohttp.ClientSession``, ``json.loads(await resp.read())``;
 * ``aiohttp+orjson`` — the same with ``orjson.loads``;
-* ``httpx`` — one ``httpx.AsyncClient``, ``resp.json()``.
+* ``httpx`` — one ``httpx.AsyncClient``, ``resp.json()``;
+* ``pyreqwest`` — the Rust-backed client (``_pyreqwest.py``) + orjson + the SDK's own
+  models, typed results like the SDK's; left out, saying why, where not installed.
 
 ``typed-minimum`` (``_minimum.py``, its own section) is the floor under the SDK: a
 hand-rolled keep-alive client building the same typed models from the same bytes.
@@ -32,6 +34,7 @@ import orjson
 
 from benchmarks._minimum import typed_minimum
 from benchmarks._payloads import BALANCE_PATH, EVENT_ID, PAGE_SIZE, PERSONNEL_PATH, personnel_query
+from benchmarks._pyreqwest import missing_reason, pyreqwest_client
 from benchmarks._system import cpu_seconds
 from lensmor_async import (
     AsyncLensmor,
@@ -42,7 +45,7 @@ from lensmor_async import (
     always_confirm,
 )
 
-VARIANTS = ("sdk", "aiohttp+json", "aiohttp+orjson", "httpx")
+VARIANTS = ("sdk", "aiohttp+json", "aiohttp+orjson", "httpx", "pyreqwest")
 ENDPOINTS = ("balance", "personnel")
 CallFn = Callable[[], Awaitable[Any]]
 
@@ -148,6 +151,14 @@ async def _httpx(
         yield call
 
 
+def available_variants(variants: Sequence[str]) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The ``variants`` this environment can run, and why any other is left out."""
+    reason = missing_reason() if "pyreqwest" in variants else None
+    if reason is None:
+        return tuple(variants), {}
+    return tuple(v for v in variants if v != "pyreqwest"), {"pyreqwest": reason}
+
+
 def _discard(event: RequestEvent | SpendEvent) -> None:
     """A hook that does nothing: what remains is the cost of building and passing events."""
 
@@ -164,6 +175,9 @@ def open_variant(variant: str, base_url: str, api_key: str, endpoint: str, concu
         return _aiohttp(base_url, api_key, endpoint, concurrency, orjson.loads)
     if variant == "httpx":
         return _httpx(base_url, api_key, endpoint, concurrency)
+    if variant == "pyreqwest":
+        url, headers = _url(base_url, endpoint), _raw_headers(api_key)
+        return pyreqwest_client(url, headers, endpoint, pool_size(concurrency))
     if variant == "typed-minimum":
         return typed_minimum(base_url, api_key, endpoint)
     raise ValueError(f"unknown variant {variant!r}")

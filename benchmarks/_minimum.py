@@ -106,27 +106,32 @@ class MinimalClient:
                 conn.transport.close()
 
 
+def typed_decoder(endpoint: str) -> Callable[[bytes | memoryview], Any]:
+    """Body bytes → the endpoint's typed model: orjson, then the SDK's own converter.
+
+    Shared with the pyreqwest reference, so both build exactly what the SDK returns.
+    """
+    if endpoint == "balance":
+        return lambda body: structure(orjson.loads(body), CreditBalance)
+    return lambda body: structure_page(orjson.loads(body), Person)
+
+
 @asynccontextmanager
 async def typed_minimum(
     base_url: str, api_key: str, endpoint: str
 ) -> AsyncIterator[Callable[[], Any]]:
     """Yield a zero-argument coroutine function returning the endpoint's typed model."""
     client = MinimalClient(base_url, api_key)
+    decode = typed_decoder(endpoint)
     if endpoint == "balance":
         head = client.head("/external/credits/balance")
-
-        async def balance() -> CreditBalance:
-            return structure(orjson.loads(await client.get(head)), CreditBalance)
-
-        call: Callable[[], Any] = balance
     else:
         query = "&".join(f"{k}={v}" for k, v in personnel_query().items())
         head = client.head(f"/external/personnel/list?{query}")
 
-        async def page() -> Any:
-            return structure_page(orjson.loads(await client.get(head)), Person)
+    async def call() -> Any:
+        return decode(await client.get(head))
 
-        call = page
     try:
         yield call
     finally:

@@ -71,8 +71,11 @@ def _ratio_section(results: Results) -> list[str]:
         "",
         "SDK throughput divided by each baseline's, computed inside each round and then",
         "the median over rounds (min–max over rounds in brackets). Above 1 means the SDK",
-        "(typed models, CreditGuard attached, default retries) is faster.",
+        "(typed models, CreditGuard attached, default retries) is faster. The aiohttp and",
+        "httpx baselines return dicts; *pyreqwest* (a Rust-backed client) builds the SDK's",
+        "own typed models from its bytes, as the typed minimum does.",
         "",
+        *_skipped_lines(results),
         *_table(header, speed),
         "CPU efficiency in the same windows: the baseline's client CPU time per request",
         "divided by the SDK's (median over rounds). It is far less sensitive to other",
@@ -80,6 +83,11 @@ def _ratio_section(results: Results) -> list[str]:
         "",
         *_table(header, cpu),
     ]
+
+
+def _skipped_lines(results: Results) -> list[str]:
+    lines = [f"- *{name}* not measured: {why}" for name, why in results.skipped.items()]
+    return [*lines, ""] if lines else []
 
 
 def _route(endpoint: str) -> str:
@@ -461,4 +469,5 @@ def to_json(results: Results) -> dict[str, Any]:
             else None
         ),
         "targets": [attrs.asdict(v) for v in judge(results)],
+        "skipped": results.skipped,
     }

@@ -156,3 +156,5 @@ class Results:
     pages: dict[str, dict[str, dict[str, float]]] | None = None
     """In-memory client CPU µs per request by page size: size → client → median_us/best_us."""
     goodput: GoodputResult | None = None
+    skipped: dict[str, str] = attrs.Factory(dict)
+    """Clients this environment could not measure (e.g. pyreqwest not installed) → why."""

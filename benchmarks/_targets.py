@@ -36,7 +36,8 @@ def _ratio_verdict(
     grid = grid or results.throughput
     ratio = grid.ratio(endpoint, conc, baseline) if grid else None
     if ratio is None:
-        return Verdict(label, "not measured", None)
+        why = results.skipped.get(baseline)
+        return Verdict(label, f"not measured: {why}" if why else "not measured", None)
     measured = f"{ratio.median:.2f}× (rounds {ratio.low:.2f}–{ratio.high:.2f})"
     if ratio.cpu_median is not None:
         measured += f"; CPU efficiency {ratio.cpu_median:.2f}×"
@@ -90,6 +91,7 @@ def judge(results: Results) -> list[Verdict]:
         verdicts.append(
             _ratio_verdict(results, endpoint, 16, "httpx", 8.0, f"{endpoint} C=16: SDK ≥ 8× httpx")
         )
+    verdicts += _pyreqwest_verdicts(results)
     for bulk in results.bulk:
         measured = (
             f"{bulk.requests_per_paid:.3f} requests + {bulk.prechecks_per_paid:.2f} prechecks "
@@ -119,6 +121,22 @@ def judge(results: Results) -> list[Verdict]:
     if results.goodput is not None:
         verdicts += _goodput_verdicts(results.goodput)
     return verdicts + reference_verdicts(results)
+
+
+def _pyreqwest_verdicts(results: Results) -> list[Verdict]:
+    """Issue 17: the SDK ahead of pyreqwest (typed models both sides) at C=16 and 128."""
+    return [
+        _ratio_verdict(
+            results,
+            endpoint,
+            conc,
+            "pyreqwest",
+            1.0,
+            f"{name} C={conc}: SDK ahead of pyreqwest (≥ 1.0×)",
+        )
+        for endpoint, name in (("balance", "balance"), ("personnel", "personnel.list"))
+        for conc in (16, 128)
+    ]
 
 
 def reference_verdicts(results: Results) -> list[Verdict]:

@@ -15,7 +15,7 @@ import attrs
 
 from benchmarks._load import ENDPOINTS, VARIANTS, Cell, measure_cell
 
-BASELINES = ("aiohttp+json", "aiohttp+orjson", "httpx")
+BASELINES = ("aiohttp+json", "aiohttp+orjson", "httpx", "pyreqwest")
 
 
 @attrs.frozen

@@ -7,6 +7,7 @@ filled); timings never are.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import signal
@@ -18,8 +19,12 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BASELINES = {"aiohttp+json", "aiohttp+orjson", "httpx"}
 CONCURRENCIES = {1, 16, 128}
+HAS_PYREQWEST = importlib.util.find_spec("pyreqwest") is not None
+"""pyreqwest is a benchmark-only extra: the dev venv has it, the CI matrix's [test] venvs not."""
+BASELINES = {"aiohttp+json", "aiohttp+orjson", "httpx"} | (
+    {"pyreqwest"} if HAS_PYREQWEST else set()
+)
 
 
 SMOKE_SECONDS = 240.0
@@ -31,8 +36,9 @@ def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
     return run_harness(tmp_path_factory.mktemp("bench"))
 
 
-def run_harness(out: Path, *args: str) -> tuple[dict[str, Any], str]:
-    """Run the harness in its smoke size (with ``args``); its JSON and Markdown."""
+def run_harness(out: Path, *args: str, path: tuple[Path, ...] = ()) -> tuple[dict[str, Any], str]:
+    """Run the harness in its smoke size (with ``args``, ``path`` first on its import
+    path); its JSON and Markdown."""
     markdown, data = out / "RESULTS.md", out / "results.json"
     command = [sys.executable, "-m", "benchmarks", "--smoke", *args, "--output", str(markdown)]
     command += ["--json", str(data)]
@@ -41,7 +47,7 @@ def run_harness(out: Path, *args: str) -> tuple[dict[str, Any], str]:
     proc = subprocess.Popen(
         command,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(map(str, (*path, ROOT)))},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -90,7 +96,7 @@ def test_smoke_run_measures_every_client_without_errors(
 ) -> None:
     results, _ = smoke_run
     clients = {(s["variant"], s["endpoint"], s["concurrency"]) for s in results["throughput"]}
-    assert len(clients) == 4 * 2 * len(CONCURRENCIES)
+    assert len(clients) == (1 + len(BASELINES)) * 2 * len(CONCURRENCIES)
     assert all(s["errors"] == 0 for s in results["throughput"])
     sdk = [s for s in results["throughput"] if s["variant"] == "sdk"]
     assert all(s["rps"] > 0 for s in sdk)
@@ -185,6 +191,54 @@ def test_smoke_markdown_has_the_reference_sections_and_their_targets(
     assert "cold start to first typed result ≤ 1.2× aiohttp+json" in markdown
     assert "SDK ≥ 0.9× the typed minimum" in markdown
     assert "500-item page: SDK ≥ 1.0× aiohttp+orjson" in markdown
+
+
+PYREQWEST_TARGETS = [
+    f"{route} C={conc}: SDK ahead of pyreqwest (≥ 1.0×)"
+    for route in ("balance", "personnel.list")
+    for conc in (16, 128)
+]
+
+
+@pytest.mark.skipif(not HAS_PYREQWEST, reason="pyreqwest (the bench extra) is not installed")
+def test_smoke_run_judges_the_sdk_against_pyreqwest_on_both_routes_by_speed_and_cpu(
+    smoke_run: tuple[dict[str, Any], str],
+) -> None:
+    results, markdown = smoke_run
+    pyreqwest = [s for s in results["throughput"] if s["variant"] == "pyreqwest"]
+    assert {(s["endpoint"], s["concurrency"]) for s in pyreqwest} == {
+        (endpoint, conc) for endpoint in ("balance", "personnel") for conc in CONCURRENCIES
+    }
+    assert all(s["errors"] == 0 and s["rps"] > 0 for s in pyreqwest)
+    targets = {t["target"]: t for t in results["targets"]}
+    for label in PYREQWEST_TARGETS:
+        assert targets[label]["met"] is not None
+        assert targets[label]["cpu_met"] is not None
+        assert label in markdown
+    assert results["skipped"] == {}
+
+
+def test_smoke_run_without_pyreqwest_leaves_it_out_and_says_why(tmp_path: Path) -> None:
+    # A package that fails to import shadows the installed one: the harness must still
+    # run every other client and say, in its report, why pyreqwest was not measured.
+    shadow = tmp_path / "shadow" / "pyreqwest"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ImportError("hidden by the smoke test")\n')
+    results, markdown = run_harness(tmp_path, "--only", "throughput", path=(shadow.parent,))
+    assert (
+        "pyreqwest is not importable (hidden by the smoke test)" in results["skipped"]["pyreqwest"]
+    )
+    assert {s["variant"] for s in results["throughput"]} == {
+        "sdk",
+        "aiohttp+json",
+        "aiohttp+orjson",
+        "httpx",
+    }
+    targets = {t["target"]: t for t in results["targets"]}
+    for label in PYREQWEST_TARGETS:
+        assert targets[label]["met"] is None
+        assert targets[label]["measured"].startswith("not measured: pyreqwest is not importable")
+    assert "*pyreqwest* not measured: pyreqwest is not importable" in markdown
 
 
 @pytest.fixture(scope="module")
