@@ -18,11 +18,10 @@ Exit codes (stable, for scripts):
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
-
-import anyio
 
 from lensmor_async._client import AsyncLensmor
 from lensmor_async._version import __version__
@@ -300,14 +299,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) and usage errors (2) end here
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     console = Console(secret=os.environ.get(API_KEY_ENV))
+    # asyncio.run, not anyio.run: anyio.run loads anyio's event-loop backend and its
+    # streams (~25 ms) before the command starts, and `lensmor balance` uses none of them.
+    # The SDK's anyio code runs on this loop all the same (loading them when it needs them).
     try:
         if args.command == "demo":
             from lensmor_async.cli._demo import run_demo
 
-            return anyio.run(run_demo)
+            return asyncio.run(run_demo())
         if args.command == "mcp":
             return mcp.run_mcp(args, console)
-        anyio.run(_run, args, console)
+        asyncio.run(_run(args, console))
     except LensmorError as exc:
         if args.json or getattr(args, "format", None) in ("json", "jsonl"):
             console.err(error_json(exc))
