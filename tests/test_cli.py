@@ -1,6 +1,6 @@
 """The ``lensmor`` CLI, run in-process against a FakeLensmor served from a background thread.
 
-The CLI runs its own event loop (``anyio.run``), so the fake server gets a loop of its
+The CLI runs its own event loop (``asyncio.run``), so the fake server gets a loop of its
 own in a thread; tests judge spending by the fake's truth ledger, never by CLI output.
 """
 
@@ -11,6 +11,7 @@ import csv
 import importlib.metadata
 import io
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -190,6 +191,33 @@ def test_balance_json_has_stable_snake_case_keys(cli: Callable[..., Result]) -> 
         "gift_balance",
     ]
     assert data["extra"] == {}
+
+
+def test_lensmor_balance_loads_no_guard_mcp_bulk_otel_other_models_or_cattrs(
+    fake: FakeLensmor,
+) -> None:
+    # Every `lensmor` call pays for what it imports: a balance needs the client and the
+    # credit models, not the paid machinery, the other commands' modules or anyio's loop.
+    # A fresh interpreter, since this one has loaded everything; `main` is the console script.
+    code = (
+        "import sys\n"
+        "from lensmor_async.cli import main\n"
+        "exit_code = main(['--json', 'balance'])\n"
+        "heavy = [m for m in ('lensmor_async.guard', 'lensmor_async.mcp', 'mcp',\n"
+        "    'lensmor_async.bulk', 'lensmor_async.otel', 'opentelemetry',\n"
+        "    'lensmor_async.models.events', 'lensmor_async.models.personnel',\n"
+        "    'lensmor_async.models.contacts', 'lensmor_async.models.pagination',\n"
+        "    'lensmor_async.resources.events',\n"
+        "    'lensmor_async.cli._demo', 'lensmor_async.testing', 'cattrs', 'sqlite3',\n"
+        "    'anyio._backends._asyncio') if m in sys.modules]\n"
+        "print(exit_code, ','.join(heavy), file=sys.stderr)\n"
+    )
+    env = {**os.environ, "LENSMOR_API_KEY": API_KEY, "LENSMOR_BASE_URL": fake.url}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert json.loads(done.stdout)["total_balance"] == 30050
+    assert done.stderr.strip() == "0"
 
 
 def test_global_options_work_after_the_command(cli: Callable[..., Result]) -> None:

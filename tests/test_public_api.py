@@ -79,7 +79,7 @@ def test_lazy_names_load_on_first_use() -> None:
 
 def test_a_client_checking_the_balance_loads_no_guard_no_other_models_and_no_cattrs() -> None:
     # The first call of a CLI run or a serverless handler pays for what it imports: a
-    # balance needs the credit models and the converter, not the guard or the catalogue.
+    # balance needs the credit models and the converter, not the guard, pages or the catalogue.
     code = (
         "import sys, asyncio, lensmor_async\n"
         "from lensmor_async.models.converter import structure\n"
@@ -92,7 +92,8 @@ def test_a_client_checking_the_balance_loads_no_guard_no_other_models_and_no_cat
         "    await client.aclose()\n"
         "asyncio.run(main())\n"
         "heavy = [m for m in ('lensmor_async.guard', 'lensmor_async.models.events',\n"
-        "    'lensmor_async.models.personnel', 'lensmor_async.resources.events', 'cattrs')\n"
+        "    'lensmor_async.models.personnel', 'lensmor_async.models.pagination',\n"
+        "    'lensmor_async.resources.events', 'cattrs')\n"
         "    if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )

@@ -19,10 +19,10 @@ from lensmor_async.cli import _render as render
 from lensmor_async.cli._approve import Approver
 from lensmor_async.cli._console import Console
 from lensmor_async.cli._progress import LineProgress, Progress, SpinnerProgress, follow_task
-from lensmor_async.models import Page
 
-if TYPE_CHECKING:  # annotations only: `lensmor balance` need not load the guard
+if TYPE_CHECKING:  # annotations only: `lensmor balance` need not load the guard or pages
     from lensmor_async.guard import SpendRequest, UnlockTaskHandle
+    from lensmor_async.models import Page
 
 T = TypeVar("T")
 Handler = Callable[["Context", argparse.Namespace], Awaitable[None]]
@@ -122,6 +122,8 @@ async def _collect(iterator: AsyncIterator[T], last_page: Callable[[], Page[T] |
     items = tuple([item async for item in iterator])
     page = last_page()
     if page is None:  # a limit of 0 fetches nothing; show an empty listing
+        from lensmor_async.models import Page  # loaded by the listing commands only
+
         page = Page(items=(), total=0, page=1, page_size=0, total_pages=0, has_more=False)
     return Listing(items, page, all_pages=True)
 

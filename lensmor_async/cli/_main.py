@@ -18,16 +18,14 @@ Exit codes (stable, for scripts):
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-import anyio
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, TypeAlias
 
 from lensmor_async._client import AsyncLensmor
 from lensmor_async._version import __version__
 from lensmor_async.cli import _commands as commands
-from lensmor_async.cli import _mcp as mcp
 from lensmor_async.cli._approve import Approver
 from lensmor_async.cli._console import Console
 from lensmor_async.cli._exit import (
@@ -141,6 +139,43 @@ def _paging(parser: argparse.ArgumentParser, *, iterate: bool = True) -> None:
         )
 
 
+class _LazyParser(argparse.ArgumentParser):
+    """A command's parser that adds its arguments (or its actions) when it is first used.
+
+    Built eagerly, the two dozen parsers of ``lensmor`` cost ~7 ms per run (argparse looks
+    up gettext translations and the terminal size for every parser and option), and one
+    run uses two or three of them. Parsing, help and usage messages build it first, so
+    nothing a user sees changes.
+    """
+
+    _pending: Callable[[_LazyParser], None] | None = None
+
+    def build_on_use(self, build: Callable[[_LazyParser], None]) -> None:
+        self._pending = build
+
+    def _build(self) -> None:
+        build, self._pending = self._pending, None
+        if build is not None:
+            build(self)
+
+    def parse_known_args(  # type: ignore[override]  # one signature for typeshed's overloads
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        self._build()
+        return super().parse_known_args(args, namespace)
+
+    def format_usage(self) -> str:
+        self._build()
+        return super().format_usage()
+
+    def format_help(self) -> str:
+        self._build()
+        return super().format_help()
+
+
+_Commands: TypeAlias = "argparse._SubParsersAction[_LazyParser]"
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``lensmor`` argument parser."""
     parser = argparse.ArgumentParser(
@@ -151,52 +186,74 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"lensmor {__version__}")
     _global_options(parser, suppress=False)
-    shared = argparse.ArgumentParser(add_help=False)
-    _global_options(shared, suppress=True)
-    top = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    top = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=_LazyParser
+    )
+    _leaf(top, "balance", "show the credit balance", commands.balance)
+    _group(top, "events", "list events or show one", _events)
+    _group(top, "exhibitors", "list the exhibitors of an event", _exhibitors)
+    _group(top, "personnel", "list the people of an event", _personnel)
+    _group(
+        top, "unlock", "PAID: unlock an event, its Visitors, or contacts' emails or phones", _unlock
+    )
+    _group(top, "task", "look at a contact unlock task", _task)
+    _group(top, "search", "PAID searches", _search)
+    _leaf(top, "demo", "run the guarded workflow against an embedded fake server (no key)", None)
+    serve = top.add_parser(
+        "mcp",
+        help="serve Lensmor to an AI agent over MCP (paid tools ask the person)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.build_on_use(_mcp_options)
+    return parser
 
-    def leaf(
-        group: argparse._SubParsersAction[argparse.ArgumentParser],
-        name: str,
-        help_text: str,
-        handler: commands.Handler | None,
-    ) -> argparse.ArgumentParser:
-        sub = group.add_parser(
-            name,
-            help=help_text,
-            description=help_text,
-            parents=[shared],
-            epilog=EXIT_CODES_HELP,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        sub.set_defaults(handler=handler)
-        return sub
 
-    def group_of(name: str, help_text: str) -> argparse._SubParsersAction[argparse.ArgumentParser]:
-        sub = top.add_parser(name, help=help_text, description=help_text)
-        return sub.add_subparsers(dest="action", required=True, metavar="ACTION")
+def _leaf(
+    group: _Commands, name: str, help_text: str, handler: commands.Handler | None
+) -> argparse.ArgumentParser:
+    """A command that runs ``handler``; it takes the global options after its name too."""
+    sub = group.add_parser(
+        name,
+        help=help_text,
+        description=help_text,
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _global_options(sub, suppress=True)
+    sub.set_defaults(handler=handler)
+    return sub
 
-    leaf(top, "balance", "show the credit balance", commands.balance)
 
-    events = group_of("events", "list events or show one")
-    listing = leaf(events, "list", "list events", commands.events_list)
+def _group(top: _Commands, name: str, help_text: str, actions: Callable[[_Commands], None]) -> None:
+    """A command with actions (``lensmor events list``), added when the command is used."""
+
+    def build(parser: _LazyParser) -> None:
+        actions(parser.add_subparsers(dest="action", required=True, metavar="ACTION"))
+
+    top.add_parser(name, help=help_text, description=help_text).build_on_use(build)
+
+
+def _events(group: _Commands) -> None:
+    listing = _leaf(group, "list", "list events", commands.events_list)
     _paging(listing)
     listing.add_argument("--keyword")
     listing.add_argument("--country")
     listing.add_argument("--city")
-    get = leaf(events, "get", "show one event", commands.events_get)
+    get = _leaf(group, "get", "show one event", commands.events_get)
     get.add_argument("event_id", metavar="ID")
 
-    exhibitors = group_of("exhibitors", "list the exhibitors of an event")
-    listing = leaf(exhibitors, "list", "list an event's exhibitors", commands.exhibitors_list)
+
+def _exhibitors(group: _Commands) -> None:
+    listing = _leaf(group, "list", "list an event's exhibitors", commands.exhibitors_list)
     listing.add_argument("--event", required=True, metavar="ID")
     _paging(listing)
     listing.add_argument("--keyword")
     listing.add_argument("--country")
 
-    personnel = group_of("personnel", "list the people of an event")
-    listing = leaf(
-        personnel,
+
+def _personnel(group: _Commands) -> None:
+    listing = _leaf(
+        group,
         "list",
         "list an event's people (a locked event shows a preview)",
         commands.personnel_list,
@@ -204,9 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
     listing.add_argument("--event", required=True, metavar="ID")
     _paging(listing)
 
-    unlock = group_of(
-        "unlock", "PAID: unlock an event, its Visitors, or contacts' emails or phones"
-    )
+
+def _unlock(group: _Commands) -> None:
     for name, help_text, handler in (
         ("event", "PAID: unlock an event (2000 credits)", commands.unlock_event),
         (
@@ -220,17 +276,17 @@ def build_parser() -> argparse.ArgumentParser:
             commands.unlock_full_access,
         ),
     ):
-        leaf(unlock, name, help_text, handler).add_argument("event_id", metavar="ID")
-    contacts = leaf(
-        unlock,
+        _leaf(group, name, help_text, handler).add_argument("event_id", metavar="ID")
+    contacts = _leaf(
+        group,
         "contacts",
         "PAID: unlock contacts' emails (per contact) and wait for the task",
         commands.unlock_contacts,
     )
     contacts.add_argument("--event", required=True, metavar="ID")
     contacts.add_argument("personnel_ids", nargs="+", metavar="IDS")
-    phones = leaf(
-        unlock,
+    phones = _leaf(
+        group,
         "phones",
         "PAID: unlock contacts' phone numbers (per contact) and wait for the task",
         commands.unlock_phones,
@@ -238,14 +294,16 @@ def build_parser() -> argparse.ArgumentParser:
     phones.add_argument("--event", required=True, metavar="ID")
     phones.add_argument("personnel_ids", nargs="+", metavar="IDS")
 
-    task = group_of("task", "look at a contact unlock task")
-    status = leaf(task, "status", "one free look at an unlock task", commands.task_status)
+
+def _task(group: _Commands) -> None:
+    status = _leaf(group, "status", "one free look at an unlock task", commands.task_status)
     status.add_argument("task_id", metavar="ID")
     status.add_argument("--phone", action="store_true", help="a phone unlock task")
 
-    search = group_of("search", "PAID searches")
-    by_company = leaf(
-        search,
+
+def _search(group: _Commands) -> None:
+    by_company = _leaf(
+        group,
         "events-by-company",
         "PAID: events where a company exhibits or visits (50 credits per page)",
         commands.search_events_by_company,
@@ -253,16 +311,16 @@ def build_parser() -> argparse.ArgumentParser:
     by_company.add_argument("company_name", metavar="NAME")
     _paging(by_company, iterate=False)
     by_company.add_argument("--scope", choices=("all", "exhibitor", "visitor"), default=None)
-    company = leaf(
-        search,
+    company = _leaf(
+        group,
         "company",
         "PAID: exhibitors by company name (50 credits per page)",
         commands.search_company,
     )
     company.add_argument("company_name", metavar="NAME")
     _paging(company, iterate=False)
-    person = leaf(
-        search,
+    person = _leaf(
+        group,
         "person-events",
         "PAID: events of the people with this exact full name (50 credits; 0 if none found)",
         commands.search_person_events,
@@ -279,15 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
     person.add_argument("--to", dest="date_to", default=None, metavar="DATE")
     person.add_argument("--scope", choices=("all", "exhibitor_employee", "visitor"), default=None)
 
-    leaf(top, "demo", "run the guarded workflow against an embedded fake server (no key)", None)
-    serve = top.add_parser(
-        "mcp",
-        help="serve Lensmor to an AI agent over MCP (paid tools ask the person)",
-        description=mcp.DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    mcp.add_arguments(serve, _credits, _positive_int)
-    return parser
+
+def _mcp_options(parser: _LazyParser) -> None:
+    # Imported on use: its price list loads the cost table, which other commands need not.
+    from lensmor_async.cli import _mcp as mcp
+
+    parser.description = mcp.DESCRIPTION
+    mcp.add_arguments(parser, _credits, _positive_int)
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -300,14 +356,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help (0) and usage errors (2) end here
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     console = Console(secret=os.environ.get(API_KEY_ENV))
+    # asyncio.run, not anyio.run: anyio.run loads anyio's event-loop backend and its
+    # streams (~25 ms) before the command starts, and `lensmor balance` uses none of them.
+    # The SDK's anyio code runs on this loop all the same (loading them when it needs them).
     try:
         if args.command == "demo":
             from lensmor_async.cli._demo import run_demo
 
-            return anyio.run(run_demo)
+            return asyncio.run(run_demo())
         if args.command == "mcp":
-            return mcp.run_mcp(args, console)
-        anyio.run(_run, args, console)
+            from lensmor_async.cli._mcp import run_mcp
+
+            return run_mcp(args, console)
+        asyncio.run(_run(args, console))
     except LensmorError as exc:
         if args.json or getattr(args, "format", None) in ("json", "jsonl"):
             console.err(error_json(exc))

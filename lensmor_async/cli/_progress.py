@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Protocol
 import anyio
 
 from lensmor_async.cli import _render as render
-from lensmor_async.models.contacts import TERMINAL_TASK_STATUSES
 
 if TYPE_CHECKING:  # annotations only: free commands need not load the guard or bulk
     from lensmor_async.bulk import BulkProgress
@@ -121,6 +120,9 @@ async def follow_task(
 
 
 def _finished(handle: UnlockTaskHandle, report: ContactUnlockReport) -> bool:
+    # Imported here: only an unlock follows a task, and `lensmor balance` need not load it.
+    from lensmor_async.models.contacts import TERMINAL_TASK_STATUSES
+
     return handle.task_id is None or report.task_status in TERMINAL_TASK_STATUSES
 
 

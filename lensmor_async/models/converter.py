@@ -61,10 +61,11 @@ from lensmor_async.models._fields import (
 )
 from lensmor_async.models._sentinel import UNSET, UnsetType
 from lensmor_async.models.credits import BalanceAfter
-from lensmor_async.models.pagination import TYPED_PAGES, Page
 
 if TYPE_CHECKING:
     import cattrs
+
+    from lensmor_async.models.pagination import Page
 
 __all__ = [
     "dumps",
@@ -272,7 +273,7 @@ def _classify(attr: str, tp: Any, special: str | None, item_cls: Any) -> tuple[s
         return kind, nullable, sub
     elif origin is Mapping:
         kind = _MAPPING
-    elif origin is Page:
+    elif _is_page_class(origin):
         return _PAGE, nullable, typing.get_args(member)[0]
     elif attrs.has(member):
         return _MODEL, nullable, member
@@ -636,7 +637,9 @@ def _balance_after(value: Any) -> Any:
 
 
 def _page_class(item_cls: type[Any]) -> type[Page[Any]]:
-    return TYPED_PAGES.get(item_cls, Page)
+    from lensmor_async.models.pagination import TYPED_PAGES  # loaded with the first page
+
+    return TYPED_PAGES.get(item_cls, _page())
 
 
 def _page_fast_fn(item_cls: type[Any]) -> Callable[..., Any]:
@@ -646,7 +649,7 @@ def _page_fast_fn(item_cls: type[Any]) -> Callable[..., Any]:
 def _page_item_class(cls: type[Any]) -> Any:
     """The item class of a concrete page subclass (``RecommendedEventPage`` → its items)."""
     for base in getattr(cls, "__orig_bases__", ()):
-        if typing.get_origin(base) is Page:
+        if typing.get_origin(base) is _page():
             return typing.get_args(base)[0]
     return None
 
@@ -654,16 +657,29 @@ def _page_item_class(cls: type[Any]) -> Any:
 # --- the cattrs converter: hooks for models and pages ------------------------------------
 
 
+def _page() -> type[Page[Any]]:
+    """``Page``, imported when a page is first decoded: a balance call needs none, and the
+    pagination models cost ~4 ms to load."""
+    from lensmor_async.models.pagination import Page
+
+    return Page
+
+
+def _is_page_class(cls: Any) -> bool:
+    """``Page`` or a subclass, told by its marker (so that asking does not load ``Page``)."""
+    return isinstance(cls, type) and getattr(cls, "__page__", False) is True
+
+
 def _is_page_type(tp: Any) -> bool:
-    return typing.get_origin(tp) is Page or (isinstance(tp, type) and issubclass(tp, Page))
+    return _is_page_class(typing.get_origin(tp)) or _is_page_class(tp)
 
 
 def _is_model_type(tp: Any) -> bool:
-    return isinstance(tp, type) and attrs.has(tp) and not issubclass(tp, Page)
+    return isinstance(tp, type) and attrs.has(tp) and not _is_page_class(tp)
 
 
 def _page_hook(tp: Any) -> Callable[..., Any]:
-    if typing.get_origin(tp) is Page:
+    if typing.get_origin(tp) is _page():
         return _page_fast_fn(typing.get_args(tp)[0])
     return _fast_fn(tp, _page_item_class(tp))
 
@@ -883,7 +899,7 @@ def structure(data: Any, cls: type[T]) -> T:
     means :func:`structure_page` with ``X``.
     """
     hook = _HOOKS.get(cls)
-    if hook is None and typing.get_origin(cls) is Page:
+    if hook is None and _is_page_class(typing.get_origin(cls)):
         return cast(T, structure_page(data, typing.get_args(cls)[0]))
     try:
         if hook is None:
@@ -904,12 +920,13 @@ def structure_page(data: Any, item_cls: type[T]) -> Page[T]:
     try:
         hook = _PAGE_HOOKS.get(item_cls)
         if hook is None:
-            page_type = Page[item_cls]  # type: ignore[valid-type]
-            hook = _PAGE_HOOKS[item_cls] = _hook(page_type)
-        return cast(Page[T], hook(data, item_cls))
+            from lensmor_async.models.pagination import Page  # loaded with the first page
+
+            hook = _PAGE_HOOKS[item_cls] = _hook(Page[item_cls])  # type: ignore[valid-type]
+        return cast("Page[T]", hook(data, item_cls))
     except Exception:  # any fast-path failure means: look closer
         pass
-    return cast(Page[T], _structure_slow(data, _page_class(item_cls), item_cls))
+    return cast("Page[T]", _structure_slow(data, _page_class(item_cls), item_cls))
 
 
 # --- serialisation: models → plain data, and back through ``structure`` --------------------

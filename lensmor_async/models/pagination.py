@@ -9,7 +9,7 @@ over any computation from ``previewLimit`` and ``pageSize``.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
 import attrs
 
@@ -125,6 +125,10 @@ class Page(Model, Generic[T]):
     Top-level keys other than the envelope and ``semantics`` (``recommendationProcessing``,
     ``recommendationProcessingFeature``, ``status``, …) are kept in :attr:`extra`.
     """
+
+    __page__: ClassVar[bool] = True
+    """Marks pages (and page subclasses) for the converter, which tells a page from other
+    models without importing this module: decoding a balance never loads it."""
 
     items: tuple[T, ...]
     """The records of this page (may be empty, e.g. outside the preview window)."""

@@ -10,11 +10,11 @@ from lensmor_async._call import Call, Runner
 from lensmor_async._core.operations import Operation
 from lensmor_async.errors import InvalidRequestError
 from lensmor_async.models.converter import structure, structure_page
-from lensmor_async.models.pagination import Page
 
 if TYPE_CHECKING:
     from lensmor_async._intent import Intent
     from lensmor_async._pipeline import Pipeline
+    from lensmor_async.models.pagination import Page
     from lensmor_async.transport import QueryParams
 
 T = TypeVar("T")
