@@ -62,3 +62,20 @@ async def test_a_fetched_page_pickles_without_its_live_http_answer() -> None:
     rebuilt = pickle.loads(pickle.dumps(events))
     assert rebuilt == events
     assert rebuilt.response is None  # the answer belongs to the call, not to the data
+
+
+@attrs.frozen
+class _AnnotatedPerson(Person):
+    """A user's own subclass: attrs names ``__init__`` arguments by ``alias``, not field name."""
+
+    _note: str = ""  # a private field: the argument is ``note``
+    label: str = attrs.field(default="", alias="tag")
+    initials: str = attrs.field(init=False, default="")  # filled in after __init__, never passed
+
+
+def test_a_user_subclass_with_private_aliased_and_non_init_fields_pickles_equal() -> None:
+    person = _AnnotatedPerson(id="1", contact_unlock_status="locked", note="met at CES", tag="vip")
+    object.__setattr__(person, "initials", "AB")
+    for rebuilt in (pickle.loads(pickle.dumps(person)), copy.deepcopy(person)):
+        assert rebuilt == person
+        assert (rebuilt._note, rebuilt.label, rebuilt.initials) == ("met at CES", "vip", "AB")

@@ -116,6 +116,19 @@ def _fields(cls: type[Model]) -> tuple[attrs.Attribute[Any], ...]:
 
 
 def _rebuild(cls: type[Model], values: tuple[Any, ...]) -> Model:
-    """Unpickle: the model's own ``__init__`` (validators and all) on the thawed values."""
-    names = (field.name for field in _fields(cls))
-    return cls(**{name: _freeze(value) for name, value in zip(names, values, strict=True)})
+    """Unpickle: the model's own ``__init__`` (validators and all) on the thawed values.
+
+    ``__init__`` takes a field by its ``alias`` (``_note`` → ``note``, or one a subclass
+    chose); an ``init=False`` field is not an argument, so it is set after, as attrs does.
+    """
+    arguments: dict[str, Any] = {}
+    later: list[tuple[str, Any]] = []
+    for field, value in zip(_fields(cls), values, strict=True):
+        if field.init:
+            arguments[field.alias or field.name] = _freeze(value)
+        else:
+            later.append((field.name, _freeze(value)))
+    model = cls(**arguments)
+    for name, value in later:
+        object.__setattr__(model, name, value)  # frozen: the way attrs itself sets fields
+    return model
