@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import importlib.metadata
 import io
 import json
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import tomllib
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -218,6 +220,20 @@ def test_lensmor_balance_loads_no_guard_mcp_bulk_otel_other_models_or_cattrs(
     )
     assert json.loads(done.stdout)["total_balance"] == 30050
     assert done.stderr.strip() == "0"
+
+
+def test_main_inside_a_running_loop_raises_and_leaves_no_unawaited_coroutine() -> None:
+    # A notebook runs an event loop: `main()` there cannot run its own, and says so
+    # with one RuntimeError, not also a "coroutine was never awaited" warning.
+    async def in_a_running_loop() -> None:
+        with pytest.raises(RuntimeError, match="running event loop"):
+            main(["balance"])
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        asyncio.run(in_a_running_loop())
+        gc.collect()
+    assert [str(w.message) for w in caught] == []
 
 
 def test_global_options_work_after_the_command(cli: Callable[..., Result]) -> None:

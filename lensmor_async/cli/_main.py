@@ -20,8 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, TypeAlias
+from collections.abc import Callable, Coroutine, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 from lensmor_async._client import AsyncLensmor
 from lensmor_async._version import __version__
@@ -40,6 +40,8 @@ from lensmor_async.errors import ConfigurationError, InsufficientCreditsError, L
 
 if TYPE_CHECKING:
     from lensmor_async.guard import CreditGuard
+
+T = TypeVar("T")
 
 API_KEY_ENV = "LENSMOR_API_KEY"
 _EPILOG = f"""\
@@ -363,12 +365,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from lensmor_async.cli._demo import run_demo
 
-            return asyncio.run(run_demo())
+            return _run_to_end(run_demo())
         if args.command == "mcp":
             from lensmor_async.cli._mcp import run_mcp
 
             return run_mcp(args, console)
-        asyncio.run(_run(args, console))
+        _run_to_end(_run(args, console))
     except LensmorError as exc:
         if args.json or getattr(args, "format", None) in ("json", "jsonl"):
             console.err(error_json(exc))
@@ -379,6 +381,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.err("\nlensmor: interrupted")
         return EXIT_INTERRUPTED
     return EXIT_OK
+
+
+def _run_to_end(coro: Coroutine[Any, Any, T]) -> T:
+    """``asyncio.run(coro)``; where a loop already runs (a notebook), it raises before
+    starting ``coro``, which is closed then so that no "never awaited" warning follows."""
+    try:
+        return asyncio.run(coro)
+    finally:
+        coro.close()  # a no-op on a coroutine that ran to its end
 
 
 async def _run(args: argparse.Namespace, console: Console) -> None:
