@@ -6,6 +6,7 @@ own in a thread; tests judge spending by the fake's truth ledger, never by CLI o
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import csv
 import gc
@@ -33,6 +34,7 @@ from lensmor_async.cli import (
     EXIT_NO_CREDITS,
     EXIT_OK,
     EXIT_USAGE,
+    build_parser,
     exit_code_for,
     main,
 )
@@ -861,3 +863,18 @@ def test_unlock_contacts_beyond_one_batch_asks_once_for_the_total_and_runs_every
     assert sum(len(r["delivered"]) + len(r["unlocked_without_email"]) for r in reports) > 0
     unlocks = [e for e in fake.truth.entries if e.operation == "contacts.unlock"]
     assert len({e.intent for e in unlocks}) == len(ids)  # every contact bought once
+
+
+def test_build_parser_is_complete_for_tools_that_read_it_without_parsing() -> None:
+    # Completion and man-page generators walk the parser; lazily built commands must
+    # not show up empty to them.
+    def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        found = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return dict(found[0].choices) if found else {}
+
+    top = subcommands(build_parser())
+    events_list = subcommands(top["events"])["list"]
+    options = {flag for action in events_list._actions for flag in action.option_strings}
+    assert {"--keyword", "--page-size", "--country"} <= options
+    mcp_options = {flag for action in top["mcp"]._actions for flag in action.option_strings}
+    assert "--price" in mcp_options

@@ -79,3 +79,11 @@ def test_a_user_subclass_with_private_aliased_and_non_init_fields_pickles_equal(
     for rebuilt in (pickle.loads(pickle.dumps(person)), copy.deepcopy(person)):
         assert rebuilt == person
         assert (rebuilt._note, rebuilt.label, rebuilt.initials) == ("met at CES", "vip", "AB")
+
+
+def test_a_pickle_from_before_a_field_was_added_loads_with_its_default() -> None:
+    person = Person(id="1", contact_unlock_status="locked", phone="+1 555")
+    rebuild, (cls, values) = person.__reduce__()
+    del values["phone"]  # as if pickled by a release that had no ``phone`` yet
+    older = rebuild(cls, values)
+    assert older == attrs.evolve(person, phone=None)

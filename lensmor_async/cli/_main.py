@@ -151,9 +151,21 @@ class _LazyParser(argparse.ArgumentParser):
     """
 
     _pending: Callable[[_LazyParser], None] | None = None
+    _commands: _Commands | None = None
 
     def build_on_use(self, build: Callable[[_LazyParser], None]) -> None:
         self._pending = build
+
+    def add_subparsers(self, **kwargs: Any) -> _Commands:  # type: ignore[override]
+        self._commands = super().add_subparsers(**kwargs)
+        return self._commands
+
+    def build_all(self) -> None:
+        """Build this parser and every command's below it, as if each had been used."""
+        self._build()
+        if self._commands is not None:
+            for command in self._commands.choices.values():
+                command.build_all()
 
     def _build(self) -> None:
         build, self._pending = self._pending, None
@@ -179,8 +191,18 @@ _Commands: TypeAlias = "argparse._SubParsersAction[_LazyParser]"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``lensmor`` argument parser."""
-    parser = argparse.ArgumentParser(
+    """The ``lensmor`` argument parser, every command's arguments in place.
+
+    Complete, for tools that read a parser without parsing (shell completion, man pages);
+    ``main`` builds a command's parser only when it is used (see ``_LazyParser``).
+    """
+    parser = _parser()
+    parser.build_all()
+    return parser
+
+
+def _parser() -> _LazyParser:
+    parser = _LazyParser(
         prog="lensmor",
         description="The Lensmor event-intelligence API from the shell, with guarded spending.",
         epilog=_EPILOG,
@@ -354,7 +376,7 @@ def _mcp_options(parser: _LazyParser) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (see the module docstring)."""
     try:
-        args = build_parser().parse_args(argv)
+        args = _parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) and usage errors (2) end here
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     console = Console(secret=os.environ.get(API_KEY_ENV))

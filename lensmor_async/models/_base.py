@@ -37,10 +37,11 @@ class Model(Answered):
         attrs would pickle the slots as they are, but ``extra`` and free-form fields are
         read-only ``mappingproxy`` views, which pickle refuses; they travel as plain
         dicts and are made read-only again on the way in. ``response`` stays behind:
-        it is the live answer of one call (its headers do not pickle either).
+        it is the live answer of one call (its headers do not pickle either). Values go
+        by field name, so a pickle kept in a cache loads after a release adds a field.
         """
         cls = type(self)
-        values = tuple(_thaw(getattr(self, field.name)) for field in _fields(cls))
+        values = {field.name: _thaw(getattr(self, field.name)) for field in _fields(cls)}
         return (_rebuild, (cls, values))
 
     def __copy__(self) -> Self:
@@ -115,15 +116,19 @@ def _fields(cls: type[Model]) -> tuple[attrs.Attribute[Any], ...]:
     return attrs.fields(cast(Any, cls))  # type: ignore[no-any-return]
 
 
-def _rebuild(cls: type[Model], values: tuple[Any, ...]) -> Model:
+def _rebuild(cls: type[Model], values: dict[str, Any]) -> Model:
     """Unpickle: the model's own ``__init__`` (validators and all) on the thawed values.
 
     ``__init__`` takes a field by its ``alias`` (``_note`` → ``note``, or one a subclass
     chose); an ``init=False`` field is not an argument, so it is set after, as attrs does.
+    A field the pickle lacks (added since) takes its default.
     """
     arguments: dict[str, Any] = {}
     later: list[tuple[str, Any]] = []
-    for field, value in zip(_fields(cls), values, strict=True):
+    for field in _fields(cls):
+        if field.name not in values:
+            continue
+        value = values[field.name]
         if field.init:
             arguments[field.alias or field.name] = _freeze(value)
         else:
