@@ -31,6 +31,7 @@ from lensmor_async.transport import (
 )
 
 if TYPE_CHECKING:
+    from lensmor_async._rate_limit_store import RateLimitStore
     from lensmor_async.guard import CreditGuard, RecoveryReport
     from lensmor_async.models import CreditBalance, PrecheckResult, UnlockTask
     from lensmor_async.resources import (
@@ -128,6 +129,8 @@ class AsyncLensmor:
     ``hooks`` receive a ``RequestEvent`` per HTTP attempt and a ``SpendEvent`` per step
     of a paid call (see the observability guide); none costs nothing.
     ``LENSMOR_LOG=info|debug`` turns on the ``lensmor_async`` logger (stderr).
+    ``rate_limit_store`` (e.g. ``RedisRateLimitStore(url)``) shares the key's rate limit
+    with every other client using that store and key; without one a client paces alone.
     """
 
     def __init__(
@@ -147,6 +150,7 @@ class AsyncLensmor:
         testing: bool = False,
         transport: Transport | None = None,
         hooks: Sequence[Hook] | None = None,
+        rate_limit_store: RateLimitStore | None = None,
     ) -> None:
         configure_from_env()
         config = load_config(
@@ -167,7 +171,15 @@ class AsyncLensmor:
         # A guard passed in is bound now (one bound elsewhere fails here); the default is
         # built and bound on first use.
         self._guards = _GuardSlot(guard, lambda built: self._bind_guard(built, config, hook))
-        self._wire(Pipeline(config, self._transport, self._guards, hook=hook))
+        self._wire(
+            Pipeline(
+                config,
+                self._transport,
+                self._guards,
+                hook=hook,
+                rate_limit_store=rate_limit_store,
+            )
+        )
 
     def _bind_guard(self, guard: CreditGuard, config: ClientConfig, hook: Hooks | None) -> None:
         from lensmor_async._intent import account_fingerprint

@@ -4,6 +4,7 @@
   persistence, stopped after the session. Missing binary: a failure when ``CI`` is
   set (CI must not silently skip Redis), a skip otherwise, with the install hint.
 * ``closed_port()``: a local port nothing listens on (an unreachable server);
+* ``rate_limit_store``: a ``RedisRateLimitStore`` on that server, under a fresh key;
 * ``ledger_backend`` / ``ledger_factory``: parametrized over memory, sqlite and redis;
   the factory makes fresh, isolated ledgers and closes them after the test.
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from lensmor_async import RedisRateLimitStore
 from lensmor_async.guard._ledger_memory import InMemoryLedger
 from lensmor_async.guard._ledger_protocol import Ledger
 from lensmor_async.guard._ledger_redis import RedisLedger
@@ -126,6 +128,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def redis_key() -> str:
     """A fresh key prefix for one test."""
     return unique_redis_key()
+
+
+@pytest.fixture
+async def rate_limit_store(
+    redis_url: str, redis_key: str, anyio_backend: str
+) -> AsyncIterator[RedisRateLimitStore]:
+    """A shared rate-limit store on the session's redis-server, under a fresh key."""
+    store = RedisRateLimitStore(redis_url, key=redis_key)
+    yield store
+    await store.aclose()
 
 
 @attrs.frozen
