@@ -18,14 +18,16 @@ from contextlib import contextmanager
 _START_TIMEOUT = 15.0
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free 127.0.0.1 port (the tests' Redis fixtures use it too)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
 
 
-def _pings(port: int) -> bool:
+def pings(port: int) -> bool:
+    """Whether a Redis on ``port`` answers PING."""
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
             sock.sendall(b"PING\r\n")
@@ -41,14 +43,14 @@ def redis_server() -> Iterator[str | None]:
     if exe is None:
         yield None
         return
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="bench-redis-") as folder:
         command = [exe, "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
         command += ["--appendonly", "no", "--dir", folder, "--daemonize", "no"]
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             deadline = time.monotonic() + _START_TIMEOUT
-            while not _pings(port):
+            while not pings(port):
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("the benchmark's redis-server did not start")
                 time.sleep(0.05)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -23,6 +22,7 @@ from pathlib import Path
 import attrs
 import pytest
 
+from benchmarks._redis_server import free_port, pings
 from lensmor_async import RedisRateLimitStore
 from lensmor_async.guard._ledger_memory import InMemoryLedger
 from lensmor_async.guard._ledger_protocol import Ledger
@@ -40,25 +40,9 @@ def unique_redis_key() -> str:
     return f"lensmor-test:{uuid.uuid4().hex}"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def closed_port() -> int:
     """A 127.0.0.1 port nothing listens on (to reach an "unreachable" Redis)."""
-    return _free_port()
-
-
-def _pings(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
+    return free_port()
 
 
 def stop_redis(proc: subprocess.Popen[bytes]) -> None:
@@ -83,7 +67,7 @@ def start_redis(
         ["--appendonly", "yes", "--appendfsync", "always"] if aof else ["--appendonly", "no"]
     )
     for _ in range(_START_ATTEMPTS):
-        chosen = port or _free_port()
+        chosen = port or free_port()
         command = [
             exe,
             "--bind", "127.0.0.1",
@@ -97,7 +81,7 @@ def start_redis(
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + _START_TIMEOUT
         while proc.poll() is None and time.monotonic() < deadline:
-            if _pings(chosen):
+            if pings(chosen):
                 return proc, chosen
             time.sleep(0.05)
         stop_redis(proc)

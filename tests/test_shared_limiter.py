@@ -21,6 +21,7 @@ from lensmor_async._core.ratelimit import RateLimitInfo
 from lensmor_async._intent import account_fingerprint
 from lensmor_async._limiter import AdaptiveLimiter
 from lensmor_async._shared_limiter import SharedLimiter
+from lensmor_async.errors import RateLimitStoreError
 from lensmor_async.testing import FakeLensmor
 
 pytestmark = pytest.mark.anyio
@@ -165,6 +166,35 @@ async def test_a_limiter_whose_store_is_down_paces_alone_and_warns_once(
     assert not limiter.sharing
     assert limiter.local.paused  # the 429 still paused this client
     await dead.aclose()
+
+
+class FailsOnce(Wrapped):
+    """The real store, failing its first ask as an unreachable one would."""
+
+    def __init__(self, store: RedisRateLimitStore) -> None:
+        super().__init__(store)
+        self.failed = False
+
+    async def start(self, request: StartRequest, /) -> StartGrant:
+        if not self.failed:
+            self.failed = True
+            raise RateLimitStoreError("the Redis rate-limit store failed: ConnectionError")
+        return await self.store.start(request)
+
+
+async def test_a_limiter_shares_again_once_its_store_answers_again(
+    rate_limit_store: RedisRateLimitStore, raw: redis.asyncio.Redis
+) -> None:
+    time = FakeTime()
+    limiter = SharedLimiter(time.local(), FailsOnce(rate_limit_store), ACCOUNT)
+    await limiter.enter()  # the store fails: this start is paced locally
+    limiter.release()
+    assert not limiter.sharing
+    time.now += 5.0  # the store is asked again after retry_store_after
+    await limiter.enter()
+    limiter.release()
+    assert limiter.sharing
+    assert (await _state(raw, rate_limit_store))["started"] == "1"
 
 
 async def test_a_client_whose_store_is_down_still_answers_read_calls() -> None:

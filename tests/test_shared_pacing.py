@@ -118,6 +118,7 @@ class Mirror:
         self.window = SharedWindow()
         self.account = uuid.uuid4().hex[:16]
         self.asks = 0
+        self.last = StartGrant(granted=False)
 
     def request(self, now: float, answer: RateLimitInfo | None, force: bool) -> StartRequest:
         self.asks += 1
@@ -142,6 +143,7 @@ class Mirror:
             self.window, now=now, burst=4, sharers=1, force=force, **KNOBS
         )
         grant = await self.store.start(request)
+        self.last = expected
         assert grant.granted == expected.granted
         assert grant.delay == pytest.approx(expected.delay, abs=1e-9)
         return request
@@ -178,6 +180,28 @@ async def test_the_redis_scripts_make_the_pure_decisions(
     await mirror.start(T0 + 12, WINDOW)  # a late answer from the old one: ignored
     assert mirror.window.info == later
     assert mirror.window.started == 2
+
+
+@pytest.mark.anyio
+async def test_the_redis_scripts_book_paced_starts_as_the_pure_decision_does(
+    rate_limit_store: RedisRateLimitStore,
+) -> None:
+    mirror = Mirror(rate_limit_store)
+    await mirror.start(T0, attrs.evolve(WINDOW, remaining=6, reset=int(T0) + 1))
+    await mirror.start(T0)  # 0.25 s off: a wait
+    assert not mirror.last.granted
+    booked = await mirror.start(T0 + 0.15)  # 0.0625 s off: booked
+    assert mirror.last.granted
+    assert mirror.last.delay > 0
+    await mirror.give_back(booked, int(T0) + 1)
+    await mirror.start(T0 + 0.15)  # its time stays taken (a gap, never a burst): a wait
+    assert not mirror.last.granted
+    assert mirror.window.started == 1
+    next_window = attrs.evolve(WINDOW, remaining=3, reset=int(T0) + 2)
+    await mirror.start(T0 + 1.95, next_window)
+    await mirror.start(T0 + 1.95)  # 1 left, due 0.05 s later, at the reset: not booked
+    assert not mirror.last.granted
+    assert mirror.last.delay == pytest.approx(0.05, abs=1e-6)
 
 
 @pytest.mark.anyio
