@@ -32,7 +32,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextlib import AsyncExitStack, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -211,19 +211,12 @@ def measure_goodput(
 async def _sdk_job(
     url: str, api_key: str, redis_url: str | None
 ) -> tuple[Callable[[], Awaitable[Any]], Any]:
-    from lensmor_async import AsyncLensmor  # the reference process never imports the SDK
+    # The reference process never imports the SDK.
+    from lensmor_async import AsyncLensmor, RedisRateLimitStore
 
-    if redis_url is None:
-        client = AsyncLensmor(api_key, base_url=url)
-        return client.credits.balance, client
-    from lensmor_async import RedisRateLimitStore
-
-    store = RedisRateLimitStore(redis_url)
+    store = None if redis_url is None else RedisRateLimitStore(redis_url)
     client = AsyncLensmor(api_key, base_url=url, rate_limit_store=store)
-    closing = AsyncExitStack()
-    closing.push_async_callback(store.aclose)  # after the client, which uses it
-    closing.push_async_exit(client)
-    return client.credits.balance, closing
+    return client.credits.balance, client  # closing the client closes its store
 
 
 async def _reference_job(

@@ -130,7 +130,8 @@ class AsyncLensmor:
     of a paid call (see the observability guide); none costs nothing.
     ``LENSMOR_LOG=info|debug`` turns on the ``lensmor_async`` logger (stderr).
     ``rate_limit_store`` (e.g. ``RedisRateLimitStore(url)``) shares the key's rate limit
-    with every other client using that store and key; without one a client paces alone.
+    with every client using that store's backend and key; without one a client paces
+    alone. The client closes it (give each client a store of its own).
     """
 
     def __init__(
@@ -168,6 +169,8 @@ class AsyncLensmor:
         self._transport: Transport = transport or _default_transport(config, session)
         self._owns_transport = transport is None
         hook = combine(hooks)
+        self._store = rate_limit_store
+        """Closed with this client: its connections live in this client's event loop."""
         # A guard passed in is bound now (one bound elsewhere fails here); the default is
         # built and bound on first use.
         self._guards = _GuardSlot(guard, lambda built: self._bind_guard(built, config, hook))
@@ -288,6 +291,7 @@ class AsyncLensmor:
         copy = object.__new__(AsyncLensmor)
         copy._transport = transport
         copy._owns_transport = False
+        copy._store = None
         copy._guards = self._guards
         copy._wire(self._pipeline.derive(config, transport))
         return copy
@@ -332,14 +336,17 @@ class AsyncLensmor:
     async def aclose(self) -> None:
         """Close connections this client owns (idempotent; caller-owned sessions stay open).
 
-        Also closes a journal the guard opened from a path. Copies made with
-        ``with_options`` close nothing: close the original.
+        Also closes a journal the guard opened from a path, and the ``rate_limit_store``.
+        Copies made with ``with_options`` close nothing: close the original.
         """
         if self._owns_transport:
             await self._transport.aclose()
             built = self._guards.built
             if built is not None:
                 await built.aclose()
+        store, self._store = self._store, None
+        if store is not None:
+            await store.aclose()
 
     def __repr__(self) -> str:
         config = self.config

@@ -60,10 +60,18 @@ _DEADLINE_SLACK = 0.005
 """Seconds of timer jitter tolerated when telling a deadline timeout from an attempt's."""
 
 
+_STORE_METHODS = ("start", "give_back", "pause_until", "aclose")
+
+
 def _shared_limiter(config: ClientConfig, store: RateLimitStore | None) -> SharedLimiter | None:
     """A limiter sharing the key's limit through ``store``; None: the in-process default."""
     if store is None:
         return None
+    if not all(callable(getattr(store, name, None)) for name in _STORE_METHODS):
+        raise ConfigurationError(
+            "rate_limit_store must be a RateLimitStore (e.g. RedisRateLimitStore(url)), "
+            f"got {type(store).__name__}"
+        )
     # Loaded only here, so a client without a store imports none of it.
     from lensmor_async._intent import account_fingerprint
     from lensmor_async._shared_limiter import SharedLimiter

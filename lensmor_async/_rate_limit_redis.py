@@ -196,8 +196,8 @@ class RedisRateLimitStore:
     """One rate limit per API key, shared by every client that uses this store.
 
     ``AsyncLensmor(api_key, rate_limit_store=RedisRateLimitStore(url))`` in every
-    process that uses the key. The store belongs to its creator: close it with
-    :meth:`aclose` after the clients using it. One store serves one event loop.
+    process that uses the key. The client closes its store (its connections live in
+    the client's event loop), so give each client a store of its own.
     """
 
     def __init__(

@@ -21,7 +21,7 @@ from lensmor_async._core.ratelimit import RateLimitInfo
 from lensmor_async._intent import account_fingerprint
 from lensmor_async._limiter import AdaptiveLimiter
 from lensmor_async._shared_limiter import SharedLimiter
-from lensmor_async.errors import RateLimitStoreError
+from lensmor_async.errors import ConfigurationError, RateLimitStoreError
 from lensmor_async.testing import FakeLensmor
 
 pytestmark = pytest.mark.anyio
@@ -308,3 +308,38 @@ async def test_a_cancel_during_a_booked_start_returns_it_and_the_slot(
         tg.cancel_scope.cancel()
     assert (await _state(raw, store))["started"] == "1"
     assert limiter.in_flight == 0
+
+
+async def test_a_client_closes_its_store_and_a_with_options_copy_does_not(
+    rate_limit_store: RedisRateLimitStore,
+) -> None:
+    async with FakeLensmor() as fake:
+        client = AsyncLensmor(
+            fake.api_key, base_url=fake.url, testing=True, rate_limit_store=rate_limit_store
+        )
+        await client.with_options(timeout=5.0).aclose()
+        await client.credits.balance()  # the store still answers
+        await client.aclose()
+    with pytest.raises(RateLimitStoreError, match="closed"):
+        await rate_limit_store.pause_until(ACCOUNT, WALL_START)
+
+
+def test_a_client_refuses_a_rate_limit_store_that_is_not_one() -> None:
+    with pytest.raises(ConfigurationError, match="rate_limit_store must be a RateLimitStore"):
+        AsyncLensmor("key", rate_limit_store=object())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("url", "options", "message"),
+    [
+        ("", {}, "needs a redis:// or rediss:// URL"),
+        ("redis://127.0.0.1:1/0", {"key": ""}, "key must be a non-empty str"),
+        ("redis://127.0.0.1:1/0", {"sharer_ttl": 0}, "sharer_ttl must be seconds > 0"),
+        ("redis://127.0.0.1:1/0", {"socket_timeout": -1}, "socket_timeout must be seconds"),
+    ],
+)
+def test_a_redis_store_refuses_bad_settings_before_connecting(
+    url: str, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        RedisRateLimitStore(url, **options)
