@@ -43,6 +43,7 @@ class SharedLimiter:
     __slots__ = (
         "_account",
         "_asks",
+        "_clocks",
         "_down_until",
         "_local",
         "_retry_store_after",
@@ -62,6 +63,7 @@ class SharedLimiter:
         retry_store_after: float = 5.0,
     ) -> None:
         self._local = local
+        self._clocks = local.clocks
         self._store = store
         self._account = account
         """Which key's limit: a digest of the API key, never the key itself."""
@@ -207,13 +209,13 @@ class SharedLimiter:
         )
 
     def _local_clock(self) -> float:
-        return self._local.clocks.clock()
+        return self._clocks.clock()
 
     def _wall(self) -> float:
-        return self._local.clocks.wall_clock()
+        return self._clocks.wall_clock()
 
     async def _local_sleep(self, seconds: float) -> None:
-        await self._local.clocks.sleep(seconds)
+        await self._clocks.sleep(seconds)
 
     def __repr__(self) -> str:
         return f"SharedLimiter({self._local!r}, sharing={self.sharing})"
