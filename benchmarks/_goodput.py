@@ -8,6 +8,8 @@ calls from ``callers`` concurrent tasks until the job's ``calls`` are done:
 
 * ``sdk`` — ``AsyncLensmor`` at its defaults (limiter, retries), one process;
 * ``sdk ×P`` — the same job split over P processes sharing the key, each at defaults;
+* ``sdk ×P +redis`` — the same, the processes sharing the limit through a
+  ``RedisRateLimitStore`` on a redis-server the benchmark starts (skipped without one);
 * ``aiohttp retry`` — the reference a user would hand-write: one
   ``aiohttp.ClientSession``; a 429 sleeps ``Retry-After`` and tries again.
 
@@ -38,11 +40,13 @@ import aiohttp
 import attrs
 
 from benchmarks._payloads import BALANCE_PATH
+from benchmarks._redis_server import redis_server
 from benchmarks._system import ROOT, child, child_env
 
 POLICIES = ("fixed", "bucket")
 SDK = "sdk"
 REFERENCE = "aiohttp retry"
+WITH_REDIS = " +redis"
 _START_TIMEOUT = 60.0
 
 
@@ -132,13 +136,21 @@ def _clients(argv: Sequence[str], count: int) -> Iterator[list[subprocess.Popen[
 
 
 def _one_run(
-    base_url: str, api_key: str, policy: str, variant: str, settings: GoodputSettings, rnd: int
+    target: tuple[str, str | None],
+    api_key: str,
+    policy: str,
+    variant: str,
+    settings: GoodputSettings,
+    rnd: int,
 ) -> GoodputRun:
+    base_url, redis_url = target
     processes = settings.processes if variant.startswith(SDK + " ×") else 1
     kind = REFERENCE if variant == REFERENCE else SDK
     share = -(-settings.calls // processes)
     argv = ["--variant", kind, "--url", base_url, "--api-key", api_key]
     argv += ["--calls", str(share), "--callers", str(settings.callers)]
+    if variant.endswith(WITH_REDIS) and redis_url is not None:
+        argv += ["--redis", redis_url]
     limiter = {"policy": policy, "limit": settings.limit, "window": settings.window}
     with _clients(argv, processes) as procs:
         for proc in procs:
@@ -173,31 +185,43 @@ def measure_goodput(
 ) -> GoodputResult:
     """Every variant against both limiters, interleaved over ``settings.rounds`` rounds."""
     variants = [SDK, REFERENCE]
-    if settings.processes > 1:
-        variants.append(f"{SDK} ×{settings.processes}")
     runs = []
-    with child("benchmarks._ratelimit_server", [str(payloads_path)]) as server:
-        base_url = f"http://127.0.0.1:{json.loads(server.ready)['port']}"
+    with (
+        child("benchmarks._ratelimit_server", [str(payloads_path)]) as server,
+        redis_server() as redis_url,
+    ):
+        if settings.processes > 1:
+            variants.append(f"{SDK} ×{settings.processes}")
+            if redis_url is None:
+                progress("goodput: no redis-server installed, skipping the +redis variant")
+            else:
+                variants.append(f"{SDK} ×{settings.processes}{WITH_REDIS}")
+        target = (f"http://127.0.0.1:{json.loads(server.ready)['port']}", redis_url)
         for rnd in range(settings.rounds):
             for policy in POLICIES:
                 for variant in variants:
                     progress(f"goodput round {rnd + 1}: {variant} against a {policy} limit")
-                    run = _one_run(base_url, api_key, policy, variant, settings, rnd)
-                    runs.append(run)
+                    runs.append(_one_run(target, api_key, policy, variant, settings, rnd))
     return GoodputResult(settings=settings, runs=tuple(runs))
 
 
 # --- one client process ----------------------------------------------------------------
 
 
-async def _sdk_job(url: str, api_key: str) -> tuple[Callable[[], Awaitable[Any]], Any]:
-    from lensmor_async import AsyncLensmor  # the reference process never imports the SDK
+async def _sdk_job(
+    url: str, api_key: str, redis_url: str | None
+) -> tuple[Callable[[], Awaitable[Any]], Any]:
+    # The reference process never imports the SDK.
+    from lensmor_async import AsyncLensmor, RedisRateLimitStore
 
-    client = AsyncLensmor(api_key, base_url=url)
-    return client.credits.balance, client
+    store = None if redis_url is None else RedisRateLimitStore(redis_url)
+    client = AsyncLensmor(api_key, base_url=url, rate_limit_store=store)
+    return client.credits.balance, client  # closing the client closes its store
 
 
-async def _reference_job(url: str, api_key: str) -> tuple[Callable[[], Awaitable[Any]], Any]:
+async def _reference_job(
+    url: str, api_key: str, redis_url: str | None
+) -> tuple[Callable[[], Awaitable[Any]], Any]:
     headers = {"Authorization": f"Bearer {api_key}", "Accept": "application/json"}
     session = aiohttp.ClientSession(headers=headers)
     target = url + BALANCE_PATH
@@ -216,7 +240,7 @@ async def _reference_job(url: str, api_key: str) -> tuple[Callable[[], Awaitable
 
 async def _client(args: argparse.Namespace) -> dict[str, Any]:
     make = _sdk_job if args.variant == SDK else _reference_job
-    call, closeable = await make(args.url, args.api_key)
+    call, closeable = await make(args.url, args.api_key, args.redis)
     async with closeable:
         await call()  # warm-up: connections, lazy imports
         print("READY", flush=True)
@@ -247,6 +271,7 @@ def main() -> None:
     parser.add_argument("--api-key", required=True)
     parser.add_argument("--calls", type=int, required=True)
     parser.add_argument("--callers", type=int, required=True)
+    parser.add_argument("--redis", help="share the limit through Redis at this URL")
     print(json.dumps(asyncio.run(_client(parser.parse_args()))), flush=True)
 
 

@@ -44,6 +44,7 @@ from lensmor_async.errors import (
     QuoteTamperedError,
     QuoteTokenError,
     RateLimitError,
+    RateLimitStoreError,
     RedirectRefusedError,
     ResponseError,
     ResponseValidationError,
@@ -55,6 +56,8 @@ from lensmor_async.errors import (
 )
 
 if TYPE_CHECKING:
+    from lensmor_async._rate_limit_redis import RedisRateLimitStore
+    from lensmor_async._rate_limit_store import RateLimitStore, StartGrant, StartRequest
     from lensmor_async.bulk import BulkCheckpoint, BulkReport, run_bulk
     from lensmor_async.guard import (
         ContactUnlockReport,
@@ -101,6 +104,10 @@ __getattr__, __dir__ = lazy_attributes(
         "confirm_up_to": "lensmor_async.guard",
         "Page": "lensmor_async.models",
         "Lensmor": "lensmor_async.sync",
+        "RateLimitStore": "lensmor_async._rate_limit_store",
+        "StartGrant": "lensmor_async._rate_limit_store",
+        "StartRequest": "lensmor_async._rate_limit_store",
+        "RedisRateLimitStore": "lensmor_async._rate_limit_redis",
     },
 )
 
@@ -146,10 +153,13 @@ __all__ = [
     "QuoteTokenError",
     "RateLimitError",
     "RateLimitInfo",
+    "RateLimitStore",
+    "RateLimitStoreError",
     "RawResponse",
     "RedirectRefusedError",
     "RedisJournal",
     "RedisLedger",
+    "RedisRateLimitStore",
     "RequestEvent",
     "ResponseError",
     "ResponseValidationError",
@@ -165,6 +175,8 @@ __all__ = [
     "SpendRequest",
     "SqliteJournal",
     "SqliteLedger",
+    "StartGrant",
+    "StartRequest",
     "TransportError",
     "UnlockTaskHandle",
     "UnprocessableError",

@@ -31,6 +31,7 @@ from lensmor_async.transport import (
 )
 
 if TYPE_CHECKING:
+    from lensmor_async._rate_limit_store import RateLimitStore
     from lensmor_async.guard import CreditGuard, RecoveryReport
     from lensmor_async.models import CreditBalance, PrecheckResult, UnlockTask
     from lensmor_async.resources import (
@@ -128,6 +129,9 @@ class AsyncLensmor:
     ``hooks`` receive a ``RequestEvent`` per HTTP attempt and a ``SpendEvent`` per step
     of a paid call (see the observability guide); none costs nothing.
     ``LENSMOR_LOG=info|debug`` turns on the ``lensmor_async`` logger (stderr).
+    ``rate_limit_store`` (e.g. ``RedisRateLimitStore(url)``) shares the key's rate limit
+    with every client using that store's backend and key; without one a client paces
+    alone. The client closes it (give each client a store of its own).
     """
 
     def __init__(
@@ -147,6 +151,7 @@ class AsyncLensmor:
         testing: bool = False,
         transport: Transport | None = None,
         hooks: Sequence[Hook] | None = None,
+        rate_limit_store: RateLimitStore | None = None,
     ) -> None:
         configure_from_env()
         config = load_config(
@@ -164,10 +169,20 @@ class AsyncLensmor:
         self._transport: Transport = transport or _default_transport(config, session)
         self._owns_transport = transport is None
         hook = combine(hooks)
+        self._store = rate_limit_store
+        """Closed with this client: its connections live in this client's event loop."""
         # A guard passed in is bound now (one bound elsewhere fails here); the default is
         # built and bound on first use.
         self._guards = _GuardSlot(guard, lambda built: self._bind_guard(built, config, hook))
-        self._wire(Pipeline(config, self._transport, self._guards, hook=hook))
+        self._wire(
+            Pipeline(
+                config,
+                self._transport,
+                self._guards,
+                hook=hook,
+                rate_limit_store=rate_limit_store,
+            )
+        )
 
     def _bind_guard(self, guard: CreditGuard, config: ClientConfig, hook: Hooks | None) -> None:
         from lensmor_async._intent import account_fingerprint
@@ -276,6 +291,7 @@ class AsyncLensmor:
         copy = object.__new__(AsyncLensmor)
         copy._transport = transport
         copy._owns_transport = False
+        copy._store = None
         copy._guards = self._guards
         copy._wire(self._pipeline.derive(config, transport))
         return copy
@@ -320,14 +336,17 @@ class AsyncLensmor:
     async def aclose(self) -> None:
         """Close connections this client owns (idempotent; caller-owned sessions stay open).
 
-        Also closes a journal the guard opened from a path. Copies made with
-        ``with_options`` close nothing: close the original.
+        Also closes a journal the guard opened from a path, and the ``rate_limit_store``.
+        Copies made with ``with_options`` close nothing: close the original.
         """
         if self._owns_transport:
             await self._transport.aclose()
             built = self._guards.built
             if built is not None:
                 await built.aclose()
+        store, self._store = self._store, None
+        if store is not None:
+            await store.aclose()
 
     def __repr__(self) -> str:
         config = self.config

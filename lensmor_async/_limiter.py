@@ -39,9 +39,19 @@ from lensmor_async._core.ratelimit import (
 )
 from lensmor_async.errors import ConfigurationError
 
-__all__ = ["AdaptiveLimiter"]
+__all__ = ["AdaptiveLimiter", "Clocks"]
 
 _NO_PAUSE = -math.inf
+
+
+@attrs.frozen(slots=True)
+class Clocks:
+    """A limiter's time: ``clock`` (monotonic) measures waits, ``wall_clock`` (Unix
+    seconds) reads the server's instants, ``sleep`` waits."""
+
+    clock: Callable[[], float]
+    wall_clock: Callable[[], float]
+    sleep: Callable[[float], Awaitable[None]]
 
 
 class AdaptiveLimiter:
@@ -138,6 +148,26 @@ class AdaptiveLimiter:
         return self._max_concurrency - self._free
 
     @property
+    def clocks(self) -> Clocks:
+        """The clocks and the sleep this limiter waits with (fakes in tests)."""
+        return Clocks(self._clock, self._wall_clock, self._sleep)
+
+    @property
+    def info(self) -> RateLimitInfo | None:
+        """The headers pacing follows (None before any answer carried them)."""
+        return self._info
+
+    @property
+    def max_pause(self) -> float:
+        """The longest a pause or an exhausted window holds a request, in seconds."""
+        return self._max_pause
+
+    @property
+    def low_fraction(self) -> float:
+        """Pacing starts when no more than this share of the limit remains."""
+        return self._low_fraction
+
+    @property
     def paused(self) -> bool:
         """Whether a pause (429 or exhausted window) is in force right now."""
         return self._paused_until > self._clock()
@@ -163,10 +193,7 @@ class AdaptiveLimiter:
 
     async def enter(self) -> None:
         """Take a slot, waiting for one and for any pause or spacing; ``release()`` after."""
-        if self._free > 0 and not self._waiters:
-            self._free -= 1
-        else:
-            await self._wait_for_slot()
+        await self.take_slot()
         if not self._gated:
             return
         try:
@@ -175,6 +202,18 @@ class AdaptiveLimiter:
             # Cancelled (or failed) while pacing: give back the slot this task took.
             self._release()
             raise
+
+    async def take_slot(self) -> None:
+        """Take a slot, waiting for one but not for pacing; ``release()`` after."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+        else:
+            await self._wait_for_slot()
+
+    async def take_turn(self) -> None:
+        """Wait for any pause or spacing, holding a slot (a shared limiter's fallback)."""
+        if self._gated:
+            await self._wait_turn()
 
     def release(self) -> None:
         """Give back a slot taken with ``try_enter()`` or ``enter()``."""

@@ -12,7 +12,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -48,12 +48,36 @@ from lensmor_async.errors import (
 )
 from lensmor_async.transport import Request, Response, Transport
 
+if TYPE_CHECKING:
+    from lensmor_async._rate_limit_store import RateLimitStore
+    from lensmor_async._shared_limiter import SharedLimiter
+
 T = TypeVar("T")
 Answer = tuple[int, Mapping[str, str], str | None]
 """Status, headers and trace id of an answer: what ``result.response`` is built from."""
 logger = logging.getLogger("lensmor_async")
 _DEADLINE_SLACK = 0.005
 """Seconds of timer jitter tolerated when telling a deadline timeout from an attempt's."""
+
+
+_STORE_METHODS = ("start", "give_back", "pause_until", "aclose")
+
+
+def _shared_limiter(config: ClientConfig, store: RateLimitStore | None) -> SharedLimiter | None:
+    """A limiter sharing the key's limit through ``store``; None: the in-process default."""
+    if store is None:
+        return None
+    if not all(callable(getattr(store, name, None)) for name in _STORE_METHODS):
+        raise ConfigurationError(
+            "rate_limit_store must be a RateLimitStore (e.g. RedisRateLimitStore(url)), "
+            f"got {type(store).__name__}"
+        )
+    # Loaded only here, so a client without a store imports none of it.
+    from lensmor_async._intent import account_fingerprint
+    from lensmor_async._shared_limiter import SharedLimiter
+
+    local = AdaptiveLimiter(config.max_concurrency)
+    return SharedLimiter(local, store, account_fingerprint(config.api_key.get_secret_value()))
 
 
 class LoopBinding:
@@ -103,6 +127,7 @@ class Pipeline:
         *,
         hook: Hooks | None = None,
         shared_from: Pipeline | None = None,
+        rate_limit_store: RateLimitStore | None = None,
     ) -> None:
         self.config = config
         self.transport = transport
@@ -114,13 +139,17 @@ class Pipeline:
         # Copies made by with_options() talk to the same account and server, so they
         # share the limiter, the retry budget and the rate-limit view.
         if shared_from is None:
-            self.limiter = AdaptiveLimiter(config.max_concurrency)
+            self.shared = _shared_limiter(config, rate_limit_store)
+            self.limiter: AdaptiveLimiter | SharedLimiter = self.shared or AdaptiveLimiter(
+                config.max_concurrency
+            )
             self.retry_budget = RetryBudget()
             self.rate_limit = RateLimitState()
             self.route_caps: dict[str, anyio.CapacityLimiter] = {}
             self.loop = LoopBinding()
         else:
             self.limiter = shared_from.limiter
+            self.shared = shared_from.shared
             self.retry_budget = shared_from.retry_budget
             self.rate_limit = shared_from.rate_limit
             self.route_caps = shared_from.route_caps
@@ -360,6 +389,8 @@ class Pipeline:
             raise exc
         if isinstance(exc, RateLimitError):
             self.limiter.pause_after_429(_retry_after_header(exc))
+            if self.shared is not None:
+                await self.shared.share_429(_retry_after_header(exc))  # every sharer pauses
         failure = _failure_of(exc)
         if failure is None:
             raise exc

@@ -74,6 +74,7 @@ __all__ = [
     "QuoteTamperedError",
     "QuoteTokenError",
     "RateLimitError",
+    "RateLimitStoreError",
     "RedirectRefusedError",
     "ResponseError",
     "ResponseValidationError",
@@ -123,6 +124,14 @@ class InvalidRequestError(LensmorError, ValueError):
 
 class ConfigurationError(InvalidRequestError):
     """The client, guard or ledger was configured with an unusable value."""
+
+
+class RateLimitStoreError(LensmorError):
+    """The shared rate-limit store (e.g. ``RedisRateLimitStore``) did not answer.
+
+    A store raises it; the client never does: it paces from its own headers until the
+    store answers again (a read call never fails because the store did).
+    """
 
 
 class TransportError(LensmorError):

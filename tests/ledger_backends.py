@@ -4,6 +4,7 @@
   persistence, stopped after the session. Missing binary: a failure when ``CI`` is
   set (CI must not silently skip Redis), a skip otherwise, with the install hint.
 * ``closed_port()``: a local port nothing listens on (an unreachable server);
+* ``rate_limit_store``: a ``RedisRateLimitStore`` on that server, under a fresh key;
 * ``ledger_backend`` / ``ledger_factory``: parametrized over memory, sqlite and redis;
   the factory makes fresh, isolated ledgers and closes them after the test.
 """
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import time
 import uuid
@@ -22,6 +22,8 @@ from pathlib import Path
 import attrs
 import pytest
 
+from benchmarks._redis_server import free_port, pings
+from lensmor_async import RedisRateLimitStore
 from lensmor_async.guard._ledger_memory import InMemoryLedger
 from lensmor_async.guard._ledger_protocol import Ledger
 from lensmor_async.guard._ledger_redis import RedisLedger
@@ -38,25 +40,9 @@ def unique_redis_key() -> str:
     return f"lensmor-test:{uuid.uuid4().hex}"
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def closed_port() -> int:
     """A 127.0.0.1 port nothing listens on (to reach an "unreachable" Redis)."""
-    return _free_port()
-
-
-def _pings(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
-        return False
+    return free_port()
 
 
 def stop_redis(proc: subprocess.Popen[bytes]) -> None:
@@ -81,7 +67,7 @@ def start_redis(
         ["--appendonly", "yes", "--appendfsync", "always"] if aof else ["--appendonly", "no"]
     )
     for _ in range(_START_ATTEMPTS):
-        chosen = port or _free_port()
+        chosen = port or free_port()
         command = [
             exe,
             "--bind", "127.0.0.1",
@@ -95,7 +81,7 @@ def start_redis(
         proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + _START_TIMEOUT
         while proc.poll() is None and time.monotonic() < deadline:
-            if _pings(chosen):
+            if pings(chosen):
                 return proc, chosen
             time.sleep(0.05)
         stop_redis(proc)
@@ -126,6 +112,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def redis_key() -> str:
     """A fresh key prefix for one test."""
     return unique_redis_key()
+
+
+@pytest.fixture
+async def rate_limit_store(
+    redis_url: str, redis_key: str, anyio_backend: str
+) -> AsyncIterator[RedisRateLimitStore]:
+    """A shared rate-limit store on the session's redis-server, under a fresh key."""
+    store = RedisRateLimitStore(redis_url, key=redis_key)
+    yield store
+    await store.aclose()
 
 
 @attrs.frozen

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ledger_backends import redis_executable
 
 ROOT = Path(__file__).resolve().parent.parent
 CONCURRENCIES = {1, 16, 128}
@@ -249,10 +250,11 @@ def goodput_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any
 def test_smoke_goodput_runs_every_client_against_both_limiters_and_judges_it(
     goodput_run: tuple[dict[str, Any], str],
 ) -> None:
+    redis_executable()  # the +redis variant needs one (the harness skips it without)
     results, markdown = goodput_run
     runs = results["goodput"]
     seen = {(run["policy"], run["variant"]) for run in runs}
-    clients = {"sdk", "aiohttp retry", "sdk ×2"}
+    clients = {"sdk", "aiohttp retry", "sdk ×2", "sdk ×2 +redis"}
     assert seen == {(policy, client) for policy in ("fixed", "bucket") for client in clients}
     for run in runs:
         # Every call of the job completed (or failed visibly), and the server saw them all.
@@ -260,5 +262,5 @@ def test_smoke_goodput_runs_every_client_against_both_limiters_and_judges_it(
         assert sum(run["arrivals_per_second"]) >= run["calls"]
         assert run["ratio"] > 0
     goodput_targets = [t for t in results["targets"] if t["target"].startswith("goodput")]
-    assert len(goodput_targets) == 4
+    assert len(goodput_targets) == 6  # every SDK variant against both limits
     assert "## Goodput at a rate limit" in markdown

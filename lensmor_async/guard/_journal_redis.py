@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from lensmor_async._redis import check_redis_target, redis_client
 from lensmor_async.errors import CreditError, LedgerUnavailableError
 from lensmor_async.guard._journal_common import (
     DEFAULT_LEASE_TTL,
@@ -50,7 +51,6 @@ from lensmor_async.guard._journal_common import (
 )
 from lensmor_async.guard._journal_protocol import Claim, JournalEntry, JournalState
 from lensmor_async.guard._ledger_common import check_intent_key, check_open
-from lensmor_async.guard._ledger_redis import check_redis_target, redis_client
 
 if TYPE_CHECKING:
     from redis.commands.core import AsyncScript

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lensmor_async._redis import check_redis_target, redis_client
 from lensmor_async.errors import ConfigurationError, LedgerUnavailableError
 from lensmor_async.guard._ledger_common import (
     DEFAULT_COMMIT_RETENTION,
@@ -66,20 +67,16 @@ from lensmor_async.guard._ledger_common import (
     check_retention,
     check_settle,
     check_ttl,
-    is_seconds,
     new_hold_id,
 )
 from lensmor_async.guard._ledger_protocol import Hold, LedgerSnapshot, StaleHoldError
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
-__all__ = ["DEFAULT_REDIS_KEY", "RedisLedger", "check_redis_target", "redis_client"]
+__all__ = ["DEFAULT_REDIS_KEY", "RedisLedger"]
 
 DEFAULT_REDIS_KEY = "lensmor:ledger"
-_INSTALL_HINT = "needs the redis package: pip install 'lensmor-async[redis]'"
-_HEALTH_CHECK_INTERVAL = 30
 
 # Shared by every script. KEYS: meta, holds, expiry (+ a hold's committed marker for the
 # settle and committed scripts, or an intent's set for reserve and release_intent).
@@ -245,51 +242,6 @@ return {'ok', string.format('%d', number('spent')), string.format('%d', number('
 
 def _encode_budget(budget: int | None) -> str:
     return "none" if budget is None else str(budget)
-
-
-def check_redis_target(url: object, key: object, what: str) -> None:
-    """Refuse a missing URL or key prefix before any client is built."""
-    if not isinstance(url, str) or not url:
-        raise ConfigurationError(f"{what} needs a redis:// or rediss:// URL")
-    if not isinstance(key, str) or not key:
-        raise ConfigurationError(f"{what} key must be a non-empty str")
-
-
-def redis_client(url: str, socket_timeout: float, max_connections: int, what: str) -> Redis:
-    """Import redis lazily (it is an optional extra) and build a client without retries.
-
-    A blocking pool makes a burst of concurrent calls queue for a connection instead of
-    failing with "Too many connections". Shared by the Redis ledger and journal.
-    """
-    if not is_seconds(socket_timeout):
-        raise ConfigurationError(f"socket_timeout must be seconds > 0, got {socket_timeout!r}")
-    if (
-        isinstance(max_connections, bool)
-        or not isinstance(max_connections, int)
-        or max_connections < 1
-    ):
-        raise ConfigurationError("max_connections must be an int >= 1")
-    try:
-        from redis.asyncio import BlockingConnectionPool, Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-    except ImportError as exc:
-        raise ConfigurationError(f"{what} {_INSTALL_HINT}") from exc
-    try:
-        pool = BlockingConnectionPool.from_url(
-            url,
-            max_connections=max_connections,
-            timeout=socket_timeout,
-            decode_responses=True,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=socket_timeout,
-            health_check_interval=_HEALTH_CHECK_INTERVAL,
-            retry=Retry(NoBackoff(), 0),
-        )
-    except ValueError as exc:
-        # The message is redis-py's own and may quote the URL, which can hold a password.
-        raise ConfigurationError(f"the {what} URL is not usable") from exc
-    return Redis.from_pool(pool)
 
 
 class RedisLedger:

@@ -30,6 +30,7 @@ from lensmor_async.sync._portal import LoopThread
 from lensmor_async.transport import Transport
 
 if TYPE_CHECKING:
+    from lensmor_async._rate_limit_store import RateLimitStore
     from lensmor_async.guard import CreditGuard, RecoveryReport, SpendRecord
 
 T = TypeVar("T")
@@ -63,6 +64,7 @@ class Lensmor:
         testing: bool = False,
         transport: Transport | None = None,
         hooks: Sequence[Hook] | None = None,
+        rate_limit_store: RateLimitStore | None = None,
     ) -> None:
         build = partial(
             AsyncLensmor,
@@ -79,6 +81,7 @@ class Lensmor:
             testing=testing,
             transport=transport,
             hooks=hooks,
+            rate_limit_store=rate_limit_store,
         )
         self._owns_loop = False
         self._loop = LoopThread()
