@@ -135,13 +135,15 @@ class SharedLimiter:
         async with self._turns:
             waited = 0.0
             while self.sharing:
+                # This client's own 429 pauses it before the store hears of it (and a 429
+                # may arrive while an ask is on its way): no start goes before it passed.
+                await self._local.wait_out_pause()
                 request = self._request(force=waited >= self._local.max_pause)
                 grant = await self._ask(request)
                 if grant is None:
                     break  # the store failed: pace alone below
                 if grant.granted:
-                    if grant.delay > 0:
-                        await self._booked(request, grant.delay)
+                    await self._booked(request, grant.delay)
                     return
                 delay = min(grant.delay, self._local.max_pause)
                 await self._local_sleep(delay)
@@ -149,9 +151,14 @@ class SharedLimiter:
             await self._local.take_turn()
 
     async def _booked(self, request: StartRequest, delay: float) -> None:
-        """Sleep until a start booked ahead; cancelled meanwhile, give the start back."""
+        """Sleep until a granted start (booked ``delay`` ahead) and past any local pause.
+
+        Cancelled meanwhile, the start is given back.
+        """
         try:
-            await self._local_sleep(delay)
+            if delay > 0:
+                await self._local_sleep(delay)
+            await self._local.wait_out_pause()
         except BaseException:
             await self._give_back(request)
             raise

@@ -343,3 +343,45 @@ def test_a_redis_store_refuses_bad_settings_before_connecting(
 ) -> None:
     with pytest.raises(ConfigurationError, match=message):
         RedisRateLimitStore(url, **options)
+
+
+class HoldsPause(Wrapped):
+    """Holds a 429's pause on its way to the store until told to let it through."""
+
+    def __init__(self, store: RedisRateLimitStore) -> None:
+        super().__init__(store)
+        self.pausing = anyio.Event()
+        self.let_through = anyio.Event()
+
+    async def pause_until(self, account: str, until: float, /) -> None:
+        self.pausing.set()
+        await self.let_through.wait()
+        await self.store.pause_until(account, until)
+
+
+async def test_no_request_starts_before_its_own_clients_429_reached_the_store(
+    rate_limit_store: RedisRateLimitStore,
+) -> None:
+    time = FakeTime()
+    holder = HoldsPause(rate_limit_store)
+    limiter = SharedLimiter(time.local(), holder, ACCOUNT)
+    started_at: list[float] = []
+    done = anyio.Event()
+
+    async def refused() -> None:  # as the pipeline does on a 429
+        limiter.pause_after_429("30")
+        await limiter.share_429("30")
+
+    async def other() -> None:
+        await limiter.enter()
+        started_at.append(time.now)
+        limiter.release()
+        done.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(refused)
+        await holder.pausing.wait()
+        tg.start_soon(other)
+        await done.wait()
+        holder.let_through.set()
+    assert started_at == [WALL_START + 30]
