@@ -47,9 +47,10 @@ local function opt(v)
   return tonumber(v)
 end
 local function stamp(t) return string.format('%.17g', t) end
+-- Not '%d': header values reach 20 digits, and Lua's %d wraps those past 2^63 negative.
 local function whole(n)
   if n == nil then return '' end
-  return string.format('%d', n)
+  return stamp(n)
 end
 """
 

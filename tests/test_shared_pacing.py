@@ -216,3 +216,15 @@ async def test_a_ticket_given_back_before_its_start_arrived_grants_nothing(
     # Nothing was counted: the next start is the first one.
     fresh = mirror.request(T0, None, force=False)
     assert await store.start(fresh) == StartGrant(granted=True)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("huge", [2**63, 10**20 - 1])
+async def test_an_absurd_reset_keeps_an_exhausted_window_waiting_in_the_redis_script(
+    rate_limit_store: RedisRateLimitStore, huge: int
+) -> None:
+    # Header values reach 20 digits: past what Lua's %d can print (2**63 wraps negative).
+    mirror = Mirror(rate_limit_store)
+    await mirror.start(T0, RateLimitInfo(limit=100, remaining=0, reset=huge))
+    await mirror.start(T0 + 1)  # the stored window, read back: still exhausted, a wait
+    assert not mirror.last.granted
