@@ -63,7 +63,8 @@ class RateLimitStore(Protocol):
         """The request asking with ``request.ticket`` was cancelled before it was sent.
 
         A start already granted to it is returned; a :meth:`start` for it still on its
-        way grants nothing.
+        way grants nothing. Called again for the same ticket (an interrupted give-back
+        is retried), it returns nothing more.
         """
         ...
 

@@ -15,7 +15,8 @@ than the server allows" cannot be guaranteed without the store, so the safe
 reading is to keep serving at the pace one process would choose.
 
 Cancellation (anyio or ``Task.cancel()``) while an ask is on its way gives the start
-back (shielded), so a cancelled request never keeps a start or a slot.
+back (shielded, and asked again if a further ``Task.cancel()`` interrupts it), so a
+cancelled request never keeps a start or a slot.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ from lensmor_async._rate_limit_store import RateLimitStore, StartRequest
 __all__ = ["SharedLimiter"]
 
 logger = logging.getLogger("lensmor_async")
+_GIVE_BACK_TRIES = 3
+"""Give-backs tried while further ``Task.cancel()`` calls interrupt them."""
 
 
 class SharedLimiter:
@@ -196,11 +199,19 @@ class SharedLimiter:
         return grant
 
     async def _give_back(self, request: StartRequest) -> None:
+        # The shield stops anyio's cancellation, not a further asyncio ``Task.cancel()``:
+        # one interrupting the give-back asks again (it is idempotent, per ticket), a few
+        # times at most so a task cancelled over and over still ends.
+        cancelled = anyio.get_cancelled_exc_class()
         with anyio.CancelScope(shield=True):
-            try:
-                await self._store.give_back(request)
-            except Exception as exc:
-                self._store_failed(exc)
+            for _ in range(_GIVE_BACK_TRIES):
+                try:
+                    await self._store.give_back(request)
+                except cancelled:
+                    continue
+                except Exception as exc:
+                    self._store_failed(exc)
+                return
 
     def _store_failed(self, exc: Exception) -> None:
         self._down_until = self._local_clock() + self._retry_store_after

@@ -385,3 +385,36 @@ async def test_no_request_starts_before_its_own_clients_429_reached_the_store(
         await done.wait()
         holder.let_through.set()
     assert started_at == [WALL_START + 30]
+
+
+class SlowGiveBack(HoldsAfterGrant):
+    """Also holds each give-back until told to let it through."""
+
+    def __init__(self, store: RedisRateLimitStore) -> None:
+        super().__init__(store)
+        self.giving_back = anyio.Event()
+        self.let_through = anyio.Event()
+
+    async def give_back(self, request: StartRequest, /) -> None:
+        self.giving_back.set()
+        await self.let_through.wait()
+        await self.store.give_back(request)
+
+
+async def test_a_second_task_cancel_during_the_give_back_still_returns_the_start(
+    rate_limit_store: RedisRateLimitStore, raw: redis.asyncio.Redis
+) -> None:
+    store = rate_limit_store
+    holder = SlowGiveBack(store)
+    limiter = SharedLimiter(AdaptiveLimiter(2), holder, ACCOUNT)
+    task = asyncio.get_running_loop().create_task(limiter.enter())
+    await holder.granted.wait()
+    task.cancel()
+    await holder.giving_back.wait()
+    task.cancel()  # e.g. asyncio.timeout() firing while a TaskGroup cancels too
+    await asyncio.sleep(0)
+    holder.let_through.set()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert (await _state(raw, store))["started"] == "0"
+    assert limiter.in_flight == 0

@@ -7,6 +7,7 @@ from typing import Any
 
 import attrs
 import pytest
+import redis.asyncio
 
 from lensmor_async import RedisRateLimitStore, StartGrant, StartRequest
 from lensmor_async._core.ratelimit import RateLimitInfo
@@ -228,3 +229,18 @@ async def test_an_absurd_reset_keeps_an_exhausted_window_waiting_in_the_redis_sc
     await mirror.start(T0, RateLimitInfo(limit=100, remaining=0, reset=huge))
     await mirror.start(T0 + 1)  # the stored window, read back: still exhausted, a wait
     assert not mirror.last.granted
+
+
+@pytest.mark.anyio
+async def test_a_start_given_back_twice_is_returned_once(
+    rate_limit_store: RedisRateLimitStore, redis_url: str
+) -> None:
+    mirror = Mirror(rate_limit_store)
+    await mirror.start(T0, WINDOW)
+    granted = await mirror.start(T0)
+    await mirror.give_back(granted, WINDOW.reset)
+    await rate_limit_store.give_back(granted)  # a retried give-back: nothing more returned
+    raw = redis.asyncio.Redis.from_url(redis_url, decode_responses=True)
+    state = f"{{{rate_limit_store.key}:{mirror.account}}}:state"
+    assert await raw.hget(state, "started") == "1"
+    await raw.aclose()
