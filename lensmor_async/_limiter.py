@@ -215,10 +215,6 @@ class AdaptiveLimiter:
         if self._gated:
             await self._wait_turn()
 
-    async def wait_out_pause(self) -> None:
-        """Sleep until no pause (a 429's ``Retry-After``) is in force here."""
-        await self._wait_out_pause()
-
     def release(self) -> None:
         """Give back a slot taken with ``try_enter()`` or ``enter()``."""
         self._release()

@@ -49,6 +49,7 @@ class SharedLimiter:
         "_clocks",
         "_down_until",
         "_local",
+        "_refused_until",
         "_retry_store_after",
         "_sent",
         "_sharer",
@@ -76,6 +77,8 @@ class SharedLimiter:
         self._down_until = -math.inf
         """Monotonic instant before which the store is not asked (it failed)."""
         self._warned = False
+        self._refused_until = -math.inf
+        """Monotonic instant of this client's latest 429's end (the store learns it later)."""
         self._sent: RateLimitInfo | None = None
         """The headers passed with the last ask (an unchanged answer is not sent again)."""
         self._turns: anyio.Lock | None = None
@@ -121,6 +124,10 @@ class SharedLimiter:
     def pause_after_429(self, retry_after: str | None) -> None:
         """Pause this client until ``Retry-After`` (:meth:`share_429` tells the others)."""
         self._local.pause_after_429(retry_after)
+        until = pause_until_after_429(
+            retry_after, now=self._local_clock(), wall_now=self._wall(), cap=self._local.max_pause
+        )
+        self._refused_until = max(self._refused_until, until)
 
     async def share_429(self, retry_after: str | None) -> None:
         """Pause every sharer of the key, through the store, until ``Retry-After``."""
@@ -140,7 +147,7 @@ class SharedLimiter:
             while self.sharing:
                 # This client's own 429 pauses it before the store hears of it (and a 429
                 # may arrive while an ask is on its way): no start goes before it passed.
-                await self._local.wait_out_pause()
+                await self._wait_out_refusal()
                 request = self._request(force=waited >= self._local.max_pause)
                 grant = await self._ask(request)
                 if grant is None:
@@ -161,10 +168,15 @@ class SharedLimiter:
         try:
             if delay > 0:
                 await self._local_sleep(delay)
-            await self._local.wait_out_pause()
+            await self._wait_out_refusal()
         except BaseException:
             await self._give_back(request)
             raise
+
+    async def _wait_out_refusal(self) -> None:
+        """Sleep until this client's own latest 429 pause has passed."""
+        while (delay := self._refused_until - self._local_clock()) > 0:
+            await self._local_sleep(delay)
 
     def _request(self, *, force: bool) -> StartRequest:
         info = self._local.info

@@ -418,3 +418,17 @@ async def test_a_second_task_cancel_during_the_give_back_still_returns_the_start
         await task
     assert (await _state(raw, store))["started"] == "0"
     assert limiter.in_flight == 0
+
+
+async def test_an_exhausted_window_holds_a_shared_request_no_longer_than_max_pause(
+    rate_limit_store: RedisRateLimitStore,
+) -> None:
+    # The local limiter pauses too when its own headers say the window is spent; the
+    # store already waits for that, so the request must not wait both in turn.
+    time = FakeTime()
+    limiter = time.limiter(rate_limit_store)
+    far = RateLimitInfo(limit=100, remaining=0, reset=int(WALL_START) + 10_000)
+    limiter.observe(far, WALL_START)
+    await limiter.enter()
+    limiter.release()
+    assert time.now - WALL_START == pytest.approx(limiter.local.max_pause)
