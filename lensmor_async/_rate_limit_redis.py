@@ -124,6 +124,8 @@ local function decide()
   return 'space', math.min(to_reset / left, max_wait)
 end
 
+-- a pause past the cap comes from a sharer whose clock runs ahead: cut to the cap
+if paused ~= nil and paused > now + max_wait then paused = now + max_wait end
 save()
 if paused ~= nil and paused > now then return {'wait', stamp(paused - now)} end
 local kind, value = decide()

@@ -244,3 +244,18 @@ async def test_a_start_given_back_twice_is_returned_once(
     state = f"{{{rate_limit_store.key}:{mirror.account}}}:state"
     assert await raw.hget(state, "started") == "1"
     await raw.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_pause_from_a_clock_running_ahead_holds_no_sharer_past_the_cap(
+    rate_limit_store: RedisRateLimitStore,
+) -> None:
+    # A 429's pause is capped at max_wait (60 s) when written; one ending an hour later
+    # was written by a host whose clock runs an hour ahead.
+    mirror = Mirror(rate_limit_store)
+    await mirror.start(T0, WINDOW)
+    await mirror.pause(T0 + 3600)
+    await mirror.start(T0)
+    assert mirror.last == StartGrant(granted=False, delay=pytest.approx(60.0))
+    await mirror.start(T0 + 60)  # the cut pause was stored: it ends for everyone
+    assert mirror.last.granted

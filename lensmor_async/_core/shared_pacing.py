@@ -100,7 +100,12 @@ def share_start(
     longer); a 429's pause is always waited out.
     """
     if window.paused_until is not None and window.paused_until > now:
-        return window, StartGrant(granted=False, delay=window.paused_until - now)
+        # Every pause is capped at ``max_wait`` when written, so one ending later than
+        # that comes from a sharer whose clock runs ahead: cut to the cap (stored, so
+        # every sharer's wait ends) instead of stalling the key on a wrong clock.
+        until = min(window.paused_until, now + max_wait)
+        held = StartGrant(granted=False, delay=until - now)
+        return attrs.evolve(window, paused_until=until), held
     decision = pace(
         window.info,
         now,
